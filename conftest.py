@@ -1,0 +1,7 @@
+pytest_plugins = [
+    "drillbook.plugin",
+    "fixtures.backend",
+    "fixtures.postgres",
+    "fixtures.redis",
+    "fixtures.s3",
+]
