@@ -9,14 +9,21 @@ from __future__ import annotations
 
 import os
 import signal
-from collections.abc import Generator
+import time
+from pathlib import Path
+from collections.abc import Generator, Iterator
 from typing import Any
 
 import pytest
 
 from drillbook.errors import DrillNotRun
+from drillbook.drill import Drill
+from drillbook.record import DrillRecord, Verdict
 
 NOT_RUN_KEY = pytest.StashKey[str]()
+DRILL_KEY = pytest.StashKey[Any]()  # the Drill of an item using the `drill` fixture
+RECORDS_KEY = pytest.StashKey[list[DrillRecord]]()
+TARGETS_KEY = pytest.StashKey[Any]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -30,6 +37,44 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "(env DRILLBOOK_ALLOW_NOT_RUN=1)",
     )
     parser.addini("drill_allow_not_run", type="bool", default=False, help="see --drill-allow-not-run")
+    group.addoption(
+        "--drill-targets",
+        dest="drill_targets",
+        default=None,
+        help="targets file (default drills.toml in the rootdir; env DRILLBOOK_TARGETS)",
+    )
+    parser.addini("drill_targets", default=None, help="targets file, see --drill-targets")
+    group.addoption(
+        "--drill-deadline",
+        dest="drill_deadline",
+        default=None,
+        help="longest a drill may run after t0, in seconds or like 5m (default: the RTO "
+        "target; env DRILLBOOK_DEADLINE)",
+    )
+    parser.addini("drill_deadline", default=None, help="see --drill-deadline")
+
+
+def _setting(config: pytest.Config, name: str, env: str) -> str | None:
+    value = config.getoption(name, default=None) or config.getini(name) or os.environ.get(env)
+    return str(value) if value else None
+
+
+def load_targets(config: pytest.Config) -> Any:
+    """drills.toml, loaded once; an invalid file stops the run at start-up (one line)."""
+    from drillbook.targets import TargetsError, load_targets as _load
+
+    explicit = _setting(config, "drill_targets", "DRILLBOOK_TARGETS")
+    path = Path(explicit) if explicit else Path(config.rootpath) / "drills.toml"
+    if not path.is_absolute():
+        path = Path(config.invocation_params.dir) / path
+    if not path.exists():
+        if explicit:
+            raise pytest.UsageError(f"--drill-targets: {path}: no such file")
+        return None
+    try:
+        return _load(path)
+    except TargetsError as exc:
+        raise pytest.UsageError(str(exc)) from None
 
 
 def allow_not_run(config: pytest.Config) -> bool:
@@ -51,6 +96,11 @@ def _sigterm_to_interrupt(signum: int, frame: Any) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     from fixtures import procs
 
+    config.addinivalue_line(
+        "markers", "drill(service, scenario): ties a drill to its service's targets in drills.toml"
+    )
+    config.stash[TARGETS_KEY] = load_targets(config)
+    config.stash[RECORDS_KEY] = []
     procs.reap_stale_runs()
     if hasattr(signal, "SIGTERM") and signal.getsignal(signal.SIGTERM) in (
         signal.SIG_DFL,
@@ -66,6 +116,24 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     procs.close_current_run()
 
 
+def _record_line(rec: DrillRecord) -> str:
+    s = rec.summary()
+
+    def f(v: float | None) -> str:
+        return "n/a" if v is None else f"{v:.3f}s"
+
+    parts = [f"{rec.verdict or '?':7} {rec.drill_id}"]
+    if rec.verdict == Verdict.NOT_RUN.value:
+        parts.append(f"reason: {rec.not_run_reason}")
+    else:
+        parts.append(f"RTO {f(s['rto_s'])} / target {f(s['rto_target_s'])}")
+        parts.append(f"RPO {f(s['rpo_s'])} / bound {f(s['rpo_bound_s'])} / target {f(s['rpo_target_s'])}")
+        codes = sorted({x.code for x in rec.findings})
+        if codes:
+            parts.append("findings: " + ", ".join(codes))
+    return "  ".join(parts)
+
+
 def _not_run_reason(excinfo: pytest.ExceptionInfo[BaseException] | None) -> str | None:
     if excinfo is None:
         return None
@@ -79,23 +147,132 @@ def _not_run_reason(excinfo: pytest.ExceptionInfo[BaseException] | None) -> str 
     return None
 
 
+def _marker_info(item: pytest.Item) -> tuple[str | None, str | None] | None:
+    marker = item.get_closest_marker("drill")
+    if marker is None:
+        return None
+    service = marker.kwargs.get("service") or (marker.args[0] if marker.args else None)
+    scenario = marker.kwargs.get("scenario") or (marker.args[1] if len(marker.args) > 1 else None)
+    return service, scenario
+
+
+def _new_record(item: pytest.Item) -> DrillRecord:
+    from fixtures.backend import option
+
+    service, scenario = _marker_info(item) or (None, None)
+    record = DrillRecord(
+        drill_id=item.nodeid,
+        name=item.name,
+        service=service,
+        scenario=scenario,
+        backend=option(item.config, "drill_backend"),
+    )
+    targets = item.config.stash.get(TARGETS_KEY, None)
+    if targets is not None:
+        record.targets_digest = targets.digest
+    return record
+
+
+@pytest.fixture
+def drill(request: pytest.FixtureRequest) -> Iterator[Drill]:
+    """The drill record of this test: mark t0, run steps, probe, check, keep ledgers."""
+    from drillbook.targets import TargetsError, parse_duration
+
+    item = request.node
+    record = _new_record(item)
+    target = None
+    if record.service:
+        targets = request.config.stash.get(TARGETS_KEY, None)
+        if targets is None:
+            pytest.fail(
+                f"@pytest.mark.drill(service={record.service!r}) but no targets file was found: "
+                "create drills.toml in the project root or pass --drill-targets",
+                pytrace=False,
+            )
+        try:
+            target = targets.get(record.service)
+        except TargetsError as exc:
+            pytest.fail(str(exc), pytrace=False)
+        record.target = target.to_dict()
+    deadline_text = _setting(request.config, "drill_deadline", "DRILLBOOK_DEADLINE")
+    deadline = parse_duration(deadline_text) if deadline_text else None
+    rto_target = None
+    if target is not None:
+        # With the clock starting at detection, allow the detection phase on top.
+        rto_target = target.rto + (30.0 if target.rto_clock == "detection" else 0.0)
+    live = Drill(record, rto_target=rto_target, deadline=deadline)
+    item.stash[DRILL_KEY] = live
+    try:
+        yield live
+    finally:
+        live.close()
+
+
+def _record_of(item: pytest.Item) -> DrillRecord | None:
+    live = item.stash.get(DRILL_KEY, None)
+    return live.record if live is not None else None
+
+
+def _store(item: pytest.Item, record: DrillRecord) -> None:
+    records = item.config.stash.setdefault(RECORDS_KEY, [])
+    if record not in records:
+        records.append(record)
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, Any, None]:
+    from drillbook.verdict import finalize
+
+    live = item.stash.get(DRILL_KEY, None)
+    if live is not None and call.when == "call":
+        live.deadlines.clear()  # the test body is over: no alarm may hit pytest itself
     outcome = yield
     report: pytest.TestReport = outcome.get_result()
     reason = _not_run_reason(call.excinfo)
-    if reason is None:
+    if reason is not None:
+        _mark_not_run(item, report, reason)
         return
+    record = _record_of(item)
+    if record is None or call.when != "call":
+        return
+    error = call.excinfo.value if call.excinfo is not None else None
+    if error is not None and not isinstance(error, Exception):
+        error = None  # KeyboardInterrupt and friends are not drill findings
+    verdict = finalize(record, error=error)
+    _store(item, record)
+    summary = record.summary()
+    report.user_properties.append(("drill_verdict", verdict.value))
+    for key in ("rto_s", "rto_target_s", "rpo_s", "rpo_target_s", "rpo_bound_s"):
+        if summary.get(key) is not None:
+            report.user_properties.append((f"drill_{key}", f"{summary[key]:.3f}"))
+    text = _findings_text(record)
+    if verdict is Verdict.FAIL and report.passed:
+        report.outcome = "failed"
+        report.longrepr = text
+    elif text:
+        report.sections.append(("drill verdict", text))
+
+
+def _findings_text(record: DrillRecord) -> str:
+    lines = [f"drill {record.name}: {record.verdict}"]
+    lines += [f"  {f.code}: {f.message}" for f in record.findings]
+    return "\n".join(lines) if record.findings else ""
+
+
+def _mark_not_run(item: pytest.Item, report: pytest.TestReport, reason: str) -> None:
     item.stash[NOT_RUN_KEY] = reason
+    if _marker_info(item) is not None or item.stash.get(DRILL_KEY, None) is not None:
+        record = _record_of(item) or _new_record(item)
+        record.verdict = Verdict.NOT_RUN.value
+        record.not_run_reason = reason
+        _store(item, record)
     report.user_properties.append(("drill_verdict", "NOT RUN"))
     report.user_properties.append(("drill_not_run_reason", reason))
     if allow_not_run(item.config):
         report.outcome = "skipped"
         report.longrepr = (str(item.path), item.location[1] or 0, f"NOT RUN: {reason}")
-        report.wasxfail = ""  # type: ignore[attr-defined]
-        del report.wasxfail  # type: ignore[attr-defined]
     else:
         report.outcome = "failed"
         report.longrepr = f"NOT RUN: {reason}"
@@ -111,6 +288,20 @@ def pytest_report_teststatus(
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    records = config.stash.get(RECORDS_KEY, [])
+    if records:
+        terminalreporter.section("drills")
+        for rec in records:
+            terminalreporter.write_line(_record_line(rec))
+        counts = {v.value: 0 for v in Verdict}
+        for rec in records:
+            counts[rec.verdict or Verdict.FAIL.value] += 1
+        terminalreporter.write_line(
+            f"drills: {counts['PASS']} passed, {counts['FAIL']} failed, {counts['NOT RUN']} not run",
+            bold=True,
+            red=bool(counts["FAIL"] or counts["NOT RUN"]),
+            green=not (counts["FAIL"] or counts["NOT RUN"]),
+        )
     not_run = terminalreporter.stats.get("not run", [])
     if not not_run:
         return

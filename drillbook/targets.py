@@ -49,21 +49,23 @@ __all__ = [
 SERVICE_KINDS: tuple[str, ...] = ("postgres", "redis", "s3")
 RTO_CLOCKS: tuple[str, ...] = ("fault", "detection")
 
-#: Every backup method form the loader understands, as shown in error messages.
-BACKUP_FORMS: tuple[str, ...] = (
-    "pg_dump every <dur>[, duration <dur>]",
-    "dump every <dur>[, duration <dur>]",
-    "snapshot every <dur>[, duration <dur>]",
-    "rdb every <dur>[, duration <dur>]",
-    "wal archive, archive_timeout <dur>[, latency <dur>]",
-    "pitr, archive_timeout <dur>[, latency <dur>]",
-    "aof everysec|always|no",
-    "s3 versioning",
-    "s3 replication[, lag <dur>]",
-    "sync replication",
-    "async replication, lag <dur>",
-    "rebuild",
+# Every backup method form the loader understands, with the method kind it yields.
+_FORMS: tuple[tuple[str, str], ...] = (
+    ("pg_dump every <dur>[, duration <dur>]", "pg_dump"),
+    ("dump every <dur>[, duration <dur>]", "dump"),
+    ("snapshot every <dur>[, duration <dur>]", "snapshot"),
+    ("rdb every <dur>[, duration <dur>]", "rdb"),
+    ("wal archive, archive_timeout <dur>[, latency <dur>]", "wal_archive"),
+    ("pitr, archive_timeout <dur>[, latency <dur>]", "wal_archive"),
+    ("aof everysec|always|no", "aof"),
+    ("s3 versioning", "s3_versioning"),
+    ("s3 replication[, lag <dur>]", "s3_replication"),
+    ("sync replication", "sync_replication"),
+    ("async replication, lag <dur>", "async_replication"),
+    ("rebuild", "rebuild"),
 )
+#: Every backup method form the loader understands, as shown in error messages.
+BACKUP_FORMS: tuple[str, ...] = tuple(form for form, _ in _FORMS)
 
 _DURATION_ALLOWED = "a duration such as 0, 500ms, 90s, 1.5s, 15m, 1h30m, 1d, or a number of seconds"
 _SIZE_ALLOWED = "a size such as 512MB, 40GB, 1.5TB, 8GiB (B, KB, MB, GB, TB, KiB, MiB, GiB, TiB)"
@@ -133,6 +135,16 @@ def _show(value: object, limit: int = 60) -> str:
     """A value for an error message: repr (escapes line breaks), shortened."""
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _suggest(word: str, choices: tuple[str, ...] | list[str]) -> str | None:
+    """The choice the user most likely meant (``rpo`` for ``rpo_target``), if any."""
+    close = difflib.get_close_matches(word, choices, n=1)
+    if close:
+        return close[0]
+    lowered = word.lower()
+    prefixed = [c for c in choices if lowered.startswith(c) or c.startswith(lowered)]
+    return max(prefixed, key=len) if prefixed and lowered else None
 
 
 def _toml_type(value: object) -> str:
@@ -351,8 +363,20 @@ _AOF_MODES: dict[str, tuple[float, str]] = {
 }
 
 
-def _backup_error(problem: str) -> TargetsError:
-    return TargetsError(problem, allowed=" | ".join(BACKUP_FORMS))
+def _allowed_forms(service_kind: str | None) -> str:
+    """The backup forms that apply to a service kind (all of them when unknown)."""
+    forms = [
+        form
+        for form, kind in _FORMS
+        if service_kind is None
+        or _METHOD_SERVICE_KINDS[kind] is None
+        or service_kind in (_METHOD_SERVICE_KINDS[kind] or ())
+    ]
+    return " | ".join(forms)
+
+
+def _backup_error(problem: str, service_kind: str | None = None) -> TargetsError:
+    return TargetsError(problem, allowed=_allowed_forms(service_kind))
 
 
 def _method_params(
@@ -503,12 +527,13 @@ def parse_backup(text: str, service_kind: str | None = None) -> BackupMethod:
             basis="rebuilt from its source: RPO not applicable",
         )
     else:
-        raise _backup_error(f"unknown backup method {_show(text)}")
+        raise _backup_error(f"unknown backup method {_show(text)}", service_kind)
 
     applies_to = _METHOD_SERVICE_KINDS[method.kind]
     if service_kind is not None and applies_to is not None and service_kind not in applies_to:
         raise _backup_error(
-            f"backup {_show(text)} applies to {'/'.join(applies_to)}, not to {service_kind}"
+            f"backup {_show(text)} applies to {'/'.join(applies_to)}, not to {service_kind}",
+            service_kind,
         )
     return method
 
@@ -597,10 +622,10 @@ class Targets:
         try:
             return self.services[service]
         except KeyError:
-            hint = difflib.get_close_matches(service, self.services, n=1)
+            hint = _suggest(service, list(self.services))
             problem = f"unknown service {_show(service)}"
             if hint:
-                problem += f" (did you mean {hint[0]!r}?)"
+                problem += f" (did you mean {hint!r}?)"
             raise TargetsError(
                 problem, source=self.source, allowed=", ".join(self.services)
             ) from None
@@ -665,10 +690,10 @@ class _Reader:
     def check_keys(self, table: dict[str, Any], allowed: tuple[str, ...], where: str) -> None:
         for key in table:
             if key not in allowed:
-                hint = difflib.get_close_matches(key, allowed, n=1)
+                hint = _suggest(key, allowed)
                 problem = "unknown key"
                 if hint:
-                    problem += f" (did you mean {hint[0]!r}?)"
+                    problem += f" (did you mean {hint!r}?)"
                 path = _key_path(*where.split("."), key) if where else _key_path(key)
                 raise self.error(path, problem, ", ".join(allowed))
 
@@ -832,7 +857,9 @@ def _parse(text: str, source: str, digest: str) -> Targets:
     except tomllib.TOMLDecodeError as err:
         message = str(err)
         position = _TOML_POSITION.search(message)
-        where = f"{source}:{position.group(1)}" if position else source
+        # "at end of document" carries no position: the last line is where it ended.
+        line = position.group(1) if position else str(text.rstrip().count("\n") + 1)
+        where = f"{source}:{line}"
         raise TargetsError(f"invalid TOML: {message}", source=where) from None
     except RecursionError:
         raise TargetsError("invalid TOML: nested too deeply", source=source) from None

@@ -1,0 +1,313 @@
+"""No server process or temporary data dir outlives the pytest run (issue 2, "Cleanup").
+
+Each case runs a real pytest in a subprocess against the project's plugins, with an
+isolated ``DRILLBOOK_TMPDIR``, on a generated test that starts PostgreSQL, Redis and S3
+through the ``pg``, ``redis_db`` and ``s3`` fixtures and writes the server PIDs (with
+their kernel start times, so a recycled PID is never mistaken for a survivor) to a file.
+Afterwards every recorded server, every process of its process group (PostgreSQL
+backends) and every ``run-*`` directory must be gone:
+
+- a passing run, a failing test, SIGINT (Ctrl-C) and SIGTERM while a test runs:
+  torn down in-process;
+- ``kill -9`` of pytest: the servers survive (nothing in-process can run), then the next
+  pytest run, or ``drillbook clean``, reaps them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from fixtures import procs
+
+ROOT = Path(__file__).resolve().parents[2]
+SERVER_FIXTURES = ("pg_server", "redis_server", "s3_server")
+RUN_TIMEOUT = 90.0  # one inner pytest run, start to end (normally ~6 s)
+POLL = 0.02
+
+pytestmark = pytest.mark.slow
+
+# The generated test. The env var DRILLBOOK_CLEANUP_MODE picks what it does after the
+# servers are up: pass, fail, or hang (announce "ready" and sleep until signalled).
+GENERATED_TEST = '''
+import json
+import os
+import signal
+import time
+from pathlib import Path
+
+from fixtures.procs import proc_start_time
+
+# A pytest started in the background by a shell without job control inherits SIGINT
+# ignored; this test is about what happens on Ctrl-C, so restore Python's handler.
+signal.signal(signal.SIGINT, signal.default_int_handler)
+
+OUT = Path(os.environ["DRILLBOOK_CLEANUP_OUT"])
+MODE = os.environ["DRILLBOOK_CLEANUP_MODE"]
+
+
+def test_services(pg, redis_db, s3, request):
+    servers = {}
+    for name in __FIXTURES__:
+        handle = request.getfixturevalue(name)
+        servers[name] = {
+            "pid": handle.pid,
+            "start_time": proc_start_time(handle.pid),
+            "root": str(handle.root),
+        }
+    tmp = OUT / "servers.json.tmp"
+    tmp.write_text(json.dumps(servers))
+    tmp.replace(OUT / "servers.json")
+
+    pg.execute("CREATE TABLE t (x int)")
+    pg.execute("INSERT INTO t VALUES (1)")
+    redis_db.client().set("k", "v")
+    s3.client().create_bucket(Bucket="cleanup")
+
+    if MODE == "fail":
+        raise AssertionError("deliberate failure")
+    if MODE == "hang":
+        (OUT / "ready").write_text(str(os.getpid()))
+        time.sleep(300)
+'''.replace("__FIXTURES__", repr(SERVER_FIXTURES))
+
+TRIVIAL_TEST = """
+def test_nothing():
+    pass
+"""
+
+
+@dataclass
+class Server:
+    name: str
+    pid: int
+    start_time: int
+    root: Path
+
+    def alive(self) -> bool:
+        return procs.pid_alive(self.pid, self.start_time)
+
+
+@dataclass
+class Sandbox:
+    """One case's isolated world: its run-dir base, generated tests and outputs."""
+
+    runs: Path  # DRILLBOOK_TMPDIR
+    tests: Path  # generated test files (and a copy of the project's conftest.py)
+    out: Path  # where the generated test writes servers.json and ready
+
+    def env(self, mode: str) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+        env.update(
+            DRILLBOOK_TMPDIR=str(self.runs),
+            DRILLBOOK_BACKEND="local",
+            DRILLBOOK_CLEANUP_OUT=str(self.out),
+            DRILLBOOK_CLEANUP_MODE=mode,
+            PYTHONUNBUFFERED="1",
+        )
+        return env
+
+    def start_pytest(self, test_file: str, mode: str = "pass") -> subprocess.Popen[str]:
+        """pytest in a subprocess, from the project root, with the project's ini and plugins.
+
+        The generated files live outside the project (so that a parallel ``pytest tests``
+        never collects them); the project's conftest.py is copied beside them so the
+        plugins load exactly as listed there, and ``-c pyproject.toml`` brings the ini
+        (``pythonpath = ["."]``, addopts).
+        """
+        argv = [
+            sys.executable, "-m", "pytest",
+            "-c", str(ROOT / "pyproject.toml"),
+            "--rootdir", str(self.tests),
+            "-p", "no:cacheprovider",
+            "-q", "-s",
+            str(self.tests / test_file),
+        ]  # fmt: skip
+        return subprocess.Popen(
+            argv,
+            cwd=ROOT,
+            env=self.env(mode),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,  # a Ctrl-C on the outer terminal is not this case's
+        )
+
+    def servers(self) -> list[Server]:
+        path = self.out / "servers.json"
+        if not path.exists():
+            return []
+        data = json.loads(path.read_text())
+        return [
+            Server(name, d["pid"], d["start_time"], Path(d["root"])) for name, d in data.items()
+        ]
+
+    def wait_ready(self, proc: subprocess.Popen[str], timeout: float = RUN_TIMEOUT) -> None:
+        deadline = time.monotonic() + timeout
+        while not (self.out / "ready").exists():
+            if proc.poll() is not None:
+                out = proc.stdout.read() if proc.stdout else ""
+                pytest.fail(f"inner pytest exited {proc.returncode} before ready:\n{out}")
+            if time.monotonic() > deadline:
+                pytest.fail(f"inner test not ready after {timeout:.0f} s")
+            time.sleep(POLL)
+
+
+def finish(proc: subprocess.Popen[str], timeout: float = RUN_TIMEOUT) -> tuple[int, str]:
+    """Wait for the inner pytest with a deadline; its exit code and output."""
+    try:
+        out, _ = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, _ = proc.communicate()
+        pytest.fail(f"inner pytest still running after {timeout:.0f} s:\n{out}")
+    return proc.returncode, out
+
+
+def run_pytest(box: Sandbox, test_file: str, mode: str = "pass") -> tuple[int, str]:
+    return finish(box.start_pytest(test_file, mode))
+
+
+def _group_members(pgids: set[int]) -> list[str]:
+    """Live (non-zombie) processes in any of *pgids*: PostgreSQL backends and the like."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            raw = stat.read_text()
+            fields = raw[raw.rindex(")") + 2 :].split()
+            state, pgrp = fields[0], int(fields[2])
+            if pgrp in pgids and state != "Z":
+                found.append(f"pid {stat.parent.name} {raw[: raw.rindex(')') + 1]}")
+    return found
+
+
+def wait_for_no_leftovers(box: Sandbox, servers: list[Server], timeout: float = 15.0) -> None:
+    """Every recorded server and its process group gone, no run-* dir, no data dir.
+
+    A SIGKILLed process can stay a zombie for a moment; a zombie of someone else counts
+    as gone (it holds no port, no file), and ours would be reaped here.
+    """
+    assert servers, "the generated test recorded no server"
+    deadline = time.monotonic() + timeout
+    while True:
+        for s in servers:  # should one be our child (it is not), reap it
+            with contextlib.suppress(ChildProcessError, OSError):
+                os.waitpid(s.pid, os.WNOHANG)
+        alive = [f"{s.name} (pid {s.pid})" for s in servers if s.alive()]
+        members = _group_members({s.pid for s in servers})
+        run_dirs = sorted(p.name for p in box.runs.glob("run-*"))
+        data_dirs = [str(s.root) for s in servers if s.root.exists()]
+        if not (alive or members or run_dirs or data_dirs):
+            return
+        if time.monotonic() > deadline:
+            pytest.fail(
+                "left behind after the run: "
+                f"servers {alive}, group members {members}, run dirs {run_dirs} "
+                f"in {box.runs}, data dirs {data_dirs}"
+            )
+        time.sleep(POLL)
+
+
+@pytest.fixture
+def box(tmp_path: Path) -> Iterator[Sandbox]:
+    # Not tmp_path for the run dirs: running as root, PostgreSQL runs as an unprivileged
+    # user who must traverse to its data dir, and pytest's tmp_path root is mode 0700.
+    runs = Path(tempfile.mkdtemp(prefix="drillbook-cleanup-"))
+    runs.chmod(0o755)
+    tests = tmp_path / "generated"
+    out = tmp_path / "out"
+    tests.mkdir()
+    out.mkdir()
+    shutil.copy(ROOT / "conftest.py", tests / "conftest.py")
+    (tests / "test_generated.py").write_text(GENERATED_TEST)
+    (tests / "test_trivial.py").write_text(TRIVIAL_TEST)
+    sandbox = Sandbox(runs=runs, tests=tests, out=out)
+    try:
+        yield sandbox
+    finally:
+        # Whatever a failed case left must not outlive this test either.
+        for s in sandbox.servers():
+            procs.kill_group(s.pid, s.pid, s.start_time, timeout=10)
+        shutil.rmtree(runs, ignore_errors=True)
+
+
+def test_passing_run_leaves_nothing(box: Sandbox) -> None:
+    code, out = run_pytest(box, "test_generated.py", "pass")
+    assert code == 0, out
+    wait_for_no_leftovers(box, box.servers())
+
+
+def test_failing_test_leaves_nothing(box: Sandbox) -> None:
+    code, out = run_pytest(box, "test_generated.py", "fail")
+    assert code == 1, out
+    assert "deliberate failure" in out
+    wait_for_no_leftovers(box, box.servers())
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_signal_during_test_leaves_nothing(box: Sandbox, sig: signal.Signals) -> None:
+    proc = box.start_pytest("test_generated.py", "hang")
+    box.wait_ready(proc)
+    servers = box.servers()
+    assert all(s.alive() for s in servers)
+    proc.send_signal(sig)
+    code, out = finish(proc, timeout=60)
+    # pytest reports an interrupted run with exit code 2 (the plugin turns SIGTERM into
+    # KeyboardInterrupt, so fixtures are torn down the same way).
+    assert code == pytest.ExitCode.INTERRUPTED, out
+    wait_for_no_leftovers(box, servers)
+
+
+def _kill_9_while_running(box: Sandbox) -> list[Server]:
+    proc = box.start_pytest("test_generated.py", "hang")
+    box.wait_ready(proc)
+    servers = box.servers()
+    proc.kill()
+    finish(proc, timeout=30)
+    # Nothing in-process runs after SIGKILL: the servers are expected to survive, and
+    # their run dir too, until someone reaps them.
+    assert all(s.alive() for s in servers), "servers died with pytest: the case proves nothing"
+    assert list(box.runs.glob("run-*"))
+    return servers
+
+
+def test_kill_9_then_next_run_reaps(box: Sandbox) -> None:
+    servers = _kill_9_while_running(box)
+    code, out = run_pytest(box, "test_trivial.py")
+    assert code == 0, out
+    wait_for_no_leftovers(box, servers)
+
+
+def test_kill_9_then_drillbook_clean_reaps(box: Sandbox) -> None:
+    servers = _kill_9_while_running(box)
+    # Dry run first: it lists, changes nothing.
+    dry = subprocess.run(
+        [sys.executable, "-m", "drillbook.cli", "clean", "--dry-run"],
+        cwd=ROOT, env=box.env("pass"), capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert dry.returncode == 0, dry.stdout + dry.stderr
+    assert "would remove" in dry.stdout
+    assert all(s.alive() for s in servers)
+    # The console script's entry point, run the way the `drillbook` script runs it.
+    res = subprocess.run(
+        [sys.executable, "-m", "drillbook.cli", "clean"],
+        cwd=ROOT, env=box.env("pass"), capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert res.returncode == 0, res.stdout + res.stderr
+    for s in servers:
+        assert f"(pid {s.pid})" in res.stdout, res.stdout
+    assert "removed:" in res.stdout
+    wait_for_no_leftovers(box, servers)
