@@ -293,8 +293,10 @@ class Drill:
         self._timed_out = message
         if message.startswith("drill deadline"):
             self.record.findings.append(
-                Finding("RTO_EXCEEDED", f"recovery still running when the {message}; "
-                        f"stopped during step {step.name!r}")
+                Finding(
+                    "RTO_EXCEEDED",
+                    f"recovery still running when the {message}; stopped during step {step.name!r}",
+                )
             )
         else:
             self.record.findings.append(
@@ -309,6 +311,20 @@ class Drill:
         self.record.procedure = procedure
         self.record.decided_mono = time.monotonic()
 
+    def triage(self, probes: Any, *, expected: Any = None) -> Any:
+        """Run the decision tree (:mod:`drillbook.triage`) in the decision phase.
+
+        The chosen procedure is recorded; a class other than *expected* fails the drill
+        (TRIAGE_MISMATCH).
+        """
+        from drillbook.triage import classify
+
+        result = classify(probes, expected)
+        with self.decision(result.procedure) as ctx:
+            ctx.note("evidence", result.evidence)
+        self.record.triage = result.to_dict()
+        return result
+
     # -- probes -------------------------------------------------------------------
     def detect(
         self, probe: Callable[[], Any], *, timeout: float = 30.0, name: str = "probe"
@@ -320,8 +336,9 @@ class Drill:
         """
         if self.record.t0_mono is None:
             raise RuntimeError("detect() before fault(): t0 is not marked")
-        step = Step(name=f"detect: {name} fails", phase=Phase.DETECTION.value,
-                    start_mono=time.monotonic())
+        step = Step(
+            name=f"detect: {name} fails", phase=Phase.DETECTION.value, start_mono=time.monotonic()
+        )
         self.record.steps.append(step)
         deadline = time.monotonic() + timeout
         probes = 0
@@ -336,7 +353,9 @@ class Drill:
                     now = time.monotonic()
                     self.record.detected_mono = now
                     step.outcome = "ok"
-                    step.notes.update(probes=probes, failure=_tail(f"{type(exc).__name__}: {exc}", 500))
+                    step.notes.update(
+                        probes=probes, failure=_tail(f"{type(exc).__name__}: {exc}", 500)
+                    )
                     return now - self.record.t0_mono
                 if time.monotonic() >= deadline:
                     step.outcome = "failed"
@@ -360,8 +379,13 @@ class Drill:
         now = time.monotonic()
         self.record.detected_mono = now
         self.record.steps.append(
-            Step(name=f"detect: {detail}", phase=Phase.DETECTION.value, start_mono=now,
-                 end_mono=now, outcome="ok")
+            Step(
+                name=f"detect: {detail}",
+                phase=Phase.DETECTION.value,
+                start_mono=now,
+                end_mono=now,
+                outcome="ok",
+            )
         )
 
     def wait_healthy(
@@ -409,8 +433,14 @@ class Drill:
     ) -> bool:
         """Record an integrity/data check. A failed check fails the drill (INTEGRITY_FAILED)."""
         self.record.checks.append(
-            Check(name=name, passed=bool(passed), detail=redact(detail), expected=expected,
-                  actual=actual, at_mono=time.monotonic())
+            Check(
+                name=name,
+                passed=bool(passed),
+                detail=redact(detail),
+                expected=expected,
+                actual=actual,
+                at_mono=time.monotonic(),
+            )
         )
         return bool(passed)
 

@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import os
 import signal
-import time
-from pathlib import Path
 from collections.abc import Generator, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from drillbook.errors import DrillNotRun
 from drillbook.drill import Drill
+from drillbook.errors import DrillNotRun
 from drillbook.record import DrillRecord, Verdict
 
 NOT_RUN_KEY = pytest.StashKey[str]()
@@ -36,7 +35,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="report NOT RUN drills as skipped instead of failing the run "
         "(env DRILLBOOK_ALLOW_NOT_RUN=1)",
     )
-    parser.addini("drill_allow_not_run", type="bool", default=False, help="see --drill-allow-not-run")
+    parser.addini(
+        "drill_allow_not_run", type="bool", default=False, help="see --drill-allow-not-run"
+    )
     group.addoption(
         "--drill-targets",
         dest="drill_targets",
@@ -61,7 +62,8 @@ def _setting(config: pytest.Config, name: str, env: str) -> str | None:
 
 def load_targets(config: pytest.Config) -> Any:
     """drills.toml, loaded once; an invalid file stops the run at start-up (one line)."""
-    from drillbook.targets import TargetsError, load_targets as _load
+    from drillbook.targets import TargetsError
+    from drillbook.targets import load_targets as _load
 
     explicit = _setting(config, "drill_targets", "DRILLBOOK_TARGETS")
     path = Path(explicit) if explicit else Path(config.rootpath) / "drills.toml"
@@ -127,7 +129,9 @@ def _record_line(rec: DrillRecord) -> str:
         parts.append(f"reason: {rec.not_run_reason}")
     else:
         parts.append(f"RTO {f(s['rto_s'])} / target {f(s['rto_target_s'])}")
-        parts.append(f"RPO {f(s['rpo_s'])} / bound {f(s['rpo_bound_s'])} / target {f(s['rpo_target_s'])}")
+        parts.append(
+            f"RPO {f(s['rpo_s'])} / bound {f(s['rpo_bound_s'])} / target {f(s['rpo_target_s'])}"
+        )
         codes = sorted({x.code for x in rec.findings})
         if codes:
             parts.append("findings: " + ", ".join(codes))

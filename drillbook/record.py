@@ -241,7 +241,9 @@ class DrillRecord:
     def observed_rpo(self) -> float | None:
         """The worst RPO any ledger of the drill measured."""
         values = [
-            led["rpo_seconds"] for led in self.ledgers.values() if led.get("rpo_seconds") is not None
+            led["rpo_seconds"]
+            for led in self.ledgers.values()
+            if led.get("rpo_seconds") is not None
         ]
         return max(values) if values else None
 

@@ -5,6 +5,7 @@ Finding codes are stable; reports, history and CI gates key on them.
 
 from __future__ import annotations
 
+from drillbook.projection import project
 from drillbook.record import DrillRecord, Finding, Phase, Verdict
 from drillbook.targets import format_duration
 
@@ -25,6 +26,7 @@ FINDING_CODES = {
     "STEP_TIMEOUT": "a step passed its deadline",
     "DRILL_ERROR": "the drill raised an unexpected error",
     "CHECK_FAILED": "an assertion in the drill failed",
+    "RTO_PROJECTED_EXCEEDED": "projected restore at production size exceeds the RTO (warning)",
     "BACKEND_UNSUPPORTED": "the backend lacks a capability the drill needs (NOT RUN)",
 }
 
@@ -49,7 +51,10 @@ def evaluate(record: DrillRecord, *, error: BaseException | None = None) -> list
 
     if error is not None and not {"RTO_EXCEEDED", "STEP_TIMEOUT"} & have:
         if isinstance(error, AssertionError):
-            add("CHECK_FAILED", f"assertion failed: {str(error).splitlines()[0] if str(error) else 'assert'}")
+            add(
+                "CHECK_FAILED",
+                f"assertion failed: {str(error).splitlines()[0] if str(error) else 'assert'}",
+            )
         else:
             first = str(error).splitlines()[0] if str(error) else ""
             add("DRILL_ERROR", f"{type(error).__name__}: {first}"[:500])
@@ -79,10 +84,10 @@ def evaluate(record: DrillRecord, *, error: BaseException | None = None) -> list
     rpo_target = tgt.get("rpo")
     bound = tgt.get("rpo_bound")
     if bound is not None and rpo_target is not None and bound > rpo_target:
+        methods = "; ".join(str(b.get("text", b)) for b in tgt.get("backups", []))
         add(
             "RPO_BOUND_EXCEEDS_TARGET",
-            f"the declared backup ({'; '.join(str(b.get('text', b)) for b in tgt.get('backups', []))}) "
-            f"can lose up to {_fmt(bound)} > RPO target {_fmt(rpo_target)}",
+            f"the declared backup ({methods}) can lose up to {_fmt(bound)} > RPO target {_fmt(rpo_target)}",
         )
     for name, led in record.ledgers.items():
         rpo = led.get("rpo_seconds")
@@ -99,12 +104,17 @@ def evaluate(record: DrillRecord, *, error: BaseException | None = None) -> list
         holes = int(led.get("holes", 0))
         lost_after = int(led.get("counts_after_t0", {}).get("lost", 0))
         if holes:
-            add("DATA_LOST", f"ledger {name}: {holes} acknowledged writes missing before later "
-                "surviving ones (holes after the recovery point)")
+            add(
+                "DATA_LOST",
+                f"ledger {name}: {holes} acknowledged writes missing before later "
+                "surviving ones (holes after the recovery point)",
+            )
         if rpo_target == 0 and lost:
             add("DATA_LOST", f"ledger {name}: {lost} acknowledged writes lost; the target is RPO 0")
         if lost_after:
-            add("DATA_LOST", f"ledger {name}: {lost_after} writes acknowledged after t0 are missing")
+            add(
+                "DATA_LOST", f"ledger {name}: {lost_after} writes acknowledged after t0 are missing"
+            )
         corrupted = int(counts.get("corrupted", 0)) + int(
             led.get("counts_after_t0", {}).get("corrupted", 0)
         )
@@ -112,10 +122,27 @@ def evaluate(record: DrillRecord, *, error: BaseException | None = None) -> list
             add("DATA_CORRUPTED", f"ledger {name}: {corrupted} writes read back with wrong content")
         phantom = int(counts.get("phantom", 0))
         if phantom:
-            add("PHANTOM_WRITE", f"ledger {name}: {phantom} entries present that were never written")
+            add(
+                "PHANTOM_WRITE", f"ledger {name}: {phantom} entries present that were never written"
+            )
 
-    if record.triage and record.triage.get("expected") and (
-        record.triage.get("expected") != record.triage.get("observed")
+    proj = record.projection
+    if (
+        proj is not None
+        and proj.rto_target is not None
+        and proj.projected_seconds > proj.rto_target
+    ):
+        add(
+            "RTO_PROJECTED_EXCEEDED",
+            f"projection: restoring {proj.production_size_bytes / 1e9:.1f} GB at the measured "
+            f"{proj.throughput_bytes_per_s / 1e6:.1f} MB/s takes {_fmt(proj.projected_seconds)} "
+            f"> RTO target {_fmt(proj.rto_target)} (a projection, not a measurement)",
+            severity="warn",
+        )
+    if (
+        record.triage
+        and record.triage.get("expected")
+        and (record.triage.get("expected") != record.triage.get("observed"))
     ):
         add(
             "TRIAGE_MISMATCH",
@@ -136,8 +163,11 @@ def finalize(record: DrillRecord, *, error: BaseException | None = None) -> Verd
     # Validation completes at the last passing check when the drill did not mark it.
     if record.validated_mono is None and record.t0_mono is not None:
         marks = [c.at_mono for c in record.checks]
-        marks += [s.end_mono for s in record.steps
-                  if s.phase == Phase.VALIDATION.value and s.end_mono is not None]
+        marks += [
+            s.end_mono
+            for s in record.steps
+            if s.phase == Phase.VALIDATION.value and s.end_mono is not None
+        ]
         all_ok = all(c.passed for c in record.checks) and all(
             s.outcome == "ok" for s in record.steps if s.phase == Phase.VALIDATION.value
         )
@@ -145,6 +175,7 @@ def finalize(record: DrillRecord, *, error: BaseException | None = None) -> Verd
             record.validated_mono = max(marks)
     if record.validated_mono is not None and any(not c.passed for c in record.checks):
         record.validated_mono = None  # a failed check means never validated: no RTO
+    record.projection = project(record)
     record.findings = evaluate(record, error=error)
     verdict = decide(record.findings)
     record.verdict = verdict.value

@@ -21,9 +21,7 @@ from scenarios.s3.ledger import S3LedgerSink
 
 @pytest.mark.drill(service="smoke", scenario="postgres crash, restart in place")
 def test_postgres_crash_restart(drill, pg: PostgresView, redis_db: RedisHandle, s3: S3Handle):
-    drill.record.versions.update(
-        postgres=pg.version(), redis=redis_db.version(), s3=s3.version()
-    )
+    drill.record.versions.update(postgres=pg.version(), redis=redis_db.version(), s3=s3.version())
     pg_ledger = drill.ledger(PostgresLedgerSink(pg), name="postgres")
     redis_ledger = drill.ledger(RedisLedgerSink(redis_db), name="redis")
     s3_ledger = drill.ledger(S3LedgerSink(s3, "smoke-ledger"), name="s3")

@@ -39,7 +39,7 @@ class RedisLedgerSink:
                 for key, value in zip(chunk, c.mget(chunk), strict=True):
                     if value is None:
                         continue
-                    seq_text = key.decode()[len(self.prefix):]
+                    seq_text = key.decode()[len(self.prefix) :]
                     with contextlib.suppress(ValueError):
                         out[int(seq_text)] = value.decode("utf-8", "replace")
         return out

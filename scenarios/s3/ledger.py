@@ -45,7 +45,7 @@ class S3LedgerSink:
 
         def fetch(key: str) -> tuple[int, str]:
             body = c.get_object(Bucket=self.read_bucket, Key=key)["Body"].read()
-            return int(key[len(self.prefix):]), body.decode("utf-8", "replace")
+            return int(key[len(self.prefix) :]), body.decode("utf-8", "replace")
 
         with ThreadPoolExecutor(max_workers=8) as pool:
             return dict(pool.map(fetch, keys))

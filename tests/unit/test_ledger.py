@@ -192,7 +192,7 @@ def cases(draw: st.DrawFn) -> Case:
 # ------------------------------------------------------------------- property-based tests
 
 
-@hyp(150)
+@hyp(100)
 @given(cases(), st.sampled_from([0.001, 0.01, 0.5]))
 def test_classification_matches_reference(case: Case, cadence: float) -> None:
     ref = reference(case.writes, case.readback, case.t0)
