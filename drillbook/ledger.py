@@ -319,7 +319,7 @@ class LedgerResult:
 
 def _is_pre_t0(write: LedgerWrite, t0_mono: float) -> bool:
     """A write started at or before t0 was exposed to the fault (in flight at t0 at worst)."""
-    return write.sent_mono < t0_mono
+    return write.sent_mono <= t0_mono
 
 
 def _acked_before_t0(write: LedgerWrite, t0_mono: float) -> bool:
@@ -496,7 +496,7 @@ def classify(
             break
         if c.cls is WriteClass.SURVIVED:
             survivor_ahead = True
-        elif c.cls is WriteClass.LOST and survivor_ahead:
+        elif c.cls is WriteClass.LOST:
             result.holes += 1
     return result
 

@@ -87,7 +87,8 @@ def evaluate(record: DrillRecord, *, error: BaseException | None = None) -> list
         methods = "; ".join(str(b.get("text", b)) for b in tgt.get("backups", []))
         add(
             "RPO_BOUND_EXCEEDS_TARGET",
-            f"the declared backup ({methods}) can lose up to {_fmt(bound)} > RPO target {_fmt(rpo_target)}",
+            f"the declared backup ({methods}) can lose up to {_fmt(bound)} "
+            f"> RPO target {_fmt(rpo_target)}",
         )
     for name, led in record.ledgers.items():
         rpo = led.get("rpo_seconds")

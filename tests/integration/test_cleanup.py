@@ -24,7 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -221,93 +221,152 @@ def wait_for_no_leftovers(box: Sandbox, servers: list[Server], timeout: float = 
         time.sleep(POLL)
 
 
-@pytest.fixture
-def box(tmp_path: Path) -> Iterator[Sandbox]:
-    # Not tmp_path for the run dirs: running as root, PostgreSQL runs as an unprivileged
-    # user who must traverse to its data dir, and pytest's tmp_path root is mode 0700.
+def make_sandbox(tmp: Path) -> Sandbox:
+    # Not under tmp_path for the run dirs: running as root, PostgreSQL runs as an
+    # unprivileged user who must traverse to its data dir, and pytest's basetemp is 0700.
     runs = Path(tempfile.mkdtemp(prefix="drillbook-cleanup-"))
     runs.chmod(0o755)
-    tests = tmp_path / "generated"
-    out = tmp_path / "out"
-    tests.mkdir()
+    tests = tmp / "generated"
+    out = tmp / "out"
+    tests.mkdir(parents=True)
     out.mkdir()
     shutil.copy(ROOT / "conftest.py", tests / "conftest.py")
     (tests / "test_generated.py").write_text(GENERATED_TEST)
     (tests / "test_trivial.py").write_text(TRIVIAL_TEST)
-    sandbox = Sandbox(runs=runs, tests=tests, out=out)
-    try:
-        yield sandbox
-    finally:
-        # Whatever a failed case left must not outlive this test either.
-        for s in sandbox.servers():
-            procs.kill_group(s.pid, s.pid, s.start_time, timeout=10)
-        shutil.rmtree(runs, ignore_errors=True)
+    return Sandbox(runs=runs, tests=tests, out=out)
 
 
-def test_passing_run_leaves_nothing(box: Sandbox) -> None:
-    code, out = run_pytest(box, "test_generated.py", "pass")
+def discard_sandbox(box: Sandbox, proc: subprocess.Popen[str]) -> None:
+    """Whatever a failed case left must not outlive this test module either."""
+    if proc.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+    for s in box.servers():
+        procs.kill_group(s.pid, s.pid, s.start_time, timeout=10)
+    shutil.rmtree(box.runs, ignore_errors=True)
+
+
+# -- the cases: what to do with the inner pytest once it runs, then the leftover check ----
+
+
+def case_pass(box: Sandbox, proc: subprocess.Popen[str]) -> None:
+    code, out = finish(proc)
     assert code == 0, out
     wait_for_no_leftovers(box, box.servers())
 
 
-def test_failing_test_leaves_nothing(box: Sandbox) -> None:
-    code, out = run_pytest(box, "test_generated.py", "fail")
-    assert code == 1, out
+def case_fail(box: Sandbox, proc: subprocess.Popen[str]) -> None:
+    code, out = finish(proc)
+    assert code == pytest.ExitCode.TESTS_FAILED, out
     assert "deliberate failure" in out
     wait_for_no_leftovers(box, box.servers())
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
-def test_signal_during_test_leaves_nothing(box: Sandbox, sig: signal.Signals) -> None:
-    proc = box.start_pytest("test_generated.py", "hang")
+def _signal(box: Sandbox, proc: subprocess.Popen[str], sig: int) -> None:
     box.wait_ready(proc)
     servers = box.servers()
-    assert all(s.alive() for s in servers)
+    assert servers and all(s.alive() for s in servers)
     proc.send_signal(sig)
     code, out = finish(proc, timeout=60)
-    # pytest reports an interrupted run with exit code 2 (the plugin turns SIGTERM into
-    # KeyboardInterrupt, so fixtures are torn down the same way).
+    # An interrupted run exits 2; the plugin turns SIGTERM into KeyboardInterrupt, so
+    # fixtures are torn down exactly as on Ctrl-C.
     assert code == pytest.ExitCode.INTERRUPTED, out
+    assert "KeyboardInterrupt" in out, out
     wait_for_no_leftovers(box, servers)
 
 
-def _kill_9_while_running(box: Sandbox) -> list[Server]:
-    proc = box.start_pytest("test_generated.py", "hang")
+def case_sigint(box: Sandbox, proc: subprocess.Popen[str]) -> None:
+    _signal(box, proc, signal.SIGINT)
+
+
+def case_sigterm(box: Sandbox, proc: subprocess.Popen[str]) -> None:
+    _signal(box, proc, signal.SIGTERM)
+
+
+def _kill_9(box: Sandbox, proc: subprocess.Popen[str]) -> list[Server]:
     box.wait_ready(proc)
     servers = box.servers()
-    proc.kill()
+    proc.kill()  # SIGKILL to pytest alone, as `kill -9 <pid>` does
     finish(proc, timeout=30)
     # Nothing in-process runs after SIGKILL: the servers are expected to survive, and
     # their run dir too, until someone reaps them.
-    assert all(s.alive() for s in servers), "servers died with pytest: the case proves nothing"
+    assert servers and all(s.alive() for s in servers), "servers died with pytest"
     assert list(box.runs.glob("run-*"))
     return servers
 
 
-def test_kill_9_then_next_run_reaps(box: Sandbox) -> None:
-    servers = _kill_9_while_running(box)
+def case_kill9_next_run(box: Sandbox, proc: subprocess.Popen[str]) -> None:
+    servers = _kill_9(box, proc)
     code, out = run_pytest(box, "test_trivial.py")
     assert code == 0, out
     wait_for_no_leftovers(box, servers)
 
 
-def test_kill_9_then_drillbook_clean_reaps(box: Sandbox) -> None:
-    servers = _kill_9_while_running(box)
-    # Dry run first: it lists, changes nothing.
-    dry = subprocess.run(
-        [sys.executable, "-m", "drillbook.cli", "clean", "--dry-run"],
-        cwd=ROOT, env=box.env("pass"), capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+def case_kill9_drillbook_clean(box: Sandbox, proc: subprocess.Popen[str]) -> None:
+    servers = _kill_9(box, proc)
+
+    def drillbook(*args: str) -> subprocess.CompletedProcess[str]:
+        # `python -m drillbook.cli` from the project root, as the console script runs it.
+        return subprocess.run(
+            [sys.executable, "-m", "drillbook.cli", *args],
+            cwd=ROOT, env=box.env("pass"), capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+
+    dry = drillbook("clean", "--dry-run")
     assert dry.returncode == 0, dry.stdout + dry.stderr
-    assert "would remove" in dry.stdout
-    assert all(s.alive() for s in servers)
-    # The console script's entry point, run the way the `drillbook` script runs it.
-    res = subprocess.run(
-        [sys.executable, "-m", "drillbook.cli", "clean"],
-        cwd=ROOT, env=box.env("pass"), capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+    assert "would remove" in dry.stdout, dry.stdout
+    assert all(s.alive() for s in servers), "--dry-run killed something"
+    assert list(box.runs.glob("run-*")), "--dry-run removed something"
+
+    res = drillbook("clean")
     assert res.returncode == 0, res.stdout + res.stderr
     for s in servers:
         assert f"(pid {s.pid})" in res.stdout, res.stdout
-    assert "removed:" in res.stdout
+    assert "removed:" in res.stdout, res.stdout
     wait_for_no_leftovers(box, servers)
+
+
+# case id -> (what the generated test does, what the outer test does)
+CASES: dict[str, tuple[str, Callable[[Sandbox, subprocess.Popen[str]], None]]] = {
+    "pass": ("pass", case_pass),
+    "failing-test": ("fail", case_fail),
+    "SIGINT": ("hang", case_sigint),
+    "SIGTERM": ("hang", case_sigterm),
+    "kill-9-then-next-run": ("hang", case_kill9_next_run),
+    "kill-9-then-drillbook-clean": ("hang", case_kill9_drillbook_clean),
+}
+
+
+@pytest.fixture(scope="module")
+def started(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, tuple[Sandbox, subprocess.Popen[str]]]]:
+    """Start the inner pytest of every selected case at once.
+
+    Each takes seconds to start three servers; run side by side the cases cost about
+    as much as the slowest one instead of their sum.
+    """
+    selected = [
+        item.callspec.params["case"]
+        for item in request.session.items
+        if getattr(item, "originalname", "") == "test_nothing_outlives_the_run"
+        and hasattr(item, "callspec")
+    ]
+    boxes: dict[str, tuple[Sandbox, subprocess.Popen[str]]] = {}
+    try:
+        for case in selected:
+            box = make_sandbox(tmp_path_factory.mktemp(case))
+            boxes[case] = (box, box.start_pytest("test_generated.py", CASES[case][0]))
+        yield boxes
+    finally:
+        for box, proc in boxes.values():
+            discard_sandbox(box, proc)
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_nothing_outlives_the_run(
+    case: str, started: dict[str, tuple[Sandbox, subprocess.Popen[str]]]
+) -> None:
+    box, proc = started[case]
+    CASES[case][1](box, proc)
