@@ -103,6 +103,7 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     config.stash[TARGETS_KEY] = load_targets(config)
     config.stash[RECORDS_KEY] = []
+    _CONFIG["config"] = config
     procs.reap_stale_runs()
     if hasattr(signal, "SIGTERM") and signal.getsignal(signal.SIGTERM) in (
         signal.SIG_DFL,
@@ -115,6 +116,8 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_unconfigure(config: pytest.Config) -> None:
     from fixtures import procs
 
+    if _CONFIG.get("config") is config:
+        del _CONFIG["config"]
     procs.close_current_run()
 
 
@@ -217,10 +220,30 @@ def _record_of(item: pytest.Item) -> DrillRecord | None:
     return live.record if live is not None else None
 
 
-def _store(item: pytest.Item, record: DrillRecord) -> None:
-    records = item.config.stash.setdefault(RECORDS_KEY, [])
-    if record not in records:
-        records.append(record)
+def _attach(report: pytest.TestReport, record: DrillRecord) -> None:
+    """Carry the record on the report: it reaches the xdist controller with it."""
+    report.drill_record = record.to_dict()  # type: ignore[attr-defined]
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    data = getattr(report, "drill_record", None)
+    if not data:
+        return
+    config = _CONFIG.get("config")
+    if config is None:
+        return
+    records = config.stash.setdefault(RECORDS_KEY, [])
+    if any(r.drill_id == data["drill_id"] for r in records):
+        return
+    records.append(DrillRecord.from_dict(data))
+
+
+def drill_records(config: pytest.Config) -> list[DrillRecord]:
+    """Every drill record of this run (on the xdist controller too), in report order."""
+    return list(config.stash.get(RECORDS_KEY, None) or [])
+
+
+_CONFIG: dict[str, pytest.Config] = {}
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -238,6 +261,15 @@ def pytest_runtest_makereport(
     if reason is not None:
         _mark_not_run(item, report, reason)
         return
+    if call.when == "setup" and report.failed and _marker_info(item) is not None:
+        # A drill whose set-up broke could not run: NOT RUN in its record. The pytest
+        # outcome stays an error (a broken fixture is a bug, never skipped).
+        rec = _record_of(item) or _new_record(item)
+        rec.verdict = Verdict.NOT_RUN.value
+        exc = call.excinfo.value if call.excinfo else None
+        rec.not_run_reason = f"[SETUP_FAILED] {type(exc).__name__}: {exc}"[:500]
+        _attach(report, rec)
+        return
     record = _record_of(item)
     if record is None or call.when != "call":
         return
@@ -245,7 +277,7 @@ def pytest_runtest_makereport(
     if error is not None and not isinstance(error, Exception):
         error = None  # KeyboardInterrupt and friends are not drill findings
     verdict = finalize(record, error=error)
-    _store(item, record)
+    _attach(report, record)
     summary = record.summary()
     report.user_properties.append(("drill_verdict", verdict.value))
     for key in ("rto_s", "rto_target_s", "rpo_s", "rpo_target_s", "rpo_bound_s"):
@@ -271,7 +303,7 @@ def _mark_not_run(item: pytest.Item, report: pytest.TestReport, reason: str) -> 
         record = _record_of(item) or _new_record(item)
         record.verdict = Verdict.NOT_RUN.value
         record.not_run_reason = reason
-        _store(item, record)
+        _attach(report, record)
     report.user_properties.append(("drill_verdict", "NOT RUN"))
     report.user_properties.append(("drill_not_run_reason", reason))
     if allow_not_run(item.config):
@@ -301,7 +333,8 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         for rec in records:
             counts[rec.verdict or Verdict.FAIL.value] += 1
         terminalreporter.write_line(
-            f"drills: {counts['PASS']} passed, {counts['FAIL']} failed, {counts['NOT RUN']} not run",
+            f"drills: {counts['PASS']} passed, {counts['FAIL']} failed, "
+            f"{counts['NOT RUN']} not run",
             bold=True,
             red=bool(counts["FAIL"] or counts["NOT RUN"]),
             green=not (counts["FAIL"] or counts["NOT RUN"]),

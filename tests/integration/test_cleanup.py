@@ -41,7 +41,7 @@ pytestmark = pytest.mark.slow
 
 # The generated test. The env var DRILLBOOK_CLEANUP_MODE picks what it does after the
 # servers are up: pass, fail, or hang (announce "ready" and sleep until signalled).
-GENERATED_TEST = '''
+GENERATED_TEST = """
 import json
 import os
 import signal
@@ -56,9 +56,39 @@ signal.signal(signal.SIGINT, signal.default_int_handler)
 
 OUT = Path(os.environ["DRILLBOOK_CLEANUP_OUT"])
 MODE = os.environ["DRILLBOOK_CLEANUP_MODE"]
+HELD = []
+
+
+def descendants(pid):
+    # (pid, start time) of every live descendant: PostgreSQL's backends and workers
+    # call setsid(), so they are not in the postmaster's process group.
+    children = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            raw = stat.read_text()
+        except OSError:
+            continue
+        ppid = int(raw[raw.rindex(")") + 2 :].split()[1])
+        children.setdefault(ppid, []).append(int(stat.parent.name))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            start = proc_start_time(child)
+            if start is not None:
+                found.append([child, start])
+                todo.append(child)
+    return found
 
 
 def test_services(pg, redis_db, s3, request):
+    pg.execute("CREATE TABLE t (x int)")
+    pg.execute("INSERT INTO t VALUES (1)")
+    redis_db.client().set("k", "v")
+    s3.client().create_bucket(Bucket="cleanup")
+    # A drill holds connections: one open backend while pytest is interrupted or killed.
+    HELD.append(pg.connect())
+    HELD[0].execute("SELECT count(*) FROM t").fetchone()
+
     servers = {}
     for name in __FIXTURES__:
         handle = request.getfixturevalue(name)
@@ -66,22 +96,18 @@ def test_services(pg, redis_db, s3, request):
             "pid": handle.pid,
             "start_time": proc_start_time(handle.pid),
             "root": str(handle.root),
+            "descendants": descendants(handle.pid),
         }
     tmp = OUT / "servers.json.tmp"
     tmp.write_text(json.dumps(servers))
     tmp.replace(OUT / "servers.json")
-
-    pg.execute("CREATE TABLE t (x int)")
-    pg.execute("INSERT INTO t VALUES (1)")
-    redis_db.client().set("k", "v")
-    s3.client().create_bucket(Bucket="cleanup")
 
     if MODE == "fail":
         raise AssertionError("deliberate failure")
     if MODE == "hang":
         (OUT / "ready").write_text(str(os.getpid()))
         time.sleep(300)
-'''.replace("__FIXTURES__", repr(SERVER_FIXTURES))
+""".replace("__FIXTURES__", repr(SERVER_FIXTURES))
 
 TRIVIAL_TEST = """
 def test_nothing():
@@ -95,9 +121,13 @@ class Server:
     pid: int
     start_time: int
     root: Path
+    descendants: list[tuple[int, int]]
 
     def alive(self) -> bool:
         return procs.pid_alive(self.pid, self.start_time)
+
+    def alive_descendants(self) -> list[int]:
+        return [pid for pid, start in self.descendants if procs.pid_alive(pid, start)]
 
 
 @dataclass
@@ -152,7 +182,14 @@ class Sandbox:
             return []
         data = json.loads(path.read_text())
         return [
-            Server(name, d["pid"], d["start_time"], Path(d["root"])) for name, d in data.items()
+            Server(
+                name,
+                d["pid"],
+                d["start_time"],
+                Path(d["root"]),
+                [(pid, start) for pid, start in d["descendants"]],
+            )
+            for name, d in data.items()
         ]
 
     def wait_ready(self, proc: subprocess.Popen[str], timeout: float = RUN_TIMEOUT) -> None:
@@ -195,7 +232,9 @@ def _group_members(pgids: set[int]) -> list[str]:
 
 
 def wait_for_no_leftovers(box: Sandbox, servers: list[Server], timeout: float = 15.0) -> None:
-    """Every recorded server and its process group gone, no run-* dir, no data dir.
+    """Every recorded server, its descendants and its process group gone; no run-* dir,
+    no data dir. (PostgreSQL's backends call setsid(): they are the postmaster's
+    descendants, not members of its process group.)
 
     A SIGKILLed process can stay a zombie for a moment; a zombie of someone else counts
     as gone (it holds no port, no file), and ours would be reaped here.
@@ -207,6 +246,7 @@ def wait_for_no_leftovers(box: Sandbox, servers: list[Server], timeout: float = 
             with contextlib.suppress(ChildProcessError, OSError):
                 os.waitpid(s.pid, os.WNOHANG)
         alive = [f"{s.name} (pid {s.pid})" for s in servers if s.alive()]
+        alive += [f"{s.name} child (pid {pid})" for s in servers for pid in s.alive_descendants()]
         members = _group_members({s.pid for s in servers})
         run_dirs = sorted(p.name for p in box.runs.glob("run-*"))
         data_dirs = [str(s.root) for s in servers if s.root.exists()]
@@ -244,6 +284,8 @@ def discard_sandbox(box: Sandbox, proc: subprocess.Popen[str]) -> None:
         proc.communicate()
     for s in box.servers():
         procs.kill_group(s.pid, s.pid, s.start_time, timeout=10)
+        for pid, start in s.descendants:
+            procs.kill_group(pid, pid, start, timeout=10)
     shutil.rmtree(box.runs, ignore_errors=True)
 
 
@@ -267,6 +309,7 @@ def _signal(box: Sandbox, proc: subprocess.Popen[str], sig: int) -> None:
     box.wait_ready(proc)
     servers = box.servers()
     assert servers and all(s.alive() for s in servers)
+    assert any(s.descendants for s in servers), "no PostgreSQL backend recorded"
     proc.send_signal(sig)
     code, out = finish(proc, timeout=60)
     # An interrupted run exits 2; the plugin turns SIGTERM into KeyboardInterrupt, so
@@ -292,6 +335,7 @@ def _kill_9(box: Sandbox, proc: subprocess.Popen[str]) -> list[Server]:
     # Nothing in-process runs after SIGKILL: the servers are expected to survive, and
     # their run dir too, until someone reaps them.
     assert servers and all(s.alive() for s in servers), "servers died with pytest"
+    assert any(s.alive_descendants() for s in servers), "no PostgreSQL backend recorded"
     assert list(box.runs.glob("run-*"))
     return servers
 

@@ -635,7 +635,7 @@ def test_error_attributes_and_pickle() -> None:
 # --------------------------------------------------------------------------- fuzzing
 
 SNIPPETS = [
-    '[services.ok]\nkind = "postgres"\nrto = "15m"\nrpo = "5m"\nbackup = "pitr, archive_timeout 1s"',
+    '[services.ok]\nkind = "postgres"\nrto = 60\nrpo = 1\nbackup = "pitr, archive_timeout 1s"',
     "[settings]",
     'default_rto_clock = "fault"',
     "[services.auth]",
