@@ -240,7 +240,8 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
 
 def drill_records(config: pytest.Config) -> list[DrillRecord]:
     """Every drill record of this run (on the xdist controller too), in report order."""
-    return list(config.stash.get(RECORDS_KEY, None) or [])
+    records: list[DrillRecord] = config.stash.get(RECORDS_KEY, [])
+    return list(records)
 
 
 _CONFIG: dict[str, pytest.Config] = {}
