@@ -427,7 +427,9 @@ def parse_backup(text: str, service_kind: str | None = None) -> BackupMethod:
 
     if first in _INTERVAL_KINDS:
         if len(head_words) != 3 or head_words[1] != "every":
-            raise _backup_error(f"backup {_show(text)}: write '{first} every <interval>'")
+            raise _backup_error(
+                f"backup {_show(text)}: write '{first} every <interval>[, duration <dur>]'"
+            )
         try:
             interval = parse_duration(head_words[2])
         except TargetsError as err:
