@@ -66,6 +66,9 @@ def _own_version() -> str:
 __version__ = _own_version()
 
 
+PROJECT_MARKER = Path("fixtures") / "procs.py"  # what makes a folder the project root
+
+
 class ProjectRootError(RuntimeError):
     """The project's top-level packages (``fixtures``) cannot be imported from here."""
 
@@ -84,10 +87,7 @@ def import_project_module(name: str) -> ModuleType:
         pass
     top = name.split(".")[0]
     cwd = Path.cwd()
-    root = next(
-        (d for d in (cwd, *cwd.parents) if (d / top / "procs.py").is_file()),
-        cwd,
-    )
+    root = next((d for d in (cwd, *cwd.parents) if (d / PROJECT_MARKER).is_file()), cwd)
     if str(root) not in sys.path:
         sys.path.insert(0, str(root))
     for mod in [m for m in sys.modules if m == top or m.startswith(top + ".")]:

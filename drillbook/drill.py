@@ -71,6 +71,13 @@ class _Deadline:
             return None
         return min(at for at, _ in self.stack) - time.monotonic()
 
+    def nearest(self) -> tuple[float, str] | None:
+        """(seconds left, reason) of the deadline that ends first."""
+        if not self.stack:
+            return None
+        at, reason = min(self.stack)
+        return at - time.monotonic(), reason
+
     def _handler(self, signum: int, frame: Any) -> None:
         now = time.monotonic()
         due = [(at, why) for at, why in self.stack if at <= now + 0.001]
@@ -124,7 +131,14 @@ class StepContext:
         argv = [str(a) for a in argv]
         cmd = Command(kind="argv", text=" ".join(redact_argv(argv)), start_mono=time.monotonic())
         self.step.commands.append(cmd)
-        limit = _min_opt(timeout, self.drill.deadlines.remaining())
+        nearest = self.drill.deadlines.nearest()
+        limit = _min_opt(timeout, nearest[0] if nearest else None)
+        # Which limit ends the command decides the finding (STEP_TIMEOUT vs RTO_EXCEEDED).
+        binding = (
+            nearest[1]
+            if nearest and (timeout is None or nearest[0] < timeout)
+            else f"command timed out after {timeout} s: {cmd.text}"
+        )
         full_env = {**os.environ, **(env or {})}
         kwargs: dict[str, Any] = {}
         if user is not None:
@@ -150,9 +164,9 @@ class StepContext:
                 cmd.end_mono = time.monotonic()
                 cmd.exit_status = proc.returncode
                 cmd.output_tail = _tail((out or b"") + (err or b""))
-                raise StepTimeout(
-                    f"command timed out after {cmd.duration:.1f} s: {cmd.text}"
-                ) from exc
+                if isinstance(exc, StepTimeout):
+                    raise
+                raise StepTimeout(binding) from exc
         finally:
             if out_file:
                 out_file.close()

@@ -16,5 +16,9 @@ class DrillNotRun(Exception):
         self.code = code
 
 
-class StepTimeout(Exception):
-    """A drill step or the whole drill passed its deadline."""
+class StepTimeout(BaseException):
+    """A drill step or the whole drill passed its deadline.
+
+    A BaseException, like KeyboardInterrupt: drill code that catches ``Exception`` (a
+    retry loop around a probe) must not swallow the deadline and run on past it.
+    """

@@ -496,7 +496,7 @@ def classify(
             break
         if c.cls is WriteClass.SURVIVED:
             survivor_ahead = True
-        elif c.cls is WriteClass.LOST:
+        elif c.cls is WriteClass.LOST and survivor_ahead:
             result.holes += 1
     return result
 
@@ -692,10 +692,12 @@ class LedgerWriter:
 
     @property
     def t0_mono(self) -> float | None:
+        """The t0 given to :meth:`mark_t0`, used by :meth:`verify` when none is passed."""
         return self._t0
 
     @property
     def running(self) -> bool:
+        """Still issuing writes (False once stopped at t0, by stop(), or after a crash)."""
         thread = self._thread
         return thread is not None and thread.is_alive() and not self._frozen
 

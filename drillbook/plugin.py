@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from drillbook.drill import Drill
-from drillbook.errors import DrillNotRun
+from drillbook.errors import DrillNotRun, StepTimeout
 from drillbook.record import DrillRecord, Verdict
 
 NOT_RUN_KEY = pytest.StashKey[str]()
@@ -275,7 +275,7 @@ def pytest_runtest_makereport(
     if record is None or call.when != "call":
         return
     error = call.excinfo.value if call.excinfo is not None else None
-    if error is not None and not isinstance(error, Exception):
+    if error is not None and not isinstance(error, Exception | StepTimeout):
         error = None  # KeyboardInterrupt and friends are not drill findings
     verdict = finalize(record, error=error)
     _attach(report, record)

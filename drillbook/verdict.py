@@ -5,6 +5,7 @@ Finding codes are stable; reports, history and CI gates key on them.
 
 from __future__ import annotations
 
+from drillbook.errors import StepTimeout
 from drillbook.projection import project
 from drillbook.record import DrillRecord, Finding, Phase, Verdict
 from drillbook.targets import format_duration
@@ -45,12 +46,21 @@ def evaluate(record: DrillRecord, *, error: BaseException | None = None) -> list
     have = {f.code for f in findings}
 
     def add(code: str, message: str, severity: str = "fail") -> None:
+        # One finding per code, except those naming different checks/ledgers; never the
+        # same sentence twice (evaluate() runs again on an already-judged record).
+        if any(f.code == code and f.message == message for f in findings):
+            return
         if code not in have or code in ("INTEGRITY_FAILED", "DATA_LOST"):
             findings.append(Finding(code, message, severity))
             have.add(code)
 
     if error is not None and not {"RTO_EXCEEDED", "STEP_TIMEOUT"} & have:
-        if isinstance(error, AssertionError):
+        if isinstance(error, StepTimeout):
+            # A deadline that fired outside any step (between steps, in a probe loop).
+            text = str(error)
+            code = "RTO_EXCEEDED" if text.startswith("drill deadline") else "STEP_TIMEOUT"
+            add(code, f"{text}; the drill was stopped there")
+        elif isinstance(error, AssertionError):
             add(
                 "CHECK_FAILED",
                 f"assertion failed: {str(error).splitlines()[0] if str(error) else 'assert'}",

@@ -382,35 +382,46 @@ CASES: dict[str, tuple[str, Callable[[Sandbox, subprocess.Popen[str]], None]]] =
 }
 
 
-@pytest.fixture(scope="module")
-def started(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[dict[str, tuple[Sandbox, subprocess.Popen[str]]]]:
-    """Start the inner pytest of every selected case at once.
+class Launcher:
+    """Starts each case's inner pytest once; the module fixture owns them all."""
 
-    Each takes seconds to start three servers; run side by side the cases cost about
-    as much as the slowest one instead of their sum.
-    """
-    selected = [
-        item.callspec.params["case"]
-        for item in request.session.items
-        if getattr(item, "originalname", "") == "test_nothing_outlives_the_run"
-        and hasattr(item, "callspec")
-    ]
-    boxes: dict[str, tuple[Sandbox, subprocess.Popen[str]]] = {}
-    try:
-        for case in selected:
-            box = make_sandbox(tmp_path_factory.mktemp(case))
-            boxes[case] = (box, box.start_pytest("test_generated.py", CASES[case][0]))
-        yield boxes
-    finally:
-        for box, proc in boxes.values():
+    def __init__(self, tmp_path_factory: pytest.TempPathFactory) -> None:
+        self.tmp_path_factory = tmp_path_factory
+        self.started: dict[str, tuple[Sandbox, subprocess.Popen[str]]] = {}
+
+    def get(self, case: str) -> tuple[Sandbox, subprocess.Popen[str]]:
+        if case not in self.started:
+            box = make_sandbox(self.tmp_path_factory.mktemp(case))
+            self.started[case] = (box, box.start_pytest("test_generated.py", CASES[case][0]))
+        return self.started[case]
+
+    def close(self) -> None:
+        for box, proc in self.started.values():
             discard_sandbox(box, proc)
 
 
+@pytest.fixture(scope="module")
+def launcher(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Launcher]:
+    """Start the inner pytest of every selected case at once.
+
+    Each takes seconds to start three servers; side by side, the cases cost about as
+    much as the slowest one instead of their sum. Under xdist every worker sees the
+    whole collection, so there each case starts only when its test runs.
+    """
+    launcher = Launcher(tmp_path_factory)
+    try:
+        if not hasattr(request.config, "workerinput"):
+            for item in request.session.items:
+                if getattr(item, "originalname", "") == "test_nothing_outlives_the_run":
+                    launcher.get(item.callspec.params["case"])  # type: ignore[attr-defined]
+        yield launcher
+    finally:
+        launcher.close()
+
+
 @pytest.mark.parametrize("case", list(CASES))
-def test_nothing_outlives_the_run(
-    case: str, started: dict[str, tuple[Sandbox, subprocess.Popen[str]]]
-) -> None:
-    box, proc = started[case]
+def test_nothing_outlives_the_run(case: str, launcher: Launcher) -> None:
+    box, proc = launcher.get(case)
     CASES[case][1](box, proc)

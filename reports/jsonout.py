@@ -1,0 +1,64 @@
+"""``drills.json``: the full records of a run, machine-readable, in a versioned envelope.
+
+The envelope's ``schema`` names the format (``drillbook.drills/<major>``); a consumer
+checks it before reading, and a breaking change bumps the major. Each record keeps the
+engine's own ``schema_version`` and its ``summary`` (RTO, RPO, bound, targets, phases),
+so a consumer never recomputes what the engine measured. Written atomically.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from drillbook.record import DrillRecord
+from reports.files import atomic_write_text
+from reports.model import Gap, RunInfo, anchor, counts, overall, verdict_of
+
+SCHEMA = "drillbook.drills/1"
+SCHEMA_VERSION = 1
+
+
+def build_document(
+    records: Sequence[DrillRecord], run: RunInfo, gaps: Sequence[Gap] = ()
+) -> dict[str, Any]:
+    """The JSON document of a run (records already scrubbed of secrets by the caller)."""
+    drills = []
+    for rec in records:
+        data = rec.to_dict()
+        data["verdict"] = verdict_of(rec)
+        data["report_anchor"] = anchor(rec.drill_id)
+        data["started_at"] = rec.iso(rec.origin_mono)
+        data["t0_at"] = rec.iso(rec.t0_mono)
+        data["validated_at"] = rec.iso(rec.validated_mono)
+        drills.append(data)
+    return {
+        "schema": SCHEMA,
+        "schema_version": SCHEMA_VERSION,
+        "run": run.to_dict(),
+        "overall": overall(records),
+        "counts": {**counts(records), "total": len(records)},
+        "gaps": [g.to_dict() for g in gaps],
+        "drills": drills,
+    }
+
+
+def dumps(document: dict[str, Any]) -> str:
+    return json.dumps(document, indent=2, sort_keys=False, default=str, allow_nan=False) + "\n"
+
+
+def write_json(path: Path, document: dict[str, Any]) -> Path:
+    return atomic_write_text(path, dumps(document))
+
+
+def load_document(path: Path) -> dict[str, Any]:
+    """Read a drills.json back, refusing a schema this version cannot read."""
+    data = json.loads(path.read_text(encoding="utf-8"))
+    schema = str(data.get("schema", ""))
+    if not schema.startswith("drillbook.drills/"):
+        raise ValueError(f"{path}: not a drillbook drills.json (schema {schema!r})")
+    if schema != SCHEMA:
+        raise ValueError(f"{path}: schema {schema!r}; this drillbook reads {SCHEMA!r}")
+    return data

@@ -1,0 +1,281 @@
+"""PostgreSQL backups as the runbooks take them, kept off-host in the drill's S3 service.
+
+- Logical: ``pg_dump`` in custom (``-Fc``) or directory (``-Fd -j N``) format, uploaded
+  with a SHA-256 each (directory format: one object per file plus a manifest).
+- Physical: ``pg_basebackup -Ft -X none -c fast`` uploaded the same way, plus continuous
+  WAL archiving to S3 (``archive_command`` / ``restore_command`` run
+  :mod:`scenarios.postgres.wal_s3`), with ``archive_timeout`` from drills.toml.
+- Freshness: the age of the newest backup and the archive lag (the runbooks alert on a
+  backup older than the RPO and on lag above 60 % of it).
+
+Every command runs through a drill step (``StepContext.run``) so it is recorded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import shutil
+import sys
+import tarfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from drillbook.drill import StepContext
+from fixtures import procs
+from fixtures.binaries import others_can_reach
+from fixtures.local import OsUser
+from fixtures.postgres import PostgresHandle
+from fixtures.s3 import S3Handle
+from scenarios.s3.store import BackupStore, StoredObject
+
+WAL_SCRIPT = Path(__file__).with_name("wal_s3.py")
+
+
+def server_python() -> str:
+    """A python3 the unprivileged server user can execute (for archive_command)."""
+    for candidate in ("/usr/bin/python3", "/usr/local/bin/python3", sys.executable):
+        if Path(candidate).exists() and others_can_reach(Path(candidate)):
+            return candidate
+    return sys.executable
+
+
+def _q(value: str) -> str:
+    return "'" + value.replace("'", "'\\''") + "'"
+
+
+@dataclass
+class WalArchive:
+    """WAL segments pushed to / fetched from ``s3://bucket/prefix``."""
+
+    store: BackupStore
+    prefix: str
+    config_path: Path
+    script: Path
+    python: str
+
+    @classmethod
+    def create(cls, s3: S3Handle, bucket: str, prefix: str = "wal/") -> WalArchive:
+        """Set up the archive: bucket, a private config for the server user, the script."""
+        store = BackupStore(s3, bucket)
+        store.ensure_bucket()
+        home = procs.current_run().mkdir("wal-archive")
+        user = OsUser.unprivileged()
+        config = home / "wal_s3.json"
+        config.write_text(
+            json.dumps(
+                {
+                    "endpoint": s3.endpoint,
+                    "bucket": bucket,
+                    "prefix": prefix,
+                    "access_key": s3.access_key,
+                    "secret_key": s3.secret_key,
+                    "region": s3.region,
+                }
+            )
+        )
+        config.chmod(0o600)
+        script = home / "wal_s3.py"
+        shutil.copy(WAL_SCRIPT, script)
+        script.chmod(0o755)
+        user.own(home)
+        return cls(store, prefix, config, script, server_python())
+
+    @property
+    def archive_command(self) -> str:
+        return f"{_q(self.python)} {_q(str(self.script))} push {_q(str(self.config_path))} %p %f"
+
+    @property
+    def restore_command(self) -> str:
+        return f"{_q(self.python)} {_q(str(self.script))} fetch {_q(str(self.config_path))} %f %p"
+
+    def server_settings(self, archive_timeout: float) -> dict[str, Any]:
+        """Settings for the primary: continuous archiving with *archive_timeout* seconds."""
+        return {
+            "archive_mode": "on",
+            "archive_command": self.archive_command,
+            "archive_timeout": f"{max(1, round(archive_timeout))}s",
+        }
+
+    def segments(self) -> list[str]:
+        return sorted(k[len(self.prefix) :] for k in self.store.keys(self.prefix))
+
+    def lag(self, pg: PostgresHandle) -> dict[str, Any]:
+        """Archive lag: seconds since the last archived segment, and failures."""
+        rows = pg.execute(
+            "SELECT last_archived_wal, extract(epoch FROM now() - last_archived_time),"
+            " failed_count, last_failed_wal FROM pg_stat_archiver"
+        )
+        wal, age, failed, last_failed = rows[0]
+        return {
+            "last_archived_wal": wal,
+            "seconds_since_last_archive": None if age is None else float(age),
+            "failed_count": int(failed),
+            "last_failed_wal": last_failed,
+        }
+
+    def wait_archived(self, pg: PostgresHandle, *, timeout: float = 30.0) -> str:
+        """Force a segment switch and wait until that segment is in the archive."""
+        with pg.connect() as conn:
+            row = conn.execute("SELECT pg_walfile_name(pg_switch_wal())").fetchone()
+        assert row is not None
+        segment = str(row[0])
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            rows = pg.execute("SELECT last_archived_wal FROM pg_stat_archiver")
+            if rows and rows[0][0] and rows[0][0] >= segment:
+                return segment
+            time.sleep(0.05)
+        raise TimeoutError(f"WAL segment {segment} not archived within {timeout:.0f} s")
+
+
+@dataclass
+class Backup:
+    """One backup in the store: its objects (with checksums) and what it was taken of."""
+
+    kind: str  # dump-custom | dump-directory | base
+    name: str
+    objects: list[StoredObject] = field(default_factory=list)
+    dbname: str | None = None
+    taken_at: float = field(default_factory=time.time)
+    size: int = 0
+    label: str | None = None
+
+    @property
+    def age(self) -> float:
+        return time.time() - self.taken_at
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "name": self.name,
+            "dbname": self.dbname,
+            "taken_at": self.taken_at,
+            "size": self.size,
+            "objects": [o.__dict__ for o in self.objects],
+        }
+
+
+def _scratch(name: str) -> Path:
+    return procs.current_run().mkdir(name)
+
+
+def pg_dump(
+    step: StepContext,
+    pg: PostgresHandle,
+    store: BackupStore,
+    *,
+    dbname: str | None = None,
+    fmt: str = "custom",
+    jobs: int = 2,
+) -> Backup:
+    """``pg_dump`` of one database into the store (custom or directory format)."""
+    db = dbname or pg.dbname
+    name = f"dump-{fmt}/{db}/{store.stamp()}"
+    scratch = _scratch("pgdump")
+    try:
+        if fmt == "custom":
+            out = scratch / f"{db}.dump"
+            step.run([pg.tool("pg_dump"), "-Fc", "-d", db, "-f", str(out)], env=pg.env())
+            files = [(out, f"{name}/{out.name}")]
+        elif fmt == "directory":
+            out = scratch / db
+            step.run(
+                [pg.tool("pg_dump"), "-Fd", "-j", str(jobs), "-d", db, "-f", str(out)],
+                env=pg.env(),
+            )
+            files = [(p, f"{name}/{p.relative_to(out)}") for p in sorted(out.iterdir())]
+        else:
+            raise ValueError(f"pg_dump format {fmt!r}: use custom or directory")
+        backup = Backup(kind=f"dump-{fmt}", name=name, dbname=db)
+        for path, key in files:
+            obj = step.call(f"s3 put {store.url(key)}", store.put_file, path, key)
+            backup.objects.append(obj)
+            backup.size += obj.size
+        step.processed(backup.size)
+        return backup
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def base_backup(
+    step: StepContext, pg: PostgresHandle, store: BackupStore, *, label: str = "drillbook"
+) -> Backup:
+    """``pg_basebackup`` (tar, no WAL: the archive has it) uploaded with checksums."""
+    name = f"base/{store.stamp()}"
+    scratch = _scratch("basebackup")
+    try:
+        step.run(
+            [
+                pg.tool("pg_basebackup"),
+                "-D",
+                str(scratch / "b"),
+                "-Ft",
+                "-X",
+                "none",
+                "-c",
+                "fast",
+                "-l",
+                label,
+                "--no-sync",
+            ],
+            env=pg.env(),
+        )
+        backup = Backup(kind="base", name=name, label=label)
+        for path in sorted((scratch / "b").iterdir()):
+            obj = step.call(
+                f"s3 put {store.url(name + '/' + path.name)}",
+                store.put_file,
+                path,
+                f"{name}/{path.name}",
+            )
+            backup.objects.append(obj)
+            backup.size += obj.size
+        step.processed(backup.size)
+        return backup
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def download(step: StepContext, store: BackupStore, backup: Backup, dest: Path) -> list[Path]:
+    """Fetch every object of *backup*, verifying each checksum (BackupCorrupt on mismatch)."""
+    paths = []
+    for obj in backup.objects:
+        rel = obj.key[len(store.prefix + backup.name) + 1 :]
+        path = dest / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        step.call(f"s3 get {store.url(obj.key)} (verify sha256)", store.get_file, obj.key, path)
+        paths.append(path)
+    step.processed(backup.size)
+    return paths
+
+
+def extract_base(step: StepContext, tar_paths: list[Path], data_dir: Path) -> None:
+    """Unpack base.tar (and tablespace tars) into an empty data directory."""
+    for tar in tar_paths:
+        if not tar.name.endswith(".tar"):
+            continue
+        target = data_dir if tar.name == "base.tar" else data_dir / "pg_tblspc" / tar.stem
+        cmd_text = f"tar -xf {tar} -C {target}"
+        step.call(cmd_text, _untar, tar, target)
+
+
+def _untar(tar: Path, target: Path) -> None:
+    target.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(tar) as tf:
+        tf.extractall(target, filter="fully_trusted")
+
+
+def newest_backup_age(backups: list[Backup]) -> float | None:
+    return min((b.age for b in backups), default=None)
+
+
+def replication_lag(standby: PostgresHandle) -> float | None:
+    """Seconds between now and the last transaction the standby replayed."""
+    with contextlib.suppress(Exception):
+        rows = standby.execute("SELECT extract(epoch FROM now() - pg_last_xact_replay_timestamp())")
+        if rows and rows[0][0] is not None:
+            return float(rows[0][0])
+    return None

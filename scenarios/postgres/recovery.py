@@ -1,0 +1,260 @@
+"""PostgreSQL recovery procedures, the real commands the runbooks describe.
+
+- :func:`restore_dump`: the newest good dump (checksum verified) into a fresh server,
+  ``pg_restore -j N``.
+- :func:`pitr`: base backup + archived WAL replayed to a target time or a named restore
+  point, ``recovery_target_action = promote``; the restored server runs with
+  ``archive_mode = off`` so it can never archive into the archive it restores from.
+- :func:`selective_restore`: the partial-loss procedure: the dump into a side database,
+  then the lost tables copied back (with the foreign keys that pointed at them).
+- :func:`make_standby` / :func:`promote`: streaming replication and failover.
+
+Each function takes the drill's :class:`StepContext` so every command is recorded.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from psycopg import sql
+
+from drillbook.drill import StepContext
+from fixtures import procs
+from fixtures.postgres import PostgresHandle
+from scenarios.postgres.backup import Backup, WalArchive, download, extract_base
+from scenarios.s3.store import BackupCorrupt, BackupMissing, BackupStore
+
+PgFactory = Callable[..., Any]
+
+
+def newest_good(
+    step: StepContext, store: BackupStore, backups: Sequence[Backup], dest: Path
+) -> tuple[Backup, list[Path]]:
+    """Download the newest backup whose checksums verify; older ones only if it fails."""
+    errors = []
+    for backup in sorted(backups, key=lambda b: b.taken_at, reverse=True):
+        target = dest / backup.name.replace("/", "_")
+        try:
+            return backup, download(step, store, backup, target)
+        except BackupCorrupt as exc:
+            errors.append(str(exc))
+            step.note(f"skipped {backup.name}", str(exc))
+            shutil.rmtree(target, ignore_errors=True)
+    raise BackupMissing("no good backup: " + "; ".join(errors) if errors else "no backup taken")
+
+
+def restore_dump(
+    step: StepContext,
+    store: BackupStore,
+    backups: Sequence[Backup],
+    target: PostgresHandle,
+    *,
+    dbname: str,
+    jobs: int = 2,
+) -> Backup:
+    """Restore the newest good dump into database *dbname* on *target* (created here)."""
+    scratch = procs.current_run().mkdir("restore")
+    try:
+        backup, paths = newest_good(step, store, backups, scratch)
+        step.sql(target.connect("postgres"), f'CREATE DATABASE "{dbname}"')
+        source = paths[0] if backup.kind == "dump-custom" else paths[0].parent
+        step.run(
+            [
+                target.tool("pg_restore"),
+                "-j",
+                str(jobs),
+                "--no-owner",
+                "--exit-on-error",
+                "-d",
+                dbname,
+                str(source),
+            ],
+            env=target.env(),
+        )
+        return backup
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def pitr(
+    step: StepContext,
+    pg_factory: PgFactory,
+    store: BackupStore,
+    base: Backup,
+    archive: WalArchive,
+    *,
+    credentials_from: PostgresHandle,
+    target_time: datetime | None = None,
+    target_name: str | None = None,
+    target_lsn: str | None = None,
+    timeout: float = 300.0,
+    name: str = "restored",
+) -> PostgresHandle:
+    """Point-in-time recovery into a new server; returns it promoted and accepting writes.
+
+    A target past the end of the archive makes PostgreSQL exit ("recovery ended before
+    configured recovery target was reached"): the start fails at once with that log.
+    """
+    targets = [t for t in (target_time, target_name, target_lsn) if t is not None]
+    if len(targets) > 1:
+        raise ValueError("give one recovery target: time, name or lsn")
+    settings: dict[str, Any] = {
+        # Never archive into the archive this server restores from.
+        "archive_mode": "off",
+        "restore_command": archive.restore_command,
+        "recovery_target_action": "promote",
+    }
+    if target_time is not None:
+        settings["recovery_target_time"] = target_time.isoformat()
+        settings["recovery_target_inclusive"] = "on"
+    elif target_name is not None:
+        settings["recovery_target_name"] = target_name
+    elif target_lsn is not None:
+        settings["recovery_target_lsn"] = target_lsn
+    else:
+        settings["recovery_target_timeline"] = "latest"
+    restored = pg_factory(
+        name, init=False, start=False, credentials_from=credentials_from, **settings
+    )
+    scratch = procs.current_run().mkdir("pitr")
+    try:
+        paths = download(step, store, base, scratch)
+        extract_base(step, paths, restored.data_dir)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    (restored.data_dir / "recovery.signal").touch()
+    restored.os_user.own(restored.data_dir)
+    restored.data_dir.chmod(0o700)
+    step.call(
+        f"start {restored.name} in recovery ({', '.join(map(str, targets)) or 'end of archive'})",
+        restored.start,
+        timeout,
+    )
+    return restored
+
+
+def create_restore_point(pg: PostgresHandle, name: str) -> str:
+    """``SELECT pg_create_restore_point(name)`` (runbook 001), then switch the segment."""
+    with pg.connect() as conn:
+        row = conn.execute("SELECT pg_create_restore_point(%s)::text", (name,)).fetchone()
+    assert row is not None
+    return str(row[0])
+
+
+def selective_restore(
+    step: StepContext,
+    store: BackupStore,
+    backups: Sequence[Backup],
+    target: PostgresHandle,
+    *,
+    dbname: str,
+    tables: Sequence[str],
+    jobs: int = 2,
+) -> None:
+    """Partial loss: restore the dump into a side database, copy the lost tables back.
+
+    Foreign keys of other tables that pointed at the lost tables were dropped with them
+    (CASCADE); they are re-created from the side database's definitions. ``pg_dump -t``
+    carries the tables' owned sequences with their values.
+    """
+    side = f"{dbname}_side"
+    restore_dump(step, store, backups, target, dbname=side, jobs=jobs)
+    try:
+        for table in tables:
+            dump = step.run(
+                [target.tool("pg_dump"), "-d", side, "-t", table, "--no-owner"],
+                env=target.env(),
+            )
+            step.run(
+                [target.tool("psql"), "-v", "ON_ERROR_STOP=1", "-q", "-d", dbname],
+                env=target.env(),
+                input=dump.stdout,
+            )
+        with target.connect(side) as side_conn:
+            fks = side_conn.execute(
+                "SELECT conname, conrelid::regclass::text, pg_get_constraintdef(oid)"
+                " FROM pg_constraint WHERE contype = 'f'"
+            ).fetchall()
+        with target.connect(dbname) as conn:
+            present = {
+                r[0] for r in conn.execute("SELECT conname FROM pg_constraint WHERE contype = 'f'")
+            }
+            for conname, table, definition in fks:
+                if conname not in present:
+                    step.sql(
+                        conn,
+                        sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} ")
+                        .format(sql.SQL(table), sql.Identifier(conname))
+                        .as_string(conn)
+                        + definition,
+                    )
+    finally:
+        step.sql(target.connect("postgres"), f'DROP DATABASE IF EXISTS "{side}" WITH (FORCE)')
+
+
+def make_standby(
+    step: StepContext,
+    pg_factory: PgFactory,
+    primary: PostgresHandle,
+    *,
+    synchronous: bool = False,
+    name: str = "standby",
+    timeout: float = 120.0,
+) -> PostgresHandle:
+    """A streaming-replication standby from ``pg_basebackup -R``; optionally synchronous."""
+    standby = pg_factory(
+        name,
+        init=False,
+        start=False,
+        credentials_from=primary,
+        cluster_name=name,
+        hot_standby="on",
+    )
+    step.run(
+        [
+            primary.tool("pg_basebackup"),
+            "-D",
+            str(standby.data_dir),
+            "-R",
+            "-X",
+            "stream",
+            "-c",
+            "fast",
+            "--no-sync",
+        ],
+        env=primary.env(),
+    )
+    standby.adopt_data_dir()
+    step.call(f"start standby {standby.name}", standby.start, timeout)
+    if synchronous:
+        with primary.connect() as conn:
+            step.sql(conn, f"ALTER SYSTEM SET synchronous_standby_names = '{name}'")
+            step.sql(conn, "SELECT pg_reload_conf()")
+        wait_sync(primary, name, timeout=timeout)
+    return standby
+
+
+def wait_sync(primary: PostgresHandle, name: str, *, timeout: float = 60.0) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        rows = primary.execute(
+            "SELECT sync_state FROM pg_stat_replication WHERE application_name = %s", (name,)
+        )
+        if rows and rows[0][0] == "sync":
+            return
+        time.sleep(0.05)
+    raise TimeoutError(f"standby {name} did not become synchronous within {timeout:.0f} s")
+
+
+def promote(step: StepContext, standby: PostgresHandle, *, timeout: int = 60) -> None:
+    """``SELECT pg_promote(wait => true)``: the standby becomes a primary."""
+    with standby.connect() as conn:
+        rows = step.sql(conn, f"SELECT pg_promote(true, {int(timeout)})")
+    if not rows or rows[0][0] is not True:
+        raise RuntimeError(f"pg_promote did not complete within {timeout} s")

@@ -1,0 +1,126 @@
+"""Off-host backup storage in the drill's S3 service, with checksums.
+
+The runbooks keep backups off-host (``aws s3 cp ... s3://backups-bucket/...``). Every
+object drillbook uploads carries the SHA-256 of its content in its metadata, and every
+download verifies it before the file is used: a truncated or altered backup is refused
+(:class:`BackupCorrupt`), and "restore from the newest good backup" skips it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from fixtures.s3 import S3Handle
+
+CHUNK = 8 * 1024 * 1024
+
+
+class BackupCorrupt(Exception):
+    """A backup object's content does not match the checksum recorded at upload."""
+
+
+class BackupMissing(Exception):
+    """No (good) backup of the requested kind exists."""
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(CHUNK), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    key: str
+    size: int
+    sha256: str
+    created: float  # epoch seconds, from our metadata (S3 LastModified is 1 s resolution)
+
+    @property
+    def age(self) -> float:
+        return time.time() - self.created
+
+
+class BackupStore:
+    """A bucket (and prefix) on an S3 handle where backups live."""
+
+    def __init__(self, s3: S3Handle, bucket: str, prefix: str = "") -> None:
+        self.s3 = s3
+        self.bucket = bucket
+        self.prefix = prefix
+        self._client: Any = None
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            self._client = self.s3.client(timeout=60)
+        return self._client
+
+    def ensure_bucket(self, *, versioning: bool = False) -> None:
+        names = {b["Name"] for b in self.client.list_buckets().get("Buckets", [])}
+        if self.bucket not in names:
+            self.client.create_bucket(Bucket=self.bucket)
+        if versioning:
+            self.client.put_bucket_versioning(
+                Bucket=self.bucket, VersioningConfiguration={"Status": "Enabled"}
+            )
+
+    def url(self, key: str) -> str:
+        return f"s3://{self.bucket}/{key}"
+
+    def put_file(self, path: Path, key: str) -> StoredObject:
+        digest = sha256_file(path)
+        created = time.time()
+        self.client.upload_file(
+            str(path),
+            self.bucket,
+            self.prefix + key,
+            ExtraArgs={"Metadata": {"sha256": digest, "created": f"{created:.6f}"}},
+        )
+        return StoredObject(self.prefix + key, path.stat().st_size, digest, created)
+
+    def head(self, full_key: str) -> StoredObject:
+        meta = self.client.head_object(Bucket=self.bucket, Key=full_key)
+        md = meta.get("Metadata", {})
+        created = float(md.get("created") or meta["LastModified"].timestamp())
+        return StoredObject(full_key, int(meta["ContentLength"]), md.get("sha256", ""), created)
+
+    def get_file(self, full_key: str, dest: Path) -> StoredObject:
+        """Download and verify; raises BackupCorrupt (and removes the file) on mismatch."""
+        obj = self.head(full_key)
+        self.client.download_file(self.bucket, full_key, str(dest))
+        actual = sha256_file(dest)
+        if not obj.sha256:
+            dest.unlink(missing_ok=True)
+            raise BackupCorrupt(f"{self.url(full_key)} has no recorded checksum: refusing it")
+        if actual != obj.sha256:
+            dest.unlink(missing_ok=True)
+            raise BackupCorrupt(
+                f"{self.url(full_key)}: sha256 {actual[:12]}… does not match the "
+                f"{obj.sha256[:12]}… recorded at upload ({dest.name} would be corrupt)"
+            )
+        return obj
+
+    def keys(self, prefix: str = "") -> Iterator[str]:
+        paginator = self.client.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix + prefix):
+            for o in page.get("Contents", []):
+                yield o["Key"]
+
+    def newest(self, prefix: str) -> list[StoredObject]:
+        """Objects under *prefix*, newest first (by the upload time we recorded)."""
+        objs = [self.head(k) for k in self.keys(prefix)]
+        return sorted(objs, key=lambda o: o.created, reverse=True)
+
+    @staticmethod
+    def stamp() -> str:
+        """A sortable, unique name part for a backup taken now."""
+        return datetime.now().astimezone().strftime("%Y%m%dT%H%M%S.%f")
