@@ -101,6 +101,11 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "drill(service, scenario): ties a drill to its service's targets in drills.toml"
     )
+    config.addinivalue_line(
+        "markers",
+        "drill_expect_fail(*codes): a must-fail drill; the test passes only if the drill "
+        "FAILs with these finding codes",
+    )
     config.stash[TARGETS_KEY] = load_targets(config)
     config.stash[RECORDS_KEY] = []
     _CONFIG["config"] = config
@@ -285,6 +290,25 @@ def pytest_runtest_makereport(
         if summary.get(key) is not None:
             report.user_properties.append((f"drill_{key}", f"{summary[key]:.3f}"))
     text = _findings_text(record)
+    expect = item.get_closest_marker("drill_expect_fail")
+    if expect is not None:
+        # A must-fail drill (a broken recovery): it passes as a test only when the drill
+        # FAILs with every expected finding code.
+        wanted = set(expect.args) | set(expect.kwargs.get("findings", ()))
+        got = {f.code for f in record.findings}
+        record.notes["expected_fail"] = sorted(wanted)
+        _attach(report, record)
+        if verdict is Verdict.FAIL and wanted <= got:
+            report.outcome = "passed"
+            report.longrepr = None
+            report.sections.append(("drill verdict (expected FAIL)", text))
+        else:
+            report.outcome = "failed"
+            report.longrepr = (
+                f"expected the drill to FAIL with {sorted(wanted)}; it ended {verdict.value}"
+                f" with {sorted(got) or 'no findings'}\n{text}"
+            )
+        return
     if verdict is Verdict.FAIL and report.passed:
         report.outcome = "failed"
         report.longrepr = text
@@ -331,11 +355,16 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         for rec in records:
             terminalreporter.write_line(_record_line(rec))
         counts = {v.value: 0 for v in Verdict}
+        expected = 0
         for rec in records:
+            if rec.notes.get("expected_fail") is not None and rec.verdict == Verdict.FAIL.value:
+                expected += 1
+                continue
             counts[rec.verdict or Verdict.FAIL.value] += 1
         terminalreporter.write_line(
             f"drills: {counts['PASS']} passed, {counts['FAIL']} failed, "
-            f"{counts['NOT RUN']} not run",
+            f"{counts['NOT RUN']} not run"
+            + (f", {expected} failed as expected (must-fail drills)" if expected else ""),
             bold=True,
             red=bool(counts["FAIL"] or counts["NOT RUN"]),
             green=not (counts["FAIL"] or counts["NOT RUN"]),

@@ -9,7 +9,7 @@ reported and the others are still written.
 from __future__ import annotations
 
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -76,8 +76,9 @@ def write_artefacts(
 ) -> Written:
     scrub = scrubber or Scrubber()
     recs = scrub_records(records, scrub)
-    run = run_info(recs, started=started, finished=finished, args=scrub.data(list(args)),
-                   workers=workers)
+    run = run_info(
+        recs, started=started, finished=finished, args=scrub.data(list(args)), workers=workers
+    )
     run_dir = unique_run_dir(out_dir, run_dir_name)
     out = Written(run_dir=run_dir, run=run)
     index = run_dir / INDEX
@@ -87,9 +88,9 @@ def write_artefacts(
     if metrics_path is not None:
         run.artefacts["metrics"] = str(metrics_path)
 
-    def attempt(what: str, fn: object) -> None:
+    def attempt(what: str, fn: Callable[[], None]) -> None:
         try:
-            fn()  # type: ignore[operator]
+            fn()
         except Exception as exc:  # one artefact failing must not cost the others
             detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
             out.errors.append(scrub.text(f"{what}: {detail}"))

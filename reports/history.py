@@ -25,6 +25,8 @@ from drillbook.record import DrillRecord, Verdict
 from reports.model import RunInfo, day, fmt_s, resolution, rpo_is_lower_bound, tier, verdict_of
 
 HISTORY_SCHEMA = "drillbook.history/1"
+#: Where the history lives, relative to the project root.
+DEFAULT_PATH = "reports/history.jsonl"
 LOCK_TIMEOUT = 60.0
 #: How many past runs a sparkline shows.
 TREND_POINTS = 30
@@ -127,23 +129,24 @@ def history_row(rec: DrillRecord, run: RunInfo, report: str | None = None) -> di
     }
 
 
-def append_history(path: Path, rows: Sequence[dict[str, Any]], timeout: float = LOCK_TIMEOUT) -> None:
+def append_history(
+    path: Path, rows: Sequence[dict[str, Any]], timeout: float = LOCK_TIMEOUT
+) -> None:
     """Append *rows* as JSON lines, atomically with respect to other writers."""
     if not rows:
         return
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = "".join(json.dumps(r, sort_keys=True, default=str) + "\n" for r in rows)
-    with FileLock(str(path) + ".lock", timeout=timeout):
-        with open(path, "ab") as fh:
-            # A line torn by a crash of an earlier writer must not swallow ours.
-            if fh.tell() > 0:
-                with open(path, "rb") as check:
-                    check.seek(-1, os.SEEK_END)
-                    if check.read(1) != b"\n":
-                        payload = "\n" + payload
-            fh.write(payload.encode("utf-8"))
-            fh.flush()
-            os.fsync(fh.fileno())
+    with FileLock(str(path) + ".lock", timeout=timeout), open(path, "ab") as fh:
+        # A line torn by a crash of an earlier writer must not swallow ours.
+        if fh.tell() > 0:
+            with open(path, "rb") as check:
+                check.seek(-1, os.SEEK_END)
+                if check.read(1) != b"\n":
+                    payload = "\n" + payload
+        fh.write(payload.encode("utf-8"))
+        fh.flush()
+        os.fsync(fh.fileno())
 
 
 @dataclass
@@ -208,11 +211,11 @@ def _pct_sentence(rto: float, ref: float, when: str) -> str:
     return f"RTO {abs(change):.0f} % {word} than the last passing run ({when}, {fmt_s(ref)})"
 
 
-def trend(past_rows: Iterable[dict[str, Any]], rec: DrillRecord, run_id: str | None = None) -> Trend:
+def trend(
+    past_rows: Iterable[dict[str, Any]], rec: DrillRecord, run_id: str | None = None
+) -> Trend:
     """This drill's RTO over past runs plus this one, and how it compares."""
-    mine = [
-        r for r in past_rows if r.get("drill_id") == rec.drill_id and r.get("run_id") != run_id
-    ]
+    mine = [r for r in past_rows if r.get("drill_id") == rec.drill_id and r.get("run_id") != run_id]
     mine.sort(key=lambda r: r.get("started") or 0)
     points = [
         TrendPoint(r.get("started") or 0.0, r.get("rto_s"), str(r.get("verdict")), r.get("run_id"))
@@ -220,7 +223,9 @@ def trend(past_rows: Iterable[dict[str, Any]], rec: DrillRecord, run_id: str | N
     ]
     rto = rec.rto_seconds
     points.append(TrendPoint(rec.origin_wall, rto, verdict_of(rec), run_id, current=True))
-    passes = [r for r in mine if r.get("verdict") == Verdict.PASS.value and r.get("rto_s") is not None]
+    passes = [
+        r for r in mine if r.get("verdict") == Verdict.PASS.value and r.get("rto_s") is not None
+    ]
     last_pass = passes[-1] if passes else None
     if last_pass is None:
         sentence = (

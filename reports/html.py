@@ -73,6 +73,8 @@ table{border-collapse:collapse;width:100%;margin:4px 0}
 th,td{border-bottom:1px solid var(--line);padding:5px 8px;text-align:left;vertical-align:top}
 th{font-size:12px;color:var(--muted);font-weight:600;background:var(--soft)}
 td.num,th.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+td.codes code{display:inline-block;margin:0 4px 2px 0}
+td.spark{width:150px}td.spark svg{width:140px}
 code,pre{font:12px/1.4 ui-monospace,"SFMono-Regular",Menlo,Consolas,"DejaVu Sans Mono",monospace}
 pre{white-space:pre-wrap;overflow-wrap:anywhere;background:var(--soft);border:1px solid var(--line);
 border-radius:4px;padding:6px 8px;margin:4px 0;max-height:360px;overflow:auto}
@@ -173,23 +175,16 @@ def status(st: str) -> str:
     )
 
 
-def _rpo_text(rec: DrillRecord) -> str:
+def _rpo_observed(rec: DrillRecord) -> str:
+    """Observed RPO with its resolution, marked when only a lower bound is known."""
     s = rec.summary()
     res = resolution(rec)
-    observed = fmt_s(s["rpo_s"])
+    observed = fmt_s(s["rpo_s"]) if s["rpo_s"] is not None else "not measured"
     if s["rpo_s"] is not None and res:
         observed += f" ± {fmt_s(res)}"
     if rpo_is_lower_bound(rec):
         observed = "≥ " + observed
-    return (
-        f"{observed} / bound {fmt_target(s['rpo_bound_s'])} / target "
-        f"{fmt_target(s['rpo_target_s'])}"
-    )
-
-
-def _rto_text(rec: DrillRecord) -> str:
-    s = rec.summary()
-    return f"{fmt_s(s['rto_s'])} / target {fmt_target(s['rto_target_s'])}"
+    return observed
 
 
 # ------------------------------------------------------------------------- header
@@ -199,19 +194,21 @@ def render_header(records: Sequence[DrillRecord], run: RunInfo) -> str:
     c = counts(records)
     verdict = overall(records)
     versions = "; ".join(f"{name} {', '.join(vs)}" for name, vs in run.versions.items()) or "n/a"
-    digests = ", ".join(f'<code title="{e(d)}">sha256 {e(d[:16])}…</code>' for d in run.targets_digests)
+    digests = ", ".join(
+        f'<code title="{e(d)}">sha256 {e(d[:16])}…</code>' for d in run.targets_digests
+    )
     duration = fmt_s(run.finished - run.started)
     args = " ".join(run.args)
     workers = f" · {run.workers} xdist workers" if run.workers else ""
     return f"""
 <header class="top" id="run">
  <div class="banner">{badge(verdict)}<h1>DR drill report</h1></div>
- <p class="counts"><b>{c['PASS']}</b> passed · <b>{c['FAIL']}</b> failed ·
- <b>{c['NOT RUN']}</b> not run <span class="muted">(of {len(records)} drills; NOT RUN is never
+ <p class="counts"><b>{c["PASS"]}</b> passed · <b>{c["FAIL"]}</b> failed ·
+ <b>{c["NOT RUN"]}</b> not run <span class="muted">(of {len(records)} drills; NOT RUN is never
  counted as a pass)</span></p>
  <dl class="meta">
   <dt>When</dt><dd>{e(iso(run.started))} → {e(iso(run.finished))} ({e(duration)}, UTC)</dd>
-  <dt>Where</dt><dd>backend <b>{e(', '.join(run.backends) or 'n/a')}</b> on host
+  <dt>Where</dt><dd>backend <b>{e(", ".join(run.backends) or "n/a")}</b> on host
   <b>{e(run.host)}</b> (user {e(run.user)}, {e(run.platform)}{e(workers)})</dd>
   <dt>Server versions</dt><dd>{e(versions)}</dd>
   <dt>Targets</dt><dd>drills.toml {digests or '<span class="muted">no targets file</span>'}</dd>
@@ -237,29 +234,42 @@ def render_summary(records: Sequence[DrillRecord], trends: Mapping[str, Trend]) 
     rows = []
     for rec in records:
         v = verdict_of(rec)
+        s = rec.summary()
         codes = sorted({f.code for f in rec.findings})
         if v == Verdict.NOT_RUN.value:
-            rto, rpo = '<span class="muted">not measured</span>', '<span class="muted">not measured</span>'
+            rto = rpo = "<span class='muted'>not measured</span>"
             fcell = e(rec.not_run_reason or "")
         else:
-            rto, rpo = e(_rto_text(rec)), e(_rpo_text(rec))
-            fcell = " ".join(f"<code>{e(c)}</code>" for c in codes) or '<span class="muted">none</span>'
+            rto = (
+                f"{e(fmt_s(s['rto_s']))}<br><span class='muted'>target "
+                f"{e(fmt_target(s['rto_target_s']))}</span>"
+            )
+            rpo = (
+                f"{e(_rpo_observed(rec))}<br><span class='muted'>bound "
+                f"{e(fmt_target(s['rpo_bound_s']))} · target {e(fmt_target(s['rpo_target_s']))}"
+                "</span>"
+            )
+            fcell = (
+                " ".join(f"<code>{e(c)}</code>" for c in codes) or "<span class='muted'>none</span>"
+            )
         t = trends.get(rec.drill_id)
         trend = svg.sparkline(t.points, (rec.target or {}).get("rto")) if t else ""
-        service = e(rec.service or "—") + (f" <span class='muted'>({e(tier(rec))})</span>" if tier(rec) else "")
+        service = e(rec.service or "—")
+        if tier(rec):
+            service += f" <span class='muted'>({e(tier(rec))})</span>"
         rows.append(
-            f"<tr><td>{badge(v)}</td><td><a href='#{anchor(rec.drill_id)}'>{e(rec.name)}</a></td>"
-            f"<td>{service}</td><td>{e(rec.scenario or '—')}</td><td class='num'>{rto}</td>"
-            f"<td class='num'>{rpo}</td><td>{fcell}</td>"
-            f"<td style='width:140px'>{trend}</td></tr>"
+            f"<tr><td>{badge(v)}</td><td><a href='#{anchor(rec.drill_id)}'>{e(rec.name)}</a>"
+            f"<br><span class='muted'>{e(rec.scenario or '')}</span></td>"
+            f"<td>{service}</td><td class='num'>{rto}</td><td class='num'>{rpo}</td>"
+            f"<td class='codes'>{fcell}</td><td class='spark'>{trend}</td></tr>"
         )
     return f"""
 <section id="summary">
  <h2>Drills</h2>
- <table><thead><tr><th>Verdict</th><th>Drill</th><th>Service (tier)</th><th>Scenario</th>
- <th class="num">RTO / target</th><th class="num">RPO ± resolution / bound / target</th>
+ <table class="summary"><thead><tr><th>Verdict</th><th>Drill / scenario</th>
+ <th>Service (tier)</th><th class="num">RTO</th><th class="num">RPO ± resolution</th>
  <th>Findings</th><th>RTO trend</th></tr></thead>
- <tbody>{''.join(rows)}</tbody></table>
+ <tbody>{"".join(rows)}</tbody></table>
 </section>"""
 
 
@@ -304,15 +314,13 @@ def render_checklist_matrix(records: Sequence[DrillRecord]) -> str:
             f"<td title='{e(items[k].evidence)}'>{status(items[k].status)}</td>"
             for k, _ in DURING_DRILL
         )
-        rows.append(
-            f"<tr><td><a href='#{anchor(rec.drill_id)}'>{e(rec.name)}</a></td>{cells}</tr>"
-        )
+        rows.append(f"<tr><td><a href='#{anchor(rec.drill_id)}'>{e(rec.name)}</a></td>{cells}</tr>")
     return f"""
 <section id="checklist">
  <h2>Drill checklist</h2>
  <p class="muted">Runbook 000_b9e419547e14e1e8.md, "DR Drill Checklist — During drill",
  ticked from what each drill record contains (hover or see each drill for the evidence).</p>
- <table><thead><tr><th>Drill</th>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>
+ <table><thead><tr><th>Drill</th>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>
 </section>"""
 
 
@@ -320,10 +328,14 @@ def render_checklist_matrix(records: Sequence[DrillRecord]) -> str:
 
 
 def _checklist(items: Sequence[ChecklistItem]) -> str:
-    return "<ul class='check'>" + "".join(
-        f"<li>{status(i.status)}<span><b>{e(i.label)}</b> — {e(i.evidence)}</span></li>"
-        for i in items
-    ) + "</ul>"
+    return (
+        "<ul class='check'>"
+        + "".join(
+            f"<li>{status(i.status)}<span><b>{e(i.label)}</b> — {e(i.evidence)}</span></li>"
+            for i in items
+        )
+        + "</ul>"
+    )
 
 
 def _targets(rec: DrillRecord) -> str:
@@ -336,9 +348,9 @@ def _targets(rec: DrillRecord) -> str:
         + ")"
         for b in tgt.get("backups", [])
     )
-    clock = "detection" if tgt.get("rto_clock") == "detection" else "t0 (fault)"
+    clock = "detection" if tgt.get("rto_clock") == "detection" else "the fault (t0)"
     return (
-        f"RTO {e(fmt_target(tgt.get('rto')))} (clock from {e(clock)}) · RPO "
+        f"RTO {e(fmt_target(tgt.get('rto')))} (clock starts at {e(clock)}) · RPO "
         f"{e(fmt_target(tgt.get('rpo')))} · RPO bound {e(fmt_target(tgt.get('rpo_bound')))}"
         f"<br><span class='muted'>backup: {e(backups or 'none declared')}</span>"
     )
@@ -371,9 +383,7 @@ def _rto(rec: DrillRecord) -> str:
         extra.append(f"drill deadline {e(fmt_target(rec.deadline_s))} after t0")
     phases = s["phases_s"]
     if phases:
-        extra.append(
-            "phases: " + ", ".join(f"{e(p)} {e(fmt_s(d))}" for p, d in phases.items())
-        )
+        extra.append("phases: " + ", ".join(f"{e(p)} {e(fmt_s(d))}" for p, d in phases.items()))
     return svg.rto_bar(s["rto_s"], s["rto_target_s"], clock=s["rto_clock"]) + (
         f"<p>{' · '.join(extra)}</p>" if extra else ""
     )
@@ -442,13 +452,17 @@ def _ledgers(rec: DrillRecord) -> str:
             rpo = "≥ " + rpo + " (no write survived)"
         problems = ledger_integrity_problems(led)
         cells = "".join(f"<td class='num'>{e(c.get(k, 0))}</td>" for k in classes)
+        point = "none"
+        if rp is not None:
+            point = f"seq {e(rp)}<br><span class='muted'>acked {e(rp_at)}</span>"
+        res = fmt_s(led.get("resolution_seconds"))
+        bad = f"<br><b class='sev-fail'>{e('; '.join(problems))}</b>" if problems else ""
         rows.append(
             f"<tr><td><b>{e(name)}</b></td><td class='num'>{e(led.get('writes_total'))}</td>"
             f"<td class='num'>{e(led.get('acked_before_t0'))}</td>{cells}"
-            f"<td class='num'>{e(led.get('holes', 0))}</td>"
-            f"<td>{'seq ' + e(rp) + '<br><span class=muted>acked ' + e(rp_at) + '</span>' if rp is not None else 'none'}</td>"
-            f"<td class='num'>{e(rpo)}<br><span class='muted'>± {e(fmt_s(led.get('resolution_seconds')))}</span></td>"
-            f"<td>{e(after_txt)}{'<br><b class=sev-fail>' + e('; '.join(problems)) + '</b>' if problems else ''}</td></tr>"
+            f"<td class='num'>{e(led.get('holes', 0))}</td><td>{point}</td>"
+            f"<td class='num'>{e(rpo)}<br><span class='muted'>± {e(res)}</span></td>"
+            f"<td>{e(after_txt)}{bad}</td></tr>"
         )
     return (
         "<table><thead><tr><th>Ledger</th><th class='num'>writes</th>"
@@ -493,7 +507,7 @@ def _projection(rec: DrillRecord) -> str:
  Step <i>{e(p.step)}</i> moved {e(fmt_bytes(p.measured_bytes))} in {e(fmt_s(p.measured_seconds))}
  ({e(fmt_bytes(p.throughput_bytes_per_s))}/s). At the production size of
  {e(fmt_bytes(p.production_size_bytes))}, with the drill's other {e(fmt_s(p.fixed_overhead_s))}
- as fixed overhead, a restore would take about <b class="{'sev-fail' if over else ''}">
+ as fixed overhead, a restore would take about <b class="{"sev-fail" if over else ""}">
  {e(fmt_s(p.projected_seconds))}</b> against an RTO target of {e(fmt_target(p.rto_target))}.
  <span class="muted">Assumes the throughput scales linearly with size.</span></div>"""
 
@@ -501,10 +515,11 @@ def _projection(rec: DrillRecord) -> str:
 def _notes(notes: Mapping[str, Any]) -> str:
     if not notes:
         return ""
-    items = "".join(
-        f"<li><b>{e(k)}</b>: <code>{e(v if isinstance(v, str) else json.dumps(v, default=str))}</code></li>"
-        for k, v in notes.items()
-    )
+
+    def show(v: Any) -> str:
+        return e(v if isinstance(v, str) else json.dumps(v, default=str))
+
+    items = "".join(f"<li><b>{e(k)}</b>: <code>{show(v)}</code></li>" for k, v in notes.items())
     return f"<ul class='muted'>{items}</ul>"
 
 
@@ -525,11 +540,19 @@ def _step_log(rec: DrillRecord) -> str:
                 f"<span class='{'outcome-failed' if bad else ''}'>{e(exit_txt)}</span> · "
                 f"{e(fmt_s(c.duration))} · started {e(wiso(rec, c.start_mono))}</span>"
                 f"<pre class='cmdline'>{e(c.text)}</pre>"
-                + (f"<div class='muted'>output (tail)</div><pre class='out'>{e(c.output_tail)}</pre>"
-                   if c.output_tail else "")
+                + (
+                    "<div class='muted'>output (tail)</div>"
+                    f"<pre class='out'>{e(c.output_tail)}</pre>"
+                    if c.output_tail
+                    else ""
+                )
                 + "</div>"
             )
-        error = f"<div class='notice fail'><b>error</b><pre>{e(st.error)}</pre></div>" if st.error else ""
+        error = (
+            f"<div class='notice fail'><b>error</b><pre>{e(st.error)}</pre></div>"
+            if st.error
+            else ""
+        )
         thr = f" · {fmt_bytes(st.bytes_processed)}" if st.bytes_processed else ""
         out.append(
             f"<details class='step'><summary><span class='phase' style='background:{colour}'>"
@@ -562,17 +585,20 @@ def render_drill(rec: DrillRecord, trend: Trend | None, gaps: Sequence[Gap]) -> 
             f"{svg.sparkline(trend.points, (rec.target or {}).get('rto'))}"
             f"<p class='trend-sentence'>{e(trend.sentence)}</p></div>"
         )
+    desc = (rec.target or {}).get("description")
+    description = f" — {e(desc)}" if desc else ""
+    t0_at = e(wiso(rec, rec.t0_mono) or "")
     return f"""
 <section class="drill drill-{vclass(v)}" id="{anchor(rec.drill_id)}">
  <h2>{badge(v)} {e(rec.name)}</h2>
  <dl class="meta">
   <dt>Drill</dt><dd><code>{e(rec.drill_id)}</code></dd>
-  <dt>Service</dt><dd>{svc}{' — ' + e((rec.target or {}).get('description')) if (rec.target or {}).get('description') else ''}</dd>
-  <dt>Scenario</dt><dd>{e(rec.scenario or '—')}</dd>
-  <dt>Fault (t0)</dt><dd>{e(rec.fault or '—')} <span class="muted">{e(wiso(rec, rec.t0_mono) or '')}</span></dd>
-  <dt>Procedure</dt><dd>{e(rec.procedure or '—')}</dd>{triage}
+  <dt>Service</dt><dd>{svc}{description}</dd>
+  <dt>Scenario</dt><dd>{e(rec.scenario or "—")}</dd>
+  <dt>Fault (t0)</dt><dd>{e(rec.fault or "—")} <span class="muted">{t0_at}</span></dd>
+  <dt>Procedure</dt><dd>{e(rec.procedure or "—")}</dd>{triage}
   <dt>Targets</dt><dd>{_targets(rec)}</dd>
-  <dt>Backend</dt><dd>{e(rec.backend or 'n/a')} · {e(versions)}</dd>
+  <dt>Backend</dt><dd>{e(rec.backend or "n/a")} · {e(versions)}</dd>
   <dt>Started</dt><dd>{e(wiso(rec, rec.origin_mono))}</dd>
  </dl>
  <h3>Verdict and findings</h3>{_findings(rec)}

@@ -1,9 +1,11 @@
 """``drills.json``: the full records of a run, machine-readable, in a versioned envelope.
 
 The envelope's ``schema`` names the format (``drillbook.drills/<major>``); a consumer
-checks it before reading, and a breaking change bumps the major. Each record keeps the
-engine's own ``schema_version`` and its ``summary`` (RTO, RPO, bound, targets, phases),
-so a consumer never recomputes what the engine measured. Written atomically.
+checks it before reading, and a breaking change bumps the major. Each entry of
+``drills`` holds the headline (verdict, finding codes, summary numbers, wall times, the
+HTML anchor) and, under ``record``, the full record exactly as
+:meth:`DrillRecord.to_dict` writes it (with the engine's own ``schema_version``), so
+``DrillRecord.from_dict(entry["record"])`` gives the record back. Written atomically.
 """
 
 from __future__ import annotations
@@ -27,13 +29,21 @@ def build_document(
     """The JSON document of a run (records already scrubbed of secrets by the caller)."""
     drills = []
     for rec in records:
-        data = rec.to_dict()
-        data["verdict"] = verdict_of(rec)
-        data["report_anchor"] = anchor(rec.drill_id)
-        data["started_at"] = rec.iso(rec.origin_mono)
-        data["t0_at"] = rec.iso(rec.t0_mono)
-        data["validated_at"] = rec.iso(rec.validated_mono)
-        drills.append(data)
+        drills.append(
+            {
+                "drill_id": rec.drill_id,
+                "service": rec.service,
+                "verdict": verdict_of(rec),
+                "findings": sorted({f.code for f in rec.findings}),
+                "summary": rec.summary(),
+                "report_anchor": anchor(rec.drill_id),
+                "started_at": rec.iso(rec.origin_mono),
+                "t0_at": rec.iso(rec.t0_mono),
+                "validated_at": rec.iso(rec.validated_mono),
+                # Exactly DrillRecord.to_dict(): DrillRecord.from_dict() reads it back.
+                "record": rec.to_dict(),
+            }
+        )
     return {
         "schema": SCHEMA,
         "schema_version": SCHEMA_VERSION,

@@ -43,7 +43,9 @@ class DrillCollector(Collector):
     def collect(self) -> Iterable[Metric]:
         labels = ["drill", "service"]
         rto = GaugeMetricFamily(
-            "drill_rto_seconds", "Measured RTO of the drill's last run (validated - t0)", labels=labels
+            "drill_rto_seconds",
+            "Measured RTO of the drill's last run (validated - t0)",
+            labels=labels,
         )
         rpo = GaugeMetricFamily(
             "drill_rpo_seconds",
@@ -51,22 +53,26 @@ class DrillCollector(Collector):
             labels=labels,
         )
         success = GaugeMetricFamily(
-            "drill_success", "1 if the drill's last run PASSed, 0 if it FAILed or was NOT RUN",
+            "drill_success",
+            "1 if the drill's last run PASSed, 0 if it FAILed or was NOT RUN",
             labels=labels,
         )
         not_run = GaugeMetricFamily(
             "drill_not_run", "1 if the drill's last run could not run (NOT RUN)", labels=labels
         )
         last = GaugeMetricFamily(
-            "drill_last_run_timestamp_seconds", "Start of the drill's last run (Unix time)",
+            "drill_last_run_timestamp_seconds",
+            "Start of the drill's last run (Unix time)",
             labels=labels,
         )
         rto_target = GaugeMetricFamily(
-            "drill_rto_target_seconds", "RTO target of the drill's service (drills.toml)",
+            "drill_rto_target_seconds",
+            "RTO target of the drill's service (drills.toml)",
             labels=labels,
         )
         rpo_target = GaugeMetricFamily(
-            "drill_rpo_target_seconds", "RPO target of the drill's service (drills.toml)",
+            "drill_rpo_target_seconds",
+            "RPO target of the drill's service (drills.toml)",
             labels=labels,
         )
         rpo_bound = GaugeMetricFamily(
@@ -85,8 +91,11 @@ class DrillCollector(Collector):
             success.add_metric(lv, 1.0 if verdict == Verdict.PASS.value else 0.0)
             not_run.add_metric(lv, 1.0 if verdict == Verdict.NOT_RUN.value else 0.0)
             last.add_metric(lv, rec.origin_wall)
-            for fam, key in ((rto_target, "rto_target_s"), (rpo_target, "rpo_target_s"),
-                             (rpo_bound, "rpo_bound_s")):
+            for fam, key in (
+                (rto_target, "rto_target_s"),
+                (rpo_target, "rpo_target_s"),
+                (rpo_bound, "rpo_bound_s"),
+            ):
                 if s[key] is not None:
                     fam.add_metric(lv, s[key])
         yield from (rto, rpo, success, not_run, last, rto_target, rpo_target, rpo_bound)
@@ -111,10 +120,10 @@ class DrillCollector(Collector):
             svc = str(row.get("service") or UNKNOWN_SERVICE)
             d = per.setdefault(svc, {"total": 0.0, "ok": 0.0, "last": 0.0})
             d["total"] += 1
-            verdict = row.get("verdict")
-            if verdict == Verdict.PASS.value:
+            row_verdict = row.get("verdict")
+            if row_verdict == Verdict.PASS.value:
                 d["ok"] += 1
-            if verdict in (Verdict.PASS.value, Verdict.FAIL.value):
+            if row_verdict in (Verdict.PASS.value, Verdict.FAIL.value):
                 d["last"] = max(d["last"], float(row.get("started") or 0.0))
         for svc, d in sorted(per.items()):
             total.add_metric([svc], d["total"])

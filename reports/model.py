@@ -129,11 +129,11 @@ def tier(rec: DrillRecord) -> str | None:
 
 def resolution(rec: DrillRecord) -> float | None:
     """The RPO's resolution: the coarsest ledger cadence of the drill."""
-    values = [
-        led.get("resolution_seconds") or led.get("cadence")
-        for led in rec.ledgers.values()
-        if (led.get("resolution_seconds") or led.get("cadence")) is not None
-    ]
+    values: list[float] = []
+    for led in rec.ledgers.values():
+        value = led.get("resolution_seconds") or led.get("cadence")
+        if value is not None:
+            values.append(float(value))
     return max(values) if values else None
 
 
@@ -279,7 +279,11 @@ def drill_checklist(rec: DrillRecord) -> list[ChecklistItem]:
     if not steps:
         items.append(ChecklistItem("timestamps", labels["timestamps"], NO, "no step recorded"))
     else:
-        t0 = f"; t0 {iso(rec.wall(rec.t0_mono), 'milliseconds')}" if rec.t0_mono is not None else "; no t0 marked"
+        t0 = (
+            f"; t0 {iso(rec.wall(rec.t0_mono), 'milliseconds')}"
+            if rec.t0_mono is not None
+            else "; no t0 marked"
+        )
         ok = len(timed) == len(steps) and rec.t0_mono is not None
         status = YES if ok else (PARTIAL if timed else NO)
         items.append(
@@ -324,9 +328,7 @@ def drill_checklist(rec: DrillRecord) -> list[ChecklistItem]:
         items.append(ChecklistItem("errors", labels["errors"], NA, "no step recorded"))
     elif not failed and not unfinished:
         extra = f"; {len(bad_cmds)} commands exited non-zero, output kept" if bad_cmds else ""
-        items.append(
-            ChecklistItem("errors", labels["errors"], YES, f"no step failed{extra}")
-        )
+        items.append(ChecklistItem("errors", labels["errors"], YES, f"no step failed{extra}"))
     else:
         captured = [s for s in failed if s.error]
         problems = len(failed) - len(captured) + len(unfinished)
@@ -351,7 +353,9 @@ def drill_checklist(rec: DrillRecord) -> list[ChecklistItem]:
         )
     else:
         why = []
-        if s["rto_s"] is None:
+        if s["rto_s"] is None and verdict_of(rec) == Verdict.NOT_RUN.value:
+            why.append("no RTO measured (the drill could not run)")
+        elif s["rto_s"] is None:
             why.append("no RTO measured (recovery never validated)")
         if s["rto_target_s"] is None:
             why.append("no RTO target (drill not tied to a service in drills.toml)")
@@ -376,9 +380,7 @@ def drill_checklist(rec: DrillRecord) -> list[ChecklistItem]:
         if ledger_bad:
             evidence += "; " + "; ".join(f"{n}: {', '.join(p)}" for n, p in ledger_bad.items())
         ok = not failed_checks and not ledger_bad
-        items.append(
-            ChecklistItem("integrity", labels["integrity"], YES if ok else NO, evidence)
-        )
+        items.append(ChecklistItem("integrity", labels["integrity"], YES if ok else NO, evidence))
     return items
 
 
@@ -400,7 +402,9 @@ def after_checklist(rec: DrillRecord, gaps: Sequence[Gap]) -> list[ChecklistItem
             "gaps",
             labels["gaps"],
             YES,
-            f"{len(own)} gaps listed under Gaps vs. requirements" if own else "no gap found",
+            f"{len(own)} gap{'s' if len(own) != 1 else ''} listed under Gaps vs. requirements"
+            if own
+            else "no gap found",
         ),
         ChecklistItem("runbooks", labels["runbooks"], "todo", "drill owner"),
         ChecklistItem("actions", labels["actions"], "todo", "drill owner"),

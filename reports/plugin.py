@@ -39,10 +39,11 @@ from typing import Any
 import pytest
 
 from drillbook.record import DrillRecord, Verdict
+from reports.history import DEFAULT_PATH
 from reports.model import anchor, fmt_s, fmt_target, verdict_of
 
 DEFAULT_REPORT_DIR = "reports/out"
-DEFAULT_HISTORY = "reports/history.jsonl"
+DEFAULT_HISTORY = DEFAULT_PATH
 METRICS_FILE = "drills.prom"
 WORKER_KEY = "drillbook_report_run_dir"
 OFF = ("none", "off", "false", "no", "0", "")
@@ -138,7 +139,9 @@ def _enabled(config: pytest.Config) -> bool:
 
 def settings_for(config: pytest.Config) -> Settings:
     root = Path(config.rootpath)
-    out_dir = _resolve(config, "drill_report_dir", "DRILLBOOK_REPORT_DIR", root / DEFAULT_REPORT_DIR)
+    out_dir = _resolve(
+        config, "drill_report_dir", "DRILLBOOK_REPORT_DIR", root / DEFAULT_REPORT_DIR
+    )
     if out_dir is None:  # "none" for the folder means: no reports at all
         return Settings(False, root / DEFAULT_REPORT_DIR, None, None, root, time.time())
     history = _resolve(config, "drill_history", "DRILLBOOK_HISTORY", root / DEFAULT_HISTORY)

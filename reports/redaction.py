@@ -81,8 +81,7 @@ class Scrubber:
             return self.text(value)
         if isinstance(value, Mapping):
             return {
-                (self.text(k) if isinstance(k, str) else k): self.data(v)
-                for k, v in value.items()
+                (self.text(k) if isinstance(k, str) else k): self.data(v) for k, v in value.items()
             }
         if isinstance(value, list | tuple):
             return [self.data(v) for v in value]

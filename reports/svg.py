@@ -29,8 +29,16 @@ OK, BAD, TRACK, INK, MUTED = "#1e8449", "#c0392b", "#eef1f4", "#1f2933", "#616e7
 FONT = "font-family:system-ui,-apple-system,'Segoe UI',Roboto,Helvetica,Arial,sans-serif"
 
 
-def _t(x: float, y: float, text: str, *, size: int = 12, anchor: str = "start",
-       fill: str = INK, weight: str = "normal") -> str:
+def _t(
+    x: float,
+    y: float,
+    text: str,
+    *,
+    size: int = 12,
+    anchor: str = "start",
+    fill: str = INK,
+    weight: str = "normal",
+) -> str:
     return (
         f'<text x="{x:.1f}" y="{y:.1f}" font-size="{size}" text-anchor="{anchor}" '
         f'fill="{fill}" font-weight="{weight}">{escape(text)}</text>'
@@ -85,8 +93,20 @@ def rto_bar(rto: float | None, target: float | None, *, clock: str = "fault") ->
             f'<rect class="bar-rto" x="{left}" y="14" width="{w:.1f}" height="18" rx="3" '
             f'fill="{OK if ok else BAD}"><title>{escape(label)}</title></rect>'
         )
-        share = f" ({rto / target * 100:.1f} % of target)" if target else ""
-        body.append(_t(left, 48, f"measured {fmt_s(rto)}{share}", size=12, weight="600"))
+        share = ""
+        if target:
+            ratio = rto / target * 100
+            share = f" ({ratio:.1f} % of target)" if ratio >= 0.1 else " (< 0.1 % of target)"
+        start = "detection" if clock == "detection" else "t0"
+        body.append(
+            _t(
+                left,
+                48,
+                f"measured {fmt_s(rto)}{share} · validated − {start}",
+                size=12,
+                weight="600",
+            )
+        )
     else:
         body.append(_t(left + 8, 28, "not measured: the recovery was never validated", fill=BAD))
     if target is not None:
@@ -96,9 +116,6 @@ def rto_bar(rto: float | None, target: float | None, *, clock: str = "fault") ->
             f'stroke-width="2" stroke-dasharray="4 3"/>'
         )
         body.append(_t(tx - 4, 48, f"target {fmt_target(target)}", anchor="end", fill=MUTED))
-    start = "detection" if clock == "detection" else "t0"
-    body.append(_t(width - right + 26, 10, f"clock: validated − {start}", anchor="end",
-                   size=10, fill=MUTED))
     return _svg(width, height, "".join(body), label, "chart rto-bar")
 
 
@@ -114,10 +131,10 @@ def rpo_chart(
     lower_bound: bool = False,
 ) -> str:
     """Observed RPO, the backup method's bound and the target on one scale."""
-    width, row, left, right = 640, 24, 150, 140
+    width, row, left, right = 660, 24, 170, 140
     rows = [
         ("observed (ledger)", observed, "#2e6fbd"),
-        ("bound (backup method)", bound, "#8e44ad"),
+        ("bound (backup)", bound, "#8e44ad"),
         ("target", target, INK),
     ]
     height = row * len(rows) + 10
@@ -131,7 +148,9 @@ def rpo_chart(
     for i, (name, value, colour) in enumerate(rows):
         y = 4 + i * row
         body.append(_t(left - 8, y + 14, name, anchor="end", fill=MUTED))
-        body.append(f'<rect x="{left}" y="{y + 3}" width="{span}" height="14" rx="2" fill="{TRACK}"/>')
+        body.append(
+            f'<rect x="{left}" y="{y + 3}" width="{span}" height="14" rx="2" fill="{TRACK}"/>'
+        )
         if value is None:
             text = "not measured" if i == 0 else "n/a"
             body.append(_t(left + 6, y + 14, text, fill=MUTED))
@@ -142,7 +161,9 @@ def rpo_chart(
             fill = BAD
         if i == 1 and target is not None and value > target:
             fill = BAD
-        body.append(f'<rect x="{left}" y="{y + 3}" width="{w:.1f}" height="14" rx="2" fill="{fill}"/>')
+        body.append(
+            f'<rect x="{left}" y="{y + 3}" width="{w:.1f}" height="14" rx="2" fill="{fill}"/>'
+        )
         text = fmt_s(value) if i == 0 else fmt_target(value)
         if i == 0 and res:
             text += f" ± {fmt_s(res)}"
@@ -218,8 +239,7 @@ def timeline(rec: DrillRecord) -> str | None:
         dur = fmt_s(step.duration) if step.duration is not None else "unfinished"
         lx = x(stop) + 4
         if lx > width - 90:
-            body.append(_t(x(step.start_mono) - 4, y + 14, dur, anchor="end", size=10,
-                           fill=MUTED))
+            body.append(_t(x(step.start_mono) - 4, y + 14, dur, anchor="end", size=10, fill=MUTED))
         else:
             body.append(_t(lx, y + 14, dur, size=10, fill=MUTED))
     # Markers.
@@ -275,7 +295,9 @@ def sparkline(points: Sequence[TrendPoint], target: float | None = None) -> str:
     for xi, p in zip(xs, points, strict=True):
         colour = VERDICT_COLOURS.get(p.verdict, BAD)
         r = 4.5 if p.current else 2.8
-        tip = f"{day(p.started)} {p.verdict} RTO {fmt_s(p.rto_s)}" + (" (this run)" if p.current else "")
+        tip = f"{day(p.started)} {p.verdict} RTO {fmt_s(p.rto_s)}" + (
+            " (this run)" if p.current else ""
+        )
         if p.rto_s is None:
             body.append(
                 f'<text x="{xi:.1f}" y="{height - pad:.1f}" font-size="10" text-anchor="middle" '

@@ -158,7 +158,8 @@ class Backup:
         }
 
 
-def _scratch(name: str) -> Path:
+def scratch_dir(name: str) -> Path:
+    """A fresh directory in the run dir (removed with the run)."""
     return procs.current_run().mkdir(name)
 
 
@@ -174,7 +175,7 @@ def pg_dump(
     """``pg_dump`` of one database into the store (custom or directory format)."""
     db = dbname or pg.dbname
     name = f"dump-{fmt}/{db}/{store.stamp()}"
-    scratch = _scratch("pgdump")
+    scratch = scratch_dir("pgdump")
     try:
         if fmt == "custom":
             out = scratch / f"{db}.dump"
@@ -205,7 +206,7 @@ def base_backup(
 ) -> Backup:
     """``pg_basebackup`` (tar, no WAL: the archive has it) uploaded with checksums."""
     name = f"base/{store.stamp()}"
-    scratch = _scratch("basebackup")
+    scratch = scratch_dir("basebackup")
     try:
         step.run(
             [

@@ -1,0 +1,547 @@
+"""Drill outcomes end to end: real pytest runs of generated drills against real servers.
+
+Each case writes drills and a targets file (short RTOs, so a slow recovery is quick to
+prove) into a pytester directory beside a copy of the project's conftest.py, runs pytest
+in a subprocess and reads the outcome the way CI and an SRE would: the exit status, the
+test outcomes, the ``drills:`` summary line and the finding codes of each drill.
+
+- healthy: PostgreSQL SIGKILLed, restarted, detected, healthy, ledger intact -> PASS;
+- slow: a restore slower than the 1 s RTO -> FAIL, RTO_EXCEEDED, and cleanup still ran;
+- hung: a step with ``timeout=0.5`` that never returns -> FAIL, STEP_TIMEOUT;
+- lossy: ledger rows after seq k gone after recovery, RPO target 0 -> RPO_EXCEEDED and
+  DATA_LOST;
+- no-op fault: the probe never fails -> FAULT_NOT_EFFECTIVE;
+- NOT RUN (a backend that cannot run the drill): fails the run, or is skipped under
+  ``--drill-allow-not-run``; never passed, in the terminal or in JUnit XML;
+- an unknown service in a marker and an invalid targets file: a one-line error naming
+  the file and the key, non-zero exit.
+
+The drills that need servers share one subprocess run (servers cost seconds to start);
+its result is computed once per process and each aspect is asserted by its own test.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import shutil
+import tempfile
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from fixtures import procs
+
+pytest_plugins = ["pytester"]
+
+ROOT = Path(__file__).resolve().parents[2]
+RUN_TIMEOUT = 240.0
+# Options that choose binaries stay; anything that would change the outcome goes.
+KEEP_ENV = {"DRILLBOOK_POSTGRES", "DRILLBOOK_REDIS"}
+
+TARGETS = """\
+[services.fast]
+kind = "postgres"
+rto = "30s"
+rpo = "1s"
+backup = "sync replication"
+
+[services.slow]
+kind = "postgres"
+rto = "1s"
+rpo = "1s"
+backup = "sync replication"
+
+[services.lossy]
+kind = "postgres"
+rto = "30s"
+rpo = "0"
+backup = "sync replication"
+"""
+
+COMMON = '''
+import json
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from drillbook.record import Phase
+from fixtures.procs import proc_start_time
+from scenarios.postgres.ledger import PostgresLedgerSink
+
+OUT = Path(os.environ["DRILL_OUTCOMES_OUT"])
+
+
+def remember(label, handle):
+    """The server's identity, so the outer test can prove it is gone afterwards."""
+    data = {"pid": handle.pid, "start_time": proc_start_time(handle.pid), "root": str(handle.root)}
+    (OUT / f"{label}.json").write_text(json.dumps(data))
+
+
+def load_accounts(pg):
+    pg.execute("CREATE TABLE accounts (id int PRIMARY KEY, balance int NOT NULL)")
+    pg.execute("INSERT INTO accounts SELECT i, 100 FROM generate_series(1, 10) i")
+
+
+def accounts_probe(pg):
+    def probe():
+        pg.execute("SELECT count(*) FROM accounts")
+    return probe
+'''
+
+DRILLS = (
+    COMMON
+    + """
+
+@pytest.mark.drill(service="fast", scenario="crash, restart in place")
+def test_healthy(drill, pg):
+    ledger = drill.ledger(PostgresLedgerSink(pg), name="postgres")
+    drill.wait_for_writes(ledger, 20)
+    with drill.fault("SIGKILL of the PostgreSQL server"):
+        pg.kill()
+    drill.detect(pg.probe, timeout=10, name="SELECT 1")
+    with drill.decision("data dir intact: restart in place (WAL crash recovery)"):
+        assert (pg.data_dir / "PG_VERSION").exists()
+    with drill.step("start postgres", Phase.EXECUTION):
+        pg.start()
+    drill.wait_healthy(pg.probe, timeout=30, name="SELECT 1")
+    result = drill.verify_ledger(ledger)
+    drill.check(
+        "every acknowledged write read back",
+        result.lost == 0 and not result.has_integrity_findings,
+        detail=json.dumps(result.to_dict()["counts"]),
+    )
+
+
+@pytest.mark.drill(service="slow", scenario="restore slower than the RTO (Python)")
+def test_slow_recovery(drill, pg, pg_factory):
+    load_accounts(pg)
+    target = pg_factory("restore-target")
+    remember("restore_target", target)
+    with drill.fault("DROP TABLE accounts"):
+        pg.execute("DROP TABLE accounts")
+    drill.detect(accounts_probe(pg), timeout=5)
+    with drill.decision("partial loss: restore the table into a new server"):
+        pass
+    with drill.step("restore accounts (slow)", Phase.EXECUTION):
+        time.sleep(3)
+    (OUT / "slow_recovery_went_on").write_text("the drill deadline did not stop the step")
+
+
+@pytest.mark.drill(service="slow", scenario="restore slower than the RTO (command)")
+def test_slow_command(drill, pg):
+    load_accounts(pg)
+    with drill.fault("DROP TABLE accounts"):
+        pg.execute("DROP TABLE accounts")
+    drill.detect(accounts_probe(pg), timeout=5)
+    with drill.decision("partial loss: pg_restore the table"):
+        pass
+    with drill.step("pg_restore accounts (slow)", Phase.EXECUTION) as s:
+        s.run(["sleep", "3"])
+    (OUT / "slow_command_went_on").write_text("the drill deadline did not stop the command")
+
+
+@pytest.mark.drill(service="fast", scenario="a restore step that hangs")
+def test_hung_step(drill, pg):
+    load_accounts(pg)
+    with drill.fault("DROP TABLE accounts"):
+        pg.execute("DROP TABLE accounts")
+    drill.detect(accounts_probe(pg), timeout=5)
+    with drill.decision("partial loss: restore the table"):
+        pass
+    with drill.step("restore accounts (hangs)", Phase.EXECUTION, timeout=0.5):
+        time.sleep(30)
+
+
+K = 10
+
+
+@pytest.mark.drill(service="lossy", scenario="restore to an earlier point")
+def test_lossy(drill, pg):
+    ledger = drill.ledger(PostgresLedgerSink(pg), name="postgres")
+    drill.wait_for_writes(ledger, 30)
+    with drill.fault("SIGKILL of the PostgreSQL server"):
+        pg.kill()
+    drill.detect(pg.probe, timeout=10, name="SELECT 1")
+    with drill.decision("restore to an earlier point"):
+        pass
+    with drill.step("restore: the copy ends at ledger seq K", Phase.EXECUTION) as s:
+        pg.start()
+        s.sql(pg.connect(), "DELETE FROM drill_ledger WHERE seq > %s", (K,))
+    drill.wait_healthy(pg.probe, timeout=30, name="SELECT 1")
+    result = drill.verify_ledger(ledger)
+    t0 = drill.record.t0_mono
+    acked = [w.seq for w in ledger.writes if w.ack_mono is not None and w.ack_mono < t0]
+    (OUT / "lossy.json").write_text(json.dumps({**result.to_dict(), "acked_seqs": acked}))
+    drill.check("ledger table readable", True)
+
+
+@pytest.mark.drill(service="fast", scenario="a fault that breaks nothing")
+def test_noop_fault(drill, pg):
+    with drill.fault("nothing (the fault script forgot to kill)"):
+        pass
+    drill.detect(pg.probe, timeout=0.5, name="SELECT 1")
+    with drill.decision("restart in place"):
+        pass
+    with drill.step("restart", Phase.EXECUTION):
+        pass
+    drill.wait_healthy(pg.probe, timeout=10, name="SELECT 1")
+    drill.check("server answers", True)
+    remember("session_postgres", pg.server)  # the last drill: the server as it ends
+"""
+)
+
+NOT_RUN_DRILLS = """
+import pytest
+
+
+@pytest.mark.drill(service="fast", scenario="needs a server the backend cannot start")
+def test_needs_postgres(drill, pg):
+    raise AssertionError("must never run: the backend cannot start PostgreSQL")
+
+
+def test_plain():
+    pass
+"""
+
+UNKNOWN_SERVICE_DRILL = """
+from pathlib import Path
+import os
+
+import pytest
+
+
+@pytest.mark.drill(service="nope", scenario="a typo in the marker")
+def test_typo(drill):
+    (Path(os.environ["DRILL_OUTCOMES_OUT"]) / "typo_ran").write_text("ran")
+
+
+def test_plain():
+    (Path(os.environ["DRILL_OUTCOMES_OUT"]) / "plain_ran").write_text("ran")
+"""
+
+
+# -- the sandbox ---------------------------------------------------------------------------
+
+
+@dataclass
+class Sandbox:
+    pytester: pytest.Pytester
+    runs: Path  # DRILLBOOK_TMPDIR of the inner run: its run-* dirs must all be gone
+    out: Path  # what the generated drills write for the outer test
+
+    def run(self, *args: str) -> pytest.RunResult:
+        return self.pytester.runpytest_subprocess(
+            "-p", "no:cacheprovider", *args, timeout=RUN_TIMEOUT
+        )
+
+
+@pytest.fixture
+def sandbox(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> Iterator[Sandbox]:
+    # Not under pytester.path: PostgreSQL runs as an unprivileged user who must traverse
+    # to its data dir, and pytest's temp dirs are 0700.
+    runs = Path(tempfile.mkdtemp(prefix="drillbook-outcomes-"))
+    runs.chmod(0o755)
+    out = pytester.mkdir("out")
+    for var in list(os.environ):
+        if var.startswith("DRILLBOOK_") and var not in KEEP_ENV:
+            monkeypatch.delenv(var)
+    monkeypatch.setenv("DRILLBOOK_TMPDIR", str(runs))
+    monkeypatch.setenv("DRILL_OUTCOMES_OUT", str(out))
+    pytester.makeini(
+        f"""
+        [pytest]
+        pythonpath = {ROOT}
+        filterwarnings = ignore::DeprecationWarning:botocore.*
+        """
+    )
+    pytester.makeconftest((ROOT / "conftest.py").read_text())
+    pytester.makefile(".toml", drills=TARGETS)
+    try:
+        yield Sandbox(pytester, runs, out)
+    finally:
+        # Whatever a failed inner run left must not outlive this test.
+        with contextlib.suppress(Exception):
+            procs.reap_stale_runs()
+        shutil.rmtree(runs, ignore_errors=True)
+
+
+# -- reading a run -------------------------------------------------------------------------
+
+RECORD_LINE = re.compile(r"^(PASS|FAIL|NOT RUN)\s+(\S+::\S+)\s{2}(.*)$")
+SUMMARY_LINE = re.compile(r"^drills: (\d+) passed, (\d+) failed, (\d+) not run$")
+
+
+@dataclass
+class Drills:
+    """The drills section of a run: verdict and finding codes per test name."""
+
+    verdicts: dict[str, str] = field(default_factory=dict)
+    findings: dict[str, set[str]] = field(default_factory=dict)
+    lines: dict[str, str] = field(default_factory=dict)
+    summary: tuple[int, int, int] | None = None
+
+    @classmethod
+    def parse(cls, output: list[str]) -> Drills:
+        drills = cls()
+        for line in output:
+            if m := RECORD_LINE.match(line):
+                name = m.group(2).rsplit("::", 1)[1]
+                drills.verdicts[name] = m.group(1)
+                drills.lines[name] = line
+                codes = re.search(r"findings: (.*)$", m.group(3))
+                drills.findings[name] = set(codes.group(1).split(", ")) if codes else set()
+            elif m := SUMMARY_LINE.match(line):
+                drills.summary = (int(m.group(1)), int(m.group(2)), int(m.group(3)))
+        return drills
+
+
+@dataclass
+class Server:
+    pid: int
+    start_time: int | None
+    root: Path
+
+    def gone(self) -> bool:
+        return not procs.pid_alive(self.pid, self.start_time) and not self.root.exists()
+
+
+@dataclass
+class Outcome:
+    result: pytest.RunResult
+    drills: Drills
+    out: dict[str, str]  # files the drills wrote, read before the sandbox goes
+    run_dirs_left: list[str]
+    servers: dict[str, Server]
+
+    @property
+    def text(self) -> str:
+        return "\n".join(self.result.outlines + self.result.errlines)
+
+
+def run_and_read(box: Sandbox, *args: str) -> Outcome:
+    result = box.run(*args)
+    servers = {}
+    out = {}
+    for path in box.out.iterdir():
+        out[path.name] = path.read_text()
+        if path.suffix == ".json" and path.stem in ("restore_target", "session_postgres"):
+            d = json.loads(out[path.name])
+            servers[path.stem] = Server(d["pid"], d["start_time"], Path(d["root"]))
+    return Outcome(
+        result=result,
+        drills=Drills.parse(result.outlines),
+        out=out,
+        run_dirs_left=sorted(p.name for p in box.runs.glob("run-*")),
+        servers=servers,
+    )
+
+
+_cache: dict[str, Outcome] = {}
+
+
+@pytest.fixture
+def drills_run(sandbox: Sandbox) -> Outcome:
+    """The drills against real servers, run once per process (one subprocess)."""
+    if "drills" not in _cache:
+        sandbox.pytester.makepyfile(test_generated_drills=DRILLS)
+        _cache["drills"] = run_and_read(sandbox)
+    return _cache["drills"]
+
+
+def _explain(outcome: Outcome) -> str:
+    return f"inner pytest output:\n{outcome.text}"
+
+
+# -- the drills against real servers ---------------------------------------------------------
+
+
+def test_outcomes_and_the_drills_summary_line(drills_run: Outcome) -> None:
+    result = drills_run.result
+    assert result.ret == pytest.ExitCode.TESTS_FAILED, _explain(drills_run)
+    result.assert_outcomes(passed=1, failed=5)
+    assert drills_run.drills.summary == (1, 5, 0), _explain(drills_run)
+    assert set(drills_run.drills.verdicts) == {
+        "test_healthy",
+        "test_slow_recovery",
+        "test_slow_command",
+        "test_hung_step",
+        "test_lossy",
+        "test_noop_fault",
+    }
+
+
+def test_a_healthy_recovery_passes(drills_run: Outcome) -> None:
+    drills = drills_run.drills
+    assert drills.verdicts.get("test_healthy") == "PASS", _explain(drills_run)
+    assert drills.findings["test_healthy"] == set()
+    line = drills.lines["test_healthy"]
+    rto = re.search(r"RTO (\d+\.\d+)s / target 30\.000s", line)
+    assert rto and 0 < float(rto.group(1)) < 30, line
+    rpo = re.search(r"RPO (\d+\.\d+)s / bound 0\.000s / target 1\.000s", line)
+    assert rpo and float(rpo.group(1)) < 1, line
+
+
+@pytest.mark.parametrize("name", ["test_slow_recovery", "test_slow_command"])
+def test_a_slow_recovery_fails_with_rto_exceeded(drills_run: Outcome, name: str) -> None:
+    drills = drills_run.drills
+    assert drills.verdicts.get(name) == "FAIL", _explain(drills_run)
+    assert "RTO_EXCEEDED" in drills.findings[name], drills.lines[name]
+    # The 1 s deadline stopped the 3 s step: nothing after it ran.
+    went_on = name.removeprefix("test_") + "_went_on"
+    assert went_on not in drills_run.out, drills_run.out[went_on]
+
+
+def test_cleanup_ran_after_the_deadline(drills_run: Outcome) -> None:
+    """The server the slow drill had started, and the session server, are gone."""
+    assert drills_run.run_dirs_left == [], _explain(drills_run)
+    assert set(drills_run.servers) == {"restore_target", "session_postgres"}
+    for label, server in drills_run.servers.items():
+        assert server.gone(), f"{label} left behind: pid {server.pid}, {server.root}"
+
+
+def test_a_hung_step_fails_with_step_timeout(drills_run: Outcome) -> None:
+    drills = drills_run.drills
+    assert drills.verdicts.get("test_hung_step") == "FAIL", _explain(drills_run)
+    assert "STEP_TIMEOUT" in drills.findings["test_hung_step"]
+    assert "RTO_EXCEEDED" not in drills.findings["test_hung_step"]
+
+
+def test_a_lossy_recovery_fails_with_rpo_exceeded_and_data_lost(drills_run: Outcome) -> None:
+    drills = drills_run.drills
+    assert drills.verdicts.get("test_lossy") == "FAIL", _explain(drills_run)
+    assert {"RPO_EXCEEDED", "DATA_LOST"} <= drills.findings["test_lossy"]
+    assert "RTO_EXCEEDED" not in drills.findings["test_lossy"]
+    ledger = json.loads(drills_run.out["lossy.json"])
+    k = 10
+    acked = ledger["acked_seqs"]
+    assert acked == list(range(1, len(acked) + 1))
+    assert ledger["counts"]["lost"] == len(acked) - k
+    assert ledger["lost_seqs"] == list(range(k + 1, len(acked) + 1))
+    assert ledger["recovery_point_seq"] == k
+    assert ledger["holes"] == 0
+    assert re.search(
+        r"RPO (\d+\.\d+)s / bound 0\.000s / target 0\.000s", drills.lines["test_lossy"]
+    )
+
+
+def test_a_no_op_fault_fails_with_fault_not_effective(drills_run: Outcome) -> None:
+    drills = drills_run.drills
+    assert drills.verdicts.get("test_noop_fault") == "FAIL", _explain(drills_run)
+    assert drills.findings["test_noop_fault"] == {"FAULT_NOT_EFFECTIVE"}
+
+
+# -- NOT RUN ------------------------------------------------------------------------------------
+
+
+def _junit_case(path: Path, name: str) -> ET.Element:
+    root = ET.parse(path).getroot()
+    [case] = [c for c in root.iter("testcase") if c.get("name") == name]
+    return case
+
+
+def test_not_run_fails_the_run_and_is_never_passed(sandbox: Sandbox) -> None:
+    sandbox.pytester.makepyfile(test_not_run=NOT_RUN_DRILLS)
+    junit = sandbox.pytester.path / "junit.xml"
+    outcome = run_and_read(sandbox, "--drill-backend=docker", f"--junitxml={junit}", "-rA")
+    result = outcome.result
+    assert result.ret != 0, _explain(outcome)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    assert outcome.drills.verdicts == {"test_needs_postgres": "NOT RUN"}, _explain(outcome)
+    assert "[BACKEND_UNSUPPORTED]" in outcome.drills.lines["test_needs_postgres"]
+    assert outcome.drills.summary == (0, 0, 1)
+    outcomes = result.parseoutcomes()
+    assert outcomes.get("passed") == 1  # test_plain only
+    assert "NOT RUN is never a pass" in outcome.text
+    assert not re.search(r"PASSED .*test_needs_postgres", outcome.text)
+    case = _junit_case(junit, "test_needs_postgres")
+    assert [c.tag for c in case if c.tag in ("failure", "error")], ET.tostring(case).decode()
+    assert case.find("skipped") is None
+    props = {p.get("name"): p.get("value") for p in case.iter("property")}
+    assert props.get("drill_verdict") == "NOT RUN"
+
+
+def test_not_run_allowed_is_skipped_never_passed(sandbox: Sandbox) -> None:
+    sandbox.pytester.makepyfile(test_not_run=NOT_RUN_DRILLS)
+    junit = sandbox.pytester.path / "junit.xml"
+    outcome = run_and_read(
+        sandbox, "--drill-backend=docker", "--drill-allow-not-run", f"--junitxml={junit}", "-rA"
+    )
+    result = outcome.result
+    assert result.ret == pytest.ExitCode.OK, _explain(outcome)
+    result.assert_outcomes(passed=1, skipped=1)
+    assert outcome.drills.verdicts == {"test_needs_postgres": "NOT RUN"}
+    assert outcome.drills.summary == (0, 0, 1)
+    assert not re.search(r"PASSED .*test_needs_postgres", outcome.text)
+    assert re.search(r"SKIPPED .*NOT RUN: \[BACKEND_UNSUPPORTED\]", outcome.text), outcome.text
+    case = _junit_case(junit, "test_needs_postgres")
+    assert case.find("skipped") is not None, ET.tostring(case).decode()
+
+
+# -- usage errors ---------------------------------------------------------------------------------
+
+
+def _error_lines(outcome: Outcome, needle: str) -> list[str]:
+    return [line for line in outcome.result.outlines + outcome.result.errlines if needle in line]
+
+
+def test_an_unknown_service_is_a_one_line_error_naming_file_and_service(sandbox: Sandbox) -> None:
+    sandbox.pytester.makepyfile(test_typo=UNKNOWN_SERVICE_DRILL)
+    outcome = run_and_read(sandbox)
+    assert outcome.result.ret != 0, _explain(outcome)
+    targets = str(sandbox.pytester.path / "drills.toml")
+    lines = _error_lines(outcome, "unknown service 'nope'")
+    assert lines, _explain(outcome)
+    assert any(targets in line and "fast, slow, lossy" in line for line in lines), lines
+    assert "typo_ran" not in outcome.out
+    assert not re.search(r"PASSED .*test_typo", outcome.text)
+
+
+def test_an_unknown_service_is_refused_at_start(sandbox: Sandbox) -> None:
+    """A typo in a marker is a usage error of the whole run, found before any drill runs
+    (and before a server starts), like an invalid targets file."""
+    sandbox.pytester.makepyfile(test_typo=UNKNOWN_SERVICE_DRILL)
+    outcome = run_and_read(sandbox)
+    assert outcome.result.ret == pytest.ExitCode.USAGE_ERROR, _explain(outcome)
+    assert outcome.out == {}, "tests ran although the run was invalid"
+    assert _error_lines(outcome, "unknown service 'nope'")
+
+
+@pytest.mark.parametrize(
+    ("broken", "via_option", "key", "problem"),
+    [
+        ('rto = "30s"', False, "services.fast.rtoo", "unknown key"),
+        ('rto = "30s"', True, "services.fast.rto", "cannot read duration"),
+    ],
+    ids=["unknown-key-in-drills.toml", "bad-duration-via-option"],
+)
+def test_an_invalid_targets_file_stops_the_run_at_start(
+    sandbox: Sandbox, broken: str, via_option: bool, key: str, problem: str
+) -> None:
+    replacement = 'rtoo = "30s"' if not via_option else 'rto = "fast"'
+    text = TARGETS.replace(broken, replacement, 1)
+    assert text != TARGETS
+    sandbox.pytester.makepyfile(test_typo=UNKNOWN_SERVICE_DRILL)
+    if via_option:
+        path = sandbox.pytester.path / "other-targets.toml"
+        path.write_text(text)
+        outcome = run_and_read(sandbox, f"--drill-targets={path}")
+    else:
+        path = sandbox.pytester.path / "drills.toml"
+        path.write_text(text)
+        outcome = run_and_read(sandbox)
+    assert outcome.result.ret == pytest.ExitCode.USAGE_ERROR, _explain(outcome)
+    lines = _error_lines(outcome, key)
+    assert len(lines) == 1, _explain(outcome)
+    [line] = lines
+    assert line.startswith("ERROR: ")
+    assert f"{path}: {key}: {problem}" in line
+    assert "Traceback" not in outcome.text
+    assert outcome.out == {}
