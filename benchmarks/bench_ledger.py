@@ -34,6 +34,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import gc
+import hashlib
 import json
 import math
 import os
@@ -272,10 +273,36 @@ def run_writer(stack: Stack, kind: str, cadence: float, duration: float) -> RunS
             "ledger_achieved_rate": result.achieved_rate,
             "errors": sorted({w.error for w in writes if w.error})[:3],
         }
+        if kind == "s3":
+            st.extra.update(s3_list_what_if(stack, sink, writes, t0))
         return st
     finally:
         writer.close()
         stack.drop(kind, sink)
+
+
+def s3_list_what_if(stack: Stack, sink: Any, writes: Sequence[Any], t0: float) -> dict[str, Any]:
+    """A candidate fix for the slow S3 read-back: one ListObjectsV2 per 1000 keys.
+
+    For a single-part PutObject without SSE-KMS the ETag is the MD5 of the body, so the
+    listing alone can tell SURVIVED from LOST/CORRUPTED; only mismatches need a GET.
+    Measured here (not built): the listing time, and whether every ETag matched.
+    """
+    c = stack.handles["s3"].client()
+    t = now()
+    etags: dict[int, str] = {}
+    for page in c.get_paginator("list_objects_v2").paginate(
+        Bucket=sink.bucket, Prefix=sink.prefix
+    ):
+        for o in page.get("Contents", []):
+            etags[int(o["Key"][len(sink.prefix) :])] = o["ETag"].strip('"')
+    list_s = now() - t
+    acked = [w for w in writes if w.status is WriteStatus.ACKED and w.ack_mono < t0]
+    match = all(
+        etags.get(w.seq) == hashlib.md5(w.payload.encode(), usedforsecurity=False).hexdigest()
+        for w in acked
+    )
+    return {"list_etag_s": list_s, "etag_is_md5": match}
 
 
 def run_bare(stack: Stack, kind: str, cadence: float, duration: float) -> RunStats:
@@ -434,6 +461,20 @@ def report(results: dict[tuple[str, float], dict[str, list[RunStats]]], rounds: 
                 f"{sum(bool(r.extra.get('all_acked_survived')) for r in w)}/{len(w)} runs")),
         ],
     )
+    s3 = {k: v for k, v in results.items() if k[0] == "s3"}
+    if s3:
+        print()
+        print("-- S3 read-back what-if: ListObjectsV2 + ETag (= MD5 of the body) instead of "
+              "one GET per object --")  # fmt: skip
+        print(f"{'cadence':>8} {'N':>16} {'GET each (read_all) s':>24} {'list+ETag s':>22}"
+              f" {'speed-up':>18} {'ETag==md5':>10}")  # fmt: skip
+        for (_, cad), runs in s3.items():
+            w = runs["writer"]
+            ok = sum(bool(r.extra.get("etag_is_md5")) for r in w)
+            print(f"{cad:>6g}ms {xcol('n', '{:.0f}')(w):>16} {xcol('read_all_s')(w):>24}"
+                  f" {xcol('list_etag_s')(w):>22} "
+                  + f"{rng(ratios([r.extra.get('read_all_s') for r in w], [r.extra.get('list_etag_s') for r in w]), '{:.0f}x'):>18}"  # noqa: E501
+                  + f" {f'{ok}/{len(w)}':>10}")  # fmt: skip
     problems = [
         (kind, cad, side, r.extra)
         for (kind, cad), runs in results.items()

@@ -105,7 +105,10 @@ def last_days(days: int, now: datetime | None = None) -> Period:
     now = now or datetime.now(UTC)
     end = now.timestamp() + 1
     return Period(
-        f"last {days} days", f"last-{days}d-{now.strftime('%Y%m%d')}", end - days * 86400.0, end
+        f"last {days} days" if days != 1 else "last day",
+        f"last-{days}d-{now.strftime('%Y%m%d')}",
+        end - days * 86400.0,
+        end,
     )
 
 

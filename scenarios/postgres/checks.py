@@ -684,16 +684,23 @@ def sequences(conn: Conn) -> list[CheckResult]:
 
 
 def _amcheck_schema(db: _Db) -> tuple[str | None, str]:
-    """Install amcheck if needed; (schema of its functions, or None, and why not)."""
-    try:
-        with db.tx():
-            db.rows("CREATE EXTENSION IF NOT EXISTS amcheck")
-    except psycopg.Error as exc:
-        return None, _first_line(exc)
-    row = db.one(
+    """Install amcheck if needed; (schema of its functions, or None, and why not).
+
+    CREATE EXTENSION only when it is missing: on a hot standby (read-only) even
+    ``IF NOT EXISTS`` fails, while the extension replicated from the primary is usable.
+    """
+    query = (
         "SELECT n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace"
         " WHERE e.extname = 'amcheck'"
     )
+    row = db.one(query)
+    if row is None:
+        try:
+            with db.tx():
+                db.rows("CREATE EXTENSION IF NOT EXISTS amcheck")
+        except psycopg.Error as exc:
+            return None, _first_line(exc)
+        row = db.one(query)
     return (str(row[0]), "") if row else (None, "extension not installed")
 
 

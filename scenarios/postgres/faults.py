@@ -213,7 +213,8 @@ def bad_update(
 ) -> RowsChanged:
     """``UPDATE table SET column = value [WHERE where]``: the classic bad deploy or typo.
 
-    *where* is SQL written by the drill (trusted); *value* is passed as a parameter.
+    *where* is SQL written by the drill (trusted; a literal ``%`` in it must be written
+    ``%%``, as *value* is passed as a query parameter).
     """
     schema, name = _resolve(conn, table)
     statement = f"UPDATE {qualified(schema, name)} SET {ident(column)} = %s"

@@ -15,6 +15,7 @@ Each function takes the drill's :class:`StepContext` so every command is recorde
 from __future__ import annotations
 
 import shutil
+import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -107,6 +108,9 @@ def pitr(
         "archive_mode": "off",
         "restore_command": archive.restore_command,
         "recovery_target_action": "promote",
+        # No read-only connections during replay: "ready" then means recovered and
+        # promoted, never a half-replayed hot standby.
+        "hot_standby": "off",
     }
     if target_time is not None:
         settings["recovery_target_time"] = target_time.isoformat()
@@ -127,14 +131,23 @@ def pitr(
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     (restored.data_dir / "recovery.signal").touch()
-    restored.os_user.own(restored.data_dir)
-    restored.data_dir.chmod(0o700)
-    step.call(
-        f"start {restored.name} in recovery ({', '.join(map(str, targets)) or 'end of archive'})",
-        restored.start,
-        timeout,
-    )
+    restored.adopt_data_dir()
+    until = ", ".join(map(str, targets)) or "end of archive"
+    step.call(f"start {restored.name} in recovery (target: {until})", restored.start, timeout)
+    step.call("wait until promoted (pg_is_in_recovery() = false)", wait_promoted, restored, timeout)
     return restored
+
+
+def wait_promoted(pg: PostgresHandle, timeout: float = 120.0) -> None:
+    """Wait until recovery ended and the server accepts writes."""
+    deadline = time.monotonic() + timeout
+    while True:
+        rows = pg.execute("SELECT pg_is_in_recovery()")
+        if rows and rows[0][0] is False:
+            return
+        if time.monotonic() >= deadline:
+            raise TimeoutError(f"{pg.name} still in recovery after {timeout:.0f} s")
+        time.sleep(0.02)
 
 
 def create_restore_point(pg: PostgresHandle, name: str) -> str:
@@ -239,8 +252,6 @@ def make_standby(
 
 
 def wait_sync(primary: PostgresHandle, name: str, *, timeout: float = 60.0) -> None:
-    import time
-
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         rows = primary.execute(

@@ -174,7 +174,8 @@ def test_lossy(drill, pg):
         pass
     with drill.step("restore: the copy ends at ledger seq K", Phase.EXECUTION) as s:
         pg.start()
-        s.sql(pg.connect(), "DELETE FROM drill_ledger WHERE seq > %s", (K,))
+        with pg.connect() as conn:
+            s.sql(conn, "DELETE FROM drill_ledger WHERE seq > %s", (K,))
     drill.wait_healthy(pg.probe, timeout=30, name="SELECT 1")
     result = drill.verify_ledger(ledger)
     t0 = drill.record.t0_mono
@@ -320,6 +321,8 @@ class Outcome:
     out: dict[str, str]  # files the drills wrote, read before the sandbox goes
     run_dirs_left: list[str]
     servers: dict[str, Server]
+    junit: str = ""  # the JUnit XML of the run, when asked for
+    targets_file: str = ""  # the drills.toml the run read
 
     @property
     def text(self) -> str:
@@ -352,7 +355,10 @@ def drills_run(sandbox: Sandbox) -> Outcome:
     """The drills against real servers, run once per process (one subprocess)."""
     if "drills" not in _cache:
         sandbox.pytester.makepyfile(test_generated_drills=DRILLS)
-        _cache["drills"] = run_and_read(sandbox)
+        junit = sandbox.pytester.path / "junit.xml"
+        outcome = run_and_read(sandbox, f"--junitxml={junit}")
+        outcome.junit = junit.read_text() if junit.exists() else ""
+        _cache["drills"] = outcome
     return _cache["drills"]
 
 
@@ -438,13 +444,31 @@ def test_a_no_op_fault_fails_with_fault_not_effective(drills_run: Outcome) -> No
     assert drills.findings["test_noop_fault"] == {"FAULT_NOT_EFFECTIVE"}
 
 
+def test_junit_xml_carries_each_drill_verdict(drills_run: Outcome) -> None:
+    """CI reads JUnit XML: a FAIL drill is a failure there, with its verdict as a property."""
+    assert drills_run.junit, _explain(drills_run)
+    healthy = _junit_case(drills_run.junit, "test_healthy")
+    assert healthy.find("failure") is None and healthy.find("error") is None
+    slow = _junit_case(drills_run.junit, "test_slow_recovery")
+    assert slow.find("failure") is not None
+    lossy = _junit_case(drills_run.junit, "test_lossy")
+    assert lossy.find("failure") is not None
+    assert _junit_properties(healthy).get("drill_verdict") == "PASS"
+    assert _junit_properties(lossy).get("drill_verdict") == "FAIL"
+    assert _junit_properties(lossy).get("drill_rpo_target_s") == "0.000"
+
+
 # -- NOT RUN ------------------------------------------------------------------------------------
 
 
-def _junit_case(path: Path, name: str) -> ET.Element:
-    root = ET.parse(path).getroot()
+def _junit_case(junit: Path | str, name: str) -> ET.Element:
+    root = ET.parse(junit).getroot() if isinstance(junit, Path) else ET.fromstring(junit)
     [case] = [c for c in root.iter("testcase") if c.get("name") == name]
     return case
+
+
+def _junit_properties(case: ET.Element) -> dict[str, str | None]:
+    return {p.get("name") or "": p.get("value") for p in case.iter("property")}
 
 
 def test_not_run_fails_the_run_and_is_never_passed(sandbox: Sandbox) -> None:
@@ -464,8 +488,6 @@ def test_not_run_fails_the_run_and_is_never_passed(sandbox: Sandbox) -> None:
     case = _junit_case(junit, "test_needs_postgres")
     assert [c.tag for c in case if c.tag in ("failure", "error")], ET.tostring(case).decode()
     assert case.find("skipped") is None
-    props = {p.get("name"): p.get("value") for p in case.iter("property")}
-    assert props.get("drill_verdict") == "NOT RUN"
 
 
 def test_not_run_allowed_is_skipped_never_passed(sandbox: Sandbox) -> None:
@@ -476,13 +498,19 @@ def test_not_run_allowed_is_skipped_never_passed(sandbox: Sandbox) -> None:
     )
     result = outcome.result
     assert result.ret == pytest.ExitCode.OK, _explain(outcome)
-    result.assert_outcomes(passed=1, skipped=1)
+    outcomes = result.parseoutcomes()
+    assert outcomes.get("passed") == 1, outcomes  # test_plain only
+    # Shown in its own "not run" category (or as skipped): never among the passed.
+    assert outcomes.get("skipped", 0) + outcomes.get("not", 0) == 1, outcomes
     assert outcome.drills.verdicts == {"test_needs_postgres": "NOT RUN"}
     assert outcome.drills.summary == (0, 0, 1)
     assert not re.search(r"PASSED .*test_needs_postgres", outcome.text)
-    assert re.search(r"SKIPPED .*NOT RUN: \[BACKEND_UNSUPPORTED\]", outcome.text), outcome.text
+    assert "NOT RUN test_not_run.py::test_needs_postgres: [BACKEND_UNSUPPORTED]" in outcome.text
     case = _junit_case(junit, "test_needs_postgres")
-    assert case.find("skipped") is not None, ET.tostring(case).decode()
+    skipped = case.find("skipped")
+    assert skipped is not None, ET.tostring(case).decode()
+    assert "NOT RUN: [BACKEND_UNSUPPORTED]" in (skipped.get("message") or "")
+    assert case.find("failure") is None and case.find("error") is None
 
 
 # -- usage errors ---------------------------------------------------------------------------------
@@ -492,26 +520,36 @@ def _error_lines(outcome: Outcome, needle: str) -> list[str]:
     return [line for line in outcome.result.outlines + outcome.result.errlines if needle in line]
 
 
-def test_an_unknown_service_is_a_one_line_error_naming_file_and_service(sandbox: Sandbox) -> None:
-    sandbox.pytester.makepyfile(test_typo=UNKNOWN_SERVICE_DRILL)
-    outcome = run_and_read(sandbox)
-    assert outcome.result.ret != 0, _explain(outcome)
-    targets = str(sandbox.pytester.path / "drills.toml")
-    lines = _error_lines(outcome, "unknown service 'nope'")
-    assert lines, _explain(outcome)
+@pytest.fixture
+def typo_run(sandbox: Sandbox) -> Outcome:
+    """A marker naming a service the targets file lacks, run once per process.
+
+    With ``--drill-allow-not-run``: a typo must never pass for an allowed NOT RUN (skip).
+    """
+    if "typo" not in _cache:
+        sandbox.pytester.makepyfile(test_typo=UNKNOWN_SERVICE_DRILL)
+        outcome = run_and_read(sandbox, "--drill-allow-not-run")
+        outcome.targets_file = str(sandbox.pytester.path / "drills.toml")
+        _cache["typo"] = outcome
+    return _cache["typo"]
+
+
+def test_an_unknown_service_is_a_one_line_error_naming_file_and_service(typo_run: Outcome) -> None:
+    assert typo_run.result.ret != pytest.ExitCode.OK, _explain(typo_run)
+    targets = typo_run.targets_file
+    lines = _error_lines(typo_run, "unknown service 'nope'")
+    assert lines, _explain(typo_run)
     assert any(targets in line and "fast, slow, lossy" in line for line in lines), lines
-    assert "typo_ran" not in outcome.out
-    assert not re.search(r"PASSED .*test_typo", outcome.text)
+    assert "typo_ran" not in typo_run.out
+    assert not re.search(r"PASSED .*test_typo", typo_run.text)
+    assert not re.search(r"SKIPPED .*test_typo", typo_run.text)
 
 
-def test_an_unknown_service_is_refused_at_start(sandbox: Sandbox) -> None:
+def test_an_unknown_service_is_refused_at_start(typo_run: Outcome) -> None:
     """A typo in a marker is a usage error of the whole run, found before any drill runs
     (and before a server starts), like an invalid targets file."""
-    sandbox.pytester.makepyfile(test_typo=UNKNOWN_SERVICE_DRILL)
-    outcome = run_and_read(sandbox)
-    assert outcome.result.ret == pytest.ExitCode.USAGE_ERROR, _explain(outcome)
-    assert outcome.out == {}, "tests ran although the run was invalid"
-    assert _error_lines(outcome, "unknown service 'nope'")
+    assert typo_run.result.ret == pytest.ExitCode.USAGE_ERROR, _explain(typo_run)
+    assert typo_run.out == {}, "tests ran although the run was invalid"
 
 
 @pytest.mark.parametrize(

@@ -22,7 +22,14 @@ from typing import Any
 import pytest
 
 from drillbook.drill import Drill
-from drillbook.ledger import LedgerResult, LedgerSink, LedgerWrite, LedgerWriter, WriteStatus
+from drillbook.ledger import (
+    LedgerResult,
+    LedgerSink,
+    LedgerWrite,
+    LedgerWriter,
+    WriteClass,
+    WriteStatus,
+)
 from drillbook.record import DrillRecord, Phase
 from drillbook.verdict import finalize
 
@@ -170,8 +177,8 @@ def test_restore_to_an_earlier_point_loses_exactly_the_tail(store: Store) -> Non
     assert result.rpo_seconds == run.t0 - write_k.ack_mono  # exact, not approx
     assert not result.rpo_is_lower_bound
     assert result.holes == 0
-    assert result.counts["survived"] == k
-    assert result.counts["corrupted"] == result.counts["phantom"] == 0
+    assert result.counts[WriteClass.SURVIVED] == k
+    assert result.counts[WriteClass.CORRUPTED] == result.counts[WriteClass.PHANTOM] == 0
 
 
 def test_nothing_lost_gives_the_last_acknowledged_write_as_recovery_point(store: Store) -> None:
@@ -205,7 +212,7 @@ def test_a_changed_payload_is_corrupted(store: Store) -> None:
     store.overwrite(run.writer.sink, m, "tampered by the test")
     result = verify(run)
     _assert_consistent(result, run)
-    assert result.counts["corrupted"] == 1
+    assert result.counts[WriteClass.CORRUPTED] == 1
     assert result.corrupted_seqs == [m]
     assert result.lost == 0
     assert result.holes == 0
@@ -218,7 +225,7 @@ def test_a_record_never_written_is_a_phantom(store: Store) -> None:
     store.overwrite(run.writer.sink, PHANTOM_SEQ, "never written by the ledger")
     result = verify(run)
     _assert_consistent(result, run)
-    assert result.counts["phantom"] == 1
+    assert result.counts[WriteClass.PHANTOM] == 1
     assert result.phantom_seqs == [PHANTOM_SEQ]
     assert result.lost == 0
     assert result.recovery_point_seq == run.n
@@ -239,8 +246,11 @@ def test_a_drill_ledger_on_postgres_reports_the_loss_as_rpo_exceeded_and_data_lo
         ledger = drill.ledger(PostgresLedgerSink(pg), name="postgres", cadence=CADENCE)
         drill.wait_for_writes(ledger, 12)
         k = 5
-        with drill.fault("restore to an earlier point: rows after seq 5 gone") as f:
-            f.sql(pg.connect(), "DELETE FROM drill_ledger WHERE seq > %s", (k,))
+        with (
+            drill.fault("restore to an earlier point: rows after seq 5 gone") as f,
+            pg.connect() as c,
+        ):
+            f.sql(c, "DELETE FROM drill_ledger WHERE seq > %s", (k,))
 
         def probe() -> None:
             if pg.execute("SELECT count(*) FROM drill_ledger")[0][0] <= k:
@@ -253,13 +263,13 @@ def test_a_drill_ledger_on_postgres_reports_the_loss_as_rpo_exceeded_and_data_lo
         drill.check("ledger table readable", True)
     finally:
         drill.close()
-    acked_before = [
-        w for w in ledger.writes if w.ack_mono is not None and w.ack_mono < record.t0_mono
-    ]
+    t0 = record.t0_mono
+    assert t0 is not None
+    acked_before = [w for w in ledger.writes if w.ack_mono is not None and w.ack_mono < t0]
     entry = record.ledgers["postgres"]
     assert entry["counts"]["lost"] == len(acked_before) - k == result.lost
     assert entry["recovery_point_seq"] == k
-    assert entry["rpo_seconds"] == record.t0_mono - (acked_before[k - 1].ack_mono or 0.0)
+    assert entry["rpo_seconds"] == t0 - (acked_before[k - 1].ack_mono or 0.0)
     assert record.observed_rpo() == entry["rpo_seconds"]
     finalize(record)
     found = {f.code for f in record.findings}

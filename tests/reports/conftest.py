@@ -49,7 +49,7 @@ pytest_plugins = [
 ]
 """
 
-DRILLS = '''\
+DRILLS = """\
 import os
 from pathlib import Path
 
@@ -105,7 +105,7 @@ def test_leaky_error(drill):
 @pytest.mark.drill(service="smoke", scenario="needs docker")
 def test_needs_docker(drill):
     drill.not_run("the docker backend is not available here", code="BACKEND_UNSUPPORTED")
-'''
+"""
 
 
 @dataclass
@@ -166,24 +166,46 @@ def real_run(tmp_path_factory: pytest.TempPathFactory) -> RealRun:
         "DRILL_PLANTED_API_TOKEN": planted["env"],
         "PLANT_PW_FILE": str(pw_file),
     }
-    for name in ("DRILLBOOK_NO_REPORT", "DRILLBOOK_REPORT_DIR", "DRILLBOOK_HISTORY",
-                 "DRILLBOOK_METRICS", "DRILLBOOK_ALLOW_NOT_RUN"):
+    for name in (
+        "DRILLBOOK_NO_REPORT",
+        "DRILLBOOK_REPORT_DIR",
+        "DRILLBOOK_HISTORY",
+        "DRILLBOOK_METRICS",
+        "DRILLBOOK_ALLOW_NOT_RUN",
+    ):
         env.pop(name, None)
     out, history = project / "out", project / "history.jsonl"
     junit1, junit2 = project / "junit-1.xml", project / "junit-2.xml"
     html = project / "pytest-html.html"
     first = _pytest(
-        project, env, "-n", "2", "--html", str(html), "--self-contained-html",
-        f"--junitxml={junit1}", f"--drill-report-dir={out}", f"--drill-history={history}",
+        project,
+        env,
+        "-n",
+        "2",
+        "--html",
+        str(html),
+        "--self-contained-html",
+        f"--junitxml={junit1}",
+        f"--drill-report-dir={out}",
+        f"--drill-history={history}",
         "test_drills.py",
     )
     second = _pytest(
-        project, env, "-p", "no:html", "--drill-allow-not-run", f"--junitxml={junit2}",
-        f"--drill-report-dir={out}", f"--drill-history={history}", "-k", "needs_docker",
+        project,
+        env,
+        "-p",
+        "no:html",
+        "--drill-allow-not-run",
+        f"--junitxml={junit2}",
+        f"--drill-report-dir={out}",
+        f"--drill-history={history}",
+        "-k",
+        "needs_docker",
         "test_drills.py",
     )
     planted["server"] = pw_file.read_text() if pw_file.exists() else ""
-    run = RealRun(project, out, history, out / "drills.prom", first, second, junit1, junit2,
-                  html, planted)
+    run = RealRun(
+        project, out, history, out / "drills.prom", first, second, junit1, junit2, html, planted
+    )
     assert (out / "latest.html").exists(), first.output[-4000:]
     return run

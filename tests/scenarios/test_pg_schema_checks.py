@@ -260,14 +260,15 @@ def _classify(db: PostgresView, snap: Snapshot | None) -> Any:
 def _copy_table(src: PostgresView, dst: PostgresView, table: str) -> int:
     """Selective restore: stream one table's rows from a good copy back (COPY)."""
     n = 0
-    with src.connect() as s, dst.connect() as d:
-        with (
-            s.cursor().copy(f"COPY {table} TO STDOUT (FORMAT binary)") as out,
-            d.cursor().copy(f"COPY {table} FROM STDIN (FORMAT binary)") as inp,
-        ):
-            for chunk in out:
-                n += len(chunk)
-                inp.write(chunk)
+    with (
+        src.connect() as s,
+        dst.connect() as d,
+        s.cursor().copy(f"COPY {table} TO STDOUT (FORMAT binary)") as out,
+        d.cursor().copy(f"COPY {table} FROM STDIN (FORMAT binary)") as inp,
+    ):
+        for chunk in out:
+            n += len(chunk)
+            inp.write(chunk)
     return n
 
 
@@ -298,12 +299,12 @@ def test_run_all_in_a_drill(drill: Drill, app_db: PostgresView, pg_server: Postg
     record = drill.record
     assert {c.name for c in record.checks} == ALL
     assert all(c.passed for c in record.checks)
-    (step,) = [s for s in record.steps if s.name == "integrity checks"]
-    assert step.phase == Phase.VALIDATION.value and step.outcome == "ok"
-    sql = [c.text for c in step.commands if c.kind == "sql"]
+    (checked,) = [s for s in record.steps if s.name == "integrity checks"]
+    assert checked.phase == Phase.VALIDATION.value and checked.outcome == "ok"
+    sql = [c.text for c in checked.commands if c.kind == "sql"]
     assert any("bt_index_check" in q for q in sql)
     assert any("LEFT JOIN" in q and '"scenes"' in q for q in sql)
-    assert all(c.exit_status == 0 for c in step.commands)
+    assert all(c.exit_status == 0 for c in checked.commands)
 
 
 def test_run_all_records_failures(app_db: PostgresView) -> None:  # noqa: F811

@@ -480,7 +480,9 @@ def test_detect_failing_probe_is_no_finding(live: MakeDrill) -> None:
     seconds = drill.detect(probe, timeout=5)
     assert seconds is not None and seconds >= 0
     assert drill.record.findings == []
-    assert drill.record.detected_mono == pytest.approx(drill.record.t0_mono + seconds)
+    t0 = drill.record.t0_mono
+    assert t0 is not None
+    assert drill.record.detected_mono == pytest.approx(t0 + seconds)
     assert drill.record.steps[-1].notes["probes"] == 3
 
 

@@ -1,0 +1,256 @@
+"""What breaks an object store: a prefix deleted, a bucket or region lost, ransomware.
+
+Each fault is what an operator, a script or an attacker really sends to S3, and returns
+what it did (keys touched, bytes written, refusals) for the record:
+
+- :func:`delete_prefix` — ``aws s3 rm --recursive s3://bucket/prefix``: on a versioned
+  bucket every object gets a delete marker; the versions stay.
+- :func:`delete_bucket` — ``aws s3 rb --force`` by someone allowed to delete versions:
+  every version and marker deleted (bypassing GOVERNANCE retention), then the bucket.
+- :func:`lose_region` — the primary endpoint SIGKILLed: moto keeps objects in memory,
+  so everything in that "region" is gone, like a lost region.
+- :func:`ransomware_overwrite` — every object replaced by random bytes of the same size,
+  as a new version on top of the good ones, and a ransom note dropped.
+- :func:`purge_versions` — an attacker deleting every version by VersionId (with the
+  governance bypass if asked): object lock must refuse each one; the refusals are counted.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from fixtures.base import Capability
+from scenarios.s3.checks import error_code, list_current, list_versions, pool_map, sha256_hex
+
+RANSOM_NOTE = "README-RESTORE-YOUR-FILES.txt"
+RANSOM_TEXT = (
+    "All your media files are encrypted. Pay 5 BTC to recover them. "
+    "(drillbook drill: this note is part of a simulated ransomware attack)\n"
+)
+
+
+# -- deletion ------------------------------------------------------------------------------------
+
+
+@dataclass
+class PrefixDeleted:
+    bucket: str
+    prefix: str
+    keys: list[str] = field(default_factory=list)
+    markers: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    def summary(self) -> dict[str, Any]:
+        return {"bucket": self.bucket, "prefix": self.prefix, "objects": len(self.keys),
+                "delete_markers": self.markers, "errors": self.errors[:10]}
+
+
+def delete_prefix(c: Any, bucket: str, prefix: str) -> PrefixDeleted:
+    """DeleteObjects (no VersionId) on every current object under *prefix*."""
+    out = PrefixDeleted(bucket, prefix)
+    out.keys = sorted(list_current(c, bucket, prefix))
+    for i in range(0, len(out.keys), 1000):
+        batch = [{"Key": k} for k in out.keys[i : i + 1000]]
+        resp = c.delete_objects(Bucket=bucket, Delete={"Objects": batch, "Quiet": False})
+        out.markers += sum(1 for d in resp.get("Deleted", []) if d.get("DeleteMarker"))
+        out.errors += [f"{e.get('Key')}: {e.get('Code')}" for e in resp.get("Errors", [])]
+    return out
+
+
+@dataclass
+class BucketLost:
+    bucket: str
+    versions_deleted: int = 0
+    markers_deleted: int = 0
+    bucket_deleted: bool = False
+    errors: list[str] = field(default_factory=list)
+
+    def summary(self) -> dict[str, Any]:
+        return {"bucket": self.bucket, "versions_deleted": self.versions_deleted,
+                "markers_deleted": self.markers_deleted, "bucket_deleted": self.bucket_deleted,
+                "errors": self.errors[:10]}
+
+
+def delete_bucket(c: Any, bucket: str, *, bypass_governance: bool = True) -> BucketLost:
+    """Delete every version and delete marker, then the bucket itself.
+
+    Permanent version deletes are never replicated by S3 (only delete markers are), so
+    the replica keeps its copies: this is the loss replication protects against.
+    """
+    out = BucketLost(bucket)
+    versions = list_versions(c, bucket)
+    items = [(v.key, v.version_id, v.delete_marker) for vs in versions.values() for v in vs]
+    for i in range(0, len(items), 1000):
+        batch = items[i : i + 1000]
+        resp = c.delete_objects(
+            Bucket=bucket,
+            Delete={"Objects": [{"Key": k, "VersionId": vid} for k, vid, _ in batch],
+                    "Quiet": False},
+            BypassGovernanceRetention=bypass_governance,
+        )
+        deleted = {(d["Key"], d.get("VersionId")) for d in resp.get("Deleted", [])}
+        for k, vid, marker in batch:
+            if (k, vid) in deleted:
+                if marker:
+                    out.markers_deleted += 1
+                else:
+                    out.versions_deleted += 1
+        out.errors += [f"{e.get('Key')}: {e.get('Code')}" for e in resp.get("Errors", [])]
+    try:
+        c.delete_bucket(Bucket=bucket)
+        out.bucket_deleted = True
+    except ClientError as exc:
+        out.errors.append(f"DeleteBucket: {error_code(exc)}")
+    return out
+
+
+@dataclass
+class RegionLost:
+    endpoint: str
+    pid: int | None
+    killed_at_mono: float
+
+
+def lose_region(handle: Any) -> RegionLost:
+    """SIGKILL the primary endpoint's server: its in-memory objects are gone for good."""
+    handle.require(Capability.KILL)
+    pid = getattr(handle, "pid", None)
+    handle.kill()
+    return RegionLost(handle.endpoint, pid, time.monotonic())
+
+
+# -- ransomware ----------------------------------------------------------------------------------
+
+
+@dataclass
+class RansomwareAttack:
+    bucket: str
+    prefix: str
+    keys: list[str] = field(default_factory=list)
+    attacker_sha256: set[str] = field(default_factory=set)
+    bytes_written: int = 0
+    note_key: str | None = None
+    errors: list[str] = field(default_factory=list)
+    started_wall: float = 0.0
+    finished_wall: float = 0.0
+
+    def summary(self) -> dict[str, Any]:
+        return {"bucket": self.bucket, "prefix": self.prefix, "objects_overwritten": len(self.keys),
+                "bytes_written": self.bytes_written, "ransom_note": self.note_key,
+                "errors": self.errors[:10], "attack_seconds":
+                round(self.finished_wall - self.started_wall, 3)}
+
+
+def ransomware_overwrite(
+    c: Any,
+    bucket: str,
+    *,
+    prefix: str = "",
+    note_key: str | None = RANSOM_NOTE,
+    workers: int = 16,
+) -> RansomwareAttack:
+    """Overwrite every current object under *prefix* with random bytes of its size.
+
+    Each overwrite is a new version on top of the good ones (versioning keeps them; the
+    attacker did not, or could not, delete them). The sha256 of every attacker write is
+    kept so validation can prove none of those bytes is left.
+    """
+    out = RansomwareAttack(bucket, prefix, started_wall=time.time())
+    current = list_current(c, bucket, prefix)
+    keys = sorted(current)
+
+    def encrypt(key: str) -> tuple[str, int]:
+        data = os.urandom(max(current[key].size, 16))
+        c.put_object(Bucket=bucket, Key=key, Body=data, ContentType="application/octet-stream",
+                     Metadata={"encrypted-by": "drill-ransomware"})
+        return sha256_hex(data), len(data)
+
+    for key, res in zip(keys, pool_map(encrypt, keys, workers), strict=True):
+        if isinstance(res, BaseException):
+            out.errors.append(f"{key}: {error_code(res)}")
+            continue
+        digest, size = res
+        out.keys.append(key)
+        out.attacker_sha256.add(digest)
+        out.bytes_written += size
+    if note_key is not None:
+        body = RANSOM_TEXT.encode()
+        c.put_object(Bucket=bucket, Key=note_key, Body=body, ContentType="text/plain")
+        out.note_key = note_key
+        out.attacker_sha256.add(sha256_hex(body))
+        out.bytes_written += len(body)
+    out.finished_wall = time.time()
+    return out
+
+
+# -- deletion attempts against locked versions ----------------------------------------------------
+
+
+@dataclass
+class DeletionAttempts:
+    """DeleteObject with VersionId on every version: under object lock each is refused."""
+
+    bucket: str
+    bypass_governance: bool
+    attempted: int = 0
+    refused: int = 0
+    succeeded: int = 0
+    other_errors: int = 0
+    codes: Counter[str] = field(default_factory=Counter)
+    deleted: list[str] = field(default_factory=list)
+
+    @property
+    def all_refused(self) -> bool:
+        return self.attempted > 0 and self.refused == self.attempted
+
+    def summary(self) -> dict[str, Any]:
+        return {"bucket": self.bucket, "bypass_governance": self.bypass_governance,
+                "attempted": self.attempted, "refused": self.refused,
+                "succeeded": self.succeeded, "other_errors": self.other_errors,
+                "codes": dict(self.codes), "deleted": self.deleted[:10]}
+
+
+REFUSALS = ("AccessDenied", "InvalidRequest", "ObjectLocked")
+
+
+def purge_versions(
+    c: Any,
+    bucket: str,
+    *,
+    prefix: str = "",
+    bypass_governance: bool = False,
+    workers: int = 16,
+) -> DeletionAttempts:
+    """Try to delete every object version under *prefix* for good, one DeleteObject each."""
+    out = DeletionAttempts(bucket, bypass_governance)
+    targets = [(v.key, v.version_id) for vs in list_versions(c, bucket, prefix).values()
+               for v in vs if not v.delete_marker]
+
+    def attempt(item: tuple[str, str]) -> str:
+        key, vid = item
+        kwargs: dict[str, Any] = {"Bucket": bucket, "Key": key, "VersionId": vid}
+        if bypass_governance:
+            kwargs["BypassGovernanceRetention"] = True
+        c.delete_object(**kwargs)
+        return "deleted"
+
+    for (key, vid), res in zip(targets, pool_map(attempt, targets, workers), strict=True):
+        out.attempted += 1
+        if isinstance(res, BaseException):
+            code = error_code(res)
+            out.codes[code] += 1
+            if code in REFUSALS:
+                out.refused += 1
+            else:
+                out.other_errors += 1
+        else:
+            out.succeeded += 1
+            out.codes["deleted"] += 1
+            out.deleted.append(f"{key}@{vid}")
+    return out

@@ -1,0 +1,364 @@
+"""Bucket protection as the runbooks set it up: versioning, object lock, replication.
+
+- Versioning (../shared/runbooks/002_…, "S3 media assets | 0 | 10 minutes | S3 versioning
+  + cross-region replication"): an overwrite or a delete keeps the previous version.
+- Object lock (004_…, "Regular backups (offline/immutable)"): a bucket created with
+  ``ObjectLockEnabledForBucket`` and a default retention (GOVERNANCE or COMPLIANCE, N
+  days); a version cannot be deleted before its retention ends. Whether an endpoint
+  really enforces it is probed (:func:`object_lock_support`), never assumed; a drill that
+  needs it on a backend without it is NOT RUN (BACKEND_UNSUPPORTED).
+- Cross-region replication (001_…, "S3 Cross-Region Replication"): the replication
+  configuration is put on the primary bucket exactly as the runbook's
+  ``aws s3api put-bucket-replication`` does. moto accepts it and copies nothing, so the
+  copying is done by drillbook's own replicator (:mod:`scenarios.s3.replicator`).
+
+:func:`seed_media` uploads the media objects a drill protects and returns their manifest.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import random
+import secrets
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from drillbook.drill import StepContext
+from drillbook.errors import DrillNotRun
+from scenarios.s3.checks import Manifest, ManifestEntry, error_code, pool_map, recorded
+
+LockMode = Literal["GOVERNANCE", "COMPLIANCE"]
+
+MEDIA_PREFIXES: tuple[str, ...] = ("media/images/", "media/video/", "media/thumbs/")
+MEDIA_TYPES = {"media/images/": "image/jpeg", "media/video/": "video/mp4",
+               "media/thumbs/": "image/webp"}
+
+
+# -- clients -----------------------------------------------------------------------------------
+
+
+def _content_md5(request: Any, **_: Any) -> None:
+    """Give CopyObject a Content-MD5 (of its empty body).
+
+    S3 requires Content-MD5 (or an SDK checksum) on writes into a bucket with a default
+    object-lock retention; boto3 adds a checksum to PutObject but not to CopyObject,
+    so copying a good version back into a locked bucket would be refused without it.
+    """
+    if "Content-MD5" in request.headers:
+        return
+    body = request.body or b""
+    if isinstance(body, str):
+        body = body.encode()
+    if not isinstance(body, bytes):
+        return
+    digest = hashlib.md5(body, usedforsecurity=False).digest()
+    request.headers["Content-MD5"] = base64.b64encode(digest).decode()
+
+
+def client(handle: Any, *, timeout: float = 30.0, pool: int = 16) -> Any:
+    """A boto3 S3 client for *handle*'s endpoint with a connection pool for *pool* threads.
+
+    Like ``S3Handle.client()`` (path-style, one attempt, never AWS) plus a pool sized
+    for parallel restores and the CopyObject Content-MD5 that object lock demands.
+    """
+    c = boto3.client(
+        "s3",
+        endpoint_url=handle.endpoint,
+        aws_access_key_id=handle.access_key,
+        aws_secret_access_key=handle.secret_key,
+        region_name=handle.region,
+        config=Config(
+            connect_timeout=min(timeout, 2.0),
+            read_timeout=timeout,
+            retries={"max_attempts": 1, "mode": "standard"},
+            s3={"addressing_style": "path"},
+            max_pool_connections=max(10, pool),
+        ),
+    )
+    c.meta.events.register("before-sign.s3.CopyObject", _content_md5)
+    return c
+
+
+# -- object lock ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ObjectLock:
+    """A bucket's default retention: every new version is locked for *days*."""
+
+    mode: LockMode = "GOVERNANCE"
+    days: int = 1
+
+    def configuration(self) -> dict[str, Any]:
+        return {
+            "ObjectLockEnabled": "Enabled",
+            "Rule": {"DefaultRetention": {"Mode": self.mode, "Days": self.days}},
+        }
+
+
+@dataclass(frozen=True)
+class LockSupport:
+    supported: bool
+    detail: str
+
+
+_LOCK_SUPPORT: dict[str, LockSupport] = {}
+
+
+def object_lock_support(handle: Any) -> LockSupport:
+    """Does *handle*'s endpoint create object-lock buckets AND refuse a locked delete?
+
+    A scratch bucket with a 1-day GOVERNANCE retention gets one object; deleting that
+    version without the governance bypass must be refused. The scratch bucket is then
+    removed with the bypass. The answer is cached per endpoint.
+    """
+    cached = _LOCK_SUPPORT.get(handle.endpoint)
+    if cached is not None:
+        return cached
+    c = client(handle, timeout=10, pool=2)
+    bucket = f"drillbook-lock-probe-{secrets.token_hex(4)}"
+    try:
+        c.create_bucket(Bucket=bucket, ObjectLockEnabledForBucket=True)
+    except ClientError as exc:
+        result = LockSupport(False, f"CreateBucket with ObjectLockEnabledForBucket refused: "
+                                    f"{error_code(exc)}")
+        _LOCK_SUPPORT[handle.endpoint] = result
+        return result
+    try:
+        c.put_object_lock_configuration(
+            Bucket=bucket, ObjectLockConfiguration=ObjectLock("GOVERNANCE", 1).configuration())
+        put = c.put_object(Bucket=bucket, Key="probe", Body=b"lock probe")
+        try:
+            c.delete_object(Bucket=bucket, Key="probe", VersionId=put["VersionId"])
+        except ClientError as exc:
+            result = LockSupport(True, f"a locked version's delete was refused "
+                                       f"({error_code(exc)})")
+        else:
+            result = LockSupport(False, "object lock accepted but not enforced: a locked "
+                                        "version was deleted without the governance bypass")
+    except ClientError as exc:
+        result = LockSupport(False, f"object lock configuration refused: {error_code(exc)}")
+    finally:
+        _drop_bucket(c, bucket)
+    _LOCK_SUPPORT[handle.endpoint] = result
+    return result
+
+
+def require_object_lock(handle: Any) -> LockSupport:
+    """NOT RUN (BACKEND_UNSUPPORTED) unless the endpoint enforces object lock."""
+    support = object_lock_support(handle)
+    if not support.supported:
+        raise DrillNotRun(
+            f"s3 at {handle.endpoint} ({getattr(handle, 'implementation', 's3')}, "
+            f"{getattr(handle, 'backend', '?')} backend) has no usable object lock: "
+            f"{support.detail}. Use a backend that enforces it (moto server, MinIO started "
+            "with object lock, AWS S3)",
+            code="BACKEND_UNSUPPORTED",
+        )
+    return support
+
+
+def _drop_bucket(c: Any, bucket: str) -> None:
+    try:
+        versions = c.list_object_versions(Bucket=bucket)
+        items = [{"Key": v["Key"], "VersionId": v["VersionId"]}
+                 for v in versions.get("Versions", []) + versions.get("DeleteMarkers", [])]
+        if items:
+            c.delete_objects(Bucket=bucket, Delete={"Objects": items, "Quiet": True},
+                             BypassGovernanceRetention=True)
+        c.delete_bucket(Bucket=bucket)
+    except ClientError:
+        pass  # the fixture's reset removes what is left (with the same bypass)
+
+
+# -- buckets -------------------------------------------------------------------------------------
+
+
+def bucket_exists(c: Any, bucket: str) -> bool:
+    try:
+        c.head_bucket(Bucket=bucket)
+    except ClientError as exc:
+        if error_code(exc) in ("404", "NoSuchBucket", "NotFound"):
+            return False
+        raise
+    return True
+
+
+def create_bucket(step: StepContext | None, c: Any, bucket: str, *, versioning: bool = True,
+                  lock: ObjectLock | None = None) -> dict[str, Any]:
+    """Create *bucket* (if missing) with versioning and an optional default retention.
+
+    Object lock can only be chosen at creation (and implies versioning). Returns the
+    protection as read back from the endpoint.
+    """
+    if not bucket_exists(c, bucket):
+        kwargs: dict[str, Any] = {"Bucket": bucket}
+        if lock is not None:
+            kwargs["ObjectLockEnabledForBucket"] = True
+        recorded(step, f"CreateBucket {bucket}"
+                 + (" ObjectLockEnabledForBucket=true" if lock else ""), c.create_bucket,
+                 **kwargs)
+    if versioning or lock is not None:
+        recorded(step, f"PutBucketVersioning {bucket} Status=Enabled", c.put_bucket_versioning,
+                 Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    if lock is not None:
+        recorded(step, f"PutObjectLockConfiguration {bucket} {lock.mode} {lock.days}d",
+                 c.put_object_lock_configuration, Bucket=bucket,
+                 ObjectLockConfiguration=lock.configuration())
+    state = protection_state(c, bucket)
+    if step is not None:
+        step.note(f"protection {bucket}", state)
+    return state
+
+
+def protection_state(c: Any, bucket: str) -> dict[str, Any]:
+    """Versioning, object lock and replication of *bucket*, as the endpoint reports them."""
+    state: dict[str, Any] = {
+        "versioning": c.get_bucket_versioning(Bucket=bucket).get("Status", "Disabled")}
+    try:
+        lock = c.get_object_lock_configuration(Bucket=bucket)["ObjectLockConfiguration"]
+        state["object_lock"] = lock
+    except ClientError:
+        state["object_lock"] = None
+    try:
+        state["replication"] = c.get_bucket_replication(Bucket=bucket)[
+            "ReplicationConfiguration"]
+    except ClientError:
+        state["replication"] = None
+    return state
+
+
+# -- replication configuration ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReplicationRule:
+    """One cross-region replication rule, shaped like runbook 001's replication-config.json."""
+
+    destination_bucket: str
+    prefix: str = ""
+    delete_markers: bool = True
+    rtc_minutes: int = 15  # S3 Replication Time Control: 99.99 % within 15 minutes
+    rule_id: str = "drillbook-crr"
+    role_arn: str = "arn:aws:iam::123456789012:role/s3-replication-role"
+
+    @property
+    def destination_arn(self) -> str:
+        return f"arn:aws:s3:::{self.destination_bucket}"
+
+    def configuration(self) -> dict[str, Any]:
+        return {
+            "Role": self.role_arn,
+            "Rules": [
+                {
+                    "ID": self.rule_id,
+                    "Status": "Enabled",
+                    "Priority": 1,
+                    "Filter": {"Prefix": self.prefix},
+                    "DeleteMarkerReplication": {
+                        "Status": "Enabled" if self.delete_markers else "Disabled"},
+                    "Destination": {
+                        "Bucket": self.destination_arn,
+                        "ReplicationTime": {"Status": "Enabled",
+                                            "Time": {"Minutes": self.rtc_minutes}},
+                        "Metrics": {"Status": "Enabled",
+                                    "EventThreshold": {"Minutes": self.rtc_minutes}},
+                    },
+                }
+            ],
+        }
+
+
+def configure_replication(step: StepContext | None, c: Any, bucket: str,
+                          rule: ReplicationRule) -> dict[str, Any]:
+    """``aws s3api put-bucket-replication`` on the primary, then read it back.
+
+    What the endpoint kept is recorded next to what was asked: moto, for one, drops the
+    rule's Filter prefix and DeleteMarkerReplication. drillbook's replicator follows the
+    rule as asked (:class:`ReplicationRule`), never the endpoint's echo.
+    """
+    recorded(step, f"PutBucketReplication {bucket} -> {rule.destination_arn} "
+             f"(prefix {rule.prefix!r}, RTC {rule.rtc_minutes} min)",
+             c.put_bucket_replication, Bucket=bucket,
+             ReplicationConfiguration=rule.configuration())
+    kept = c.get_bucket_replication(Bucket=bucket)["ReplicationConfiguration"]
+    asked = rule.configuration()["Rules"][0]
+    got = (kept.get("Rules") or [{}])[0]
+    differences = {
+        k: {"asked": asked.get(k), "kept": got.get(k)}
+        for k in ("Filter", "DeleteMarkerReplication", "Destination", "Status")
+        if asked.get(k) != got.get(k)
+    }
+    out = {"asked": asdict(rule), "kept": kept, "differences": differences}
+    if step is not None:
+        step.note("replication configuration", out)
+    return out
+
+
+# -- the protected data ------------------------------------------------------------------------
+
+
+def seed_media(
+    step: StepContext | None,
+    c: Any,
+    bucket: str,
+    *,
+    count: int = 120,
+    prefixes: Sequence[str] = MEDIA_PREFIXES,
+    min_size: int = 512,
+    max_size: int = 32 * 1024,
+    seed: int | None = None,
+    workers: int = 16,
+    on_upload: Callable[[str, str, float], None] | None = None,
+    name: str = "media manifest (at upload)",
+) -> Manifest:
+    """Upload *count* media objects spread over *prefixes*; their manifest from the uploads.
+
+    Content is random (media does not compress) with a type per prefix and the sha256 in
+    the object's metadata, as a media service stores it. *on_upload(key, etag, ack_mono)*
+    sees each acknowledged upload (the replicator's ObjectCreated event).
+    """
+    import time
+
+    rng = random.Random(seed)
+    plan = []
+    for i in range(count):
+        prefix = prefixes[i % len(prefixes)]
+        size = rng.randint(min_size, max_size)
+        plan.append((f"{prefix}asset-{i:05d}.bin", size, MEDIA_TYPES.get(prefix,
+                                                                          "application/octet-stream")))
+
+    def upload(item: tuple[str, int, str]) -> ManifestEntry:
+        key, size, ctype = item
+        data = os.urandom(size)
+        digest = hashlib.sha256(data).hexdigest()
+        resp = c.put_object(Bucket=bucket, Key=key, Body=data, ContentType=ctype,
+                            Metadata={"sha256": digest})
+        ack = time.monotonic()
+        entry = ManifestEntry(key, digest, size, resp["ETag"].strip('"'), resp.get("VersionId"))
+        if on_upload is not None:
+            on_upload(key, entry.etag, ack)
+        return entry
+
+    manifest = Manifest(name=name)
+
+    def run() -> int:
+        for item, res in zip(plan, pool_map(upload, plan, workers), strict=True):
+            if isinstance(res, BaseException):
+                raise RuntimeError(f"upload of s3://{bucket}/{item[0]} failed: {res}") from res
+            manifest.add(res)
+        return len(manifest)
+
+    recorded(step, f"PutObject ×{count} s3://{bucket}/{{{','.join(prefixes)}}} "
+             f"({min_size}-{max_size} bytes, {workers} workers)", run)
+    if step is not None:
+        step.processed(manifest.total_bytes)
+        step.note("seeded", manifest.summary())
+    return manifest
