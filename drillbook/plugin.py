@@ -220,6 +220,28 @@ def drill(request: pytest.FixtureRequest) -> Iterator[Drill]:
         live.close()
 
 
+def pytest_collection_modifyitems(
+    session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
+) -> None:
+    """A drill naming a service drills.toml does not have is a usage error, at start."""
+    from drillbook.targets import TargetsError
+
+    targets = config.stash.get(TARGETS_KEY, None)
+    for item in items:
+        info = _marker_info(item)
+        if info is None or not info[0]:
+            continue
+        if targets is None:
+            raise pytest.UsageError(
+                f"{item.nodeid}: @pytest.mark.drill(service={info[0]!r}) but no targets file "
+                "was found: create drills.toml in the project root or pass --drill-targets"
+            )
+        try:
+            targets.get(info[0])
+        except TargetsError as exc:
+            raise pytest.UsageError(f"{exc} (in {item.nodeid})") from None
+
+
 def _record_of(item: pytest.Item) -> DrillRecord | None:
     live = item.stash.get(DRILL_KEY, None)
     return live.record if live is not None else None
@@ -285,10 +307,11 @@ def pytest_runtest_makereport(
     verdict = finalize(record, error=error)
     _attach(report, record)
     summary = record.summary()
-    report.user_properties.append(("drill_verdict", verdict.value))
+    props = [("drill_verdict", verdict.value)]
     for key in ("rto_s", "rto_target_s", "rpo_s", "rpo_target_s", "rpo_bound_s"):
         if summary.get(key) is not None:
-            report.user_properties.append((f"drill_{key}", f"{summary[key]:.3f}"))
+            props.append((f"drill_{key}", f"{summary[key]:.3f}"))
+    _properties(item, report, props)
     text = _findings_text(record)
     expect = item.get_closest_marker("drill_expect_fail")
     if expect is not None:
@@ -316,6 +339,14 @@ def pytest_runtest_makereport(
         report.sections.append(("drill verdict", text))
 
 
+def _properties(item: pytest.Item, report: pytest.TestReport, props: list[tuple[str, str]]) -> None:
+    """On the report (this phase) and the item (JUnit XML reads the item's at teardown)."""
+    for prop in props:
+        report.user_properties.append(prop)
+        if prop not in item.user_properties:
+            item.user_properties.append(prop)
+
+
 def _findings_text(record: DrillRecord) -> str:
     lines = [f"drill {record.name}: {record.verdict}"]
     lines += [f"  {f.code}: {f.message}" for f in record.findings]
@@ -329,8 +360,7 @@ def _mark_not_run(item: pytest.Item, report: pytest.TestReport, reason: str) -> 
         record.verdict = Verdict.NOT_RUN.value
         record.not_run_reason = reason
         _attach(report, record)
-    report.user_properties.append(("drill_verdict", "NOT RUN"))
-    report.user_properties.append(("drill_not_run_reason", reason))
+    _properties(item, report, [("drill_verdict", "NOT RUN"), ("drill_not_run_reason", reason)])
     if allow_not_run(item.config):
         report.outcome = "skipped"
         report.longrepr = (str(item.path), item.location[1] or 0, f"NOT RUN: {reason}")

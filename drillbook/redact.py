@@ -22,11 +22,13 @@ _PATTERNS = [
     # scheme://user:password@host
     re.compile(r"(?P<pre>[a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]*:)(?P<secret>[^@\s]+)(?P<post>@)"),
     # libpq key=value DSNs: password=secret
-    re.compile(r"(?P<pre>\bpassword\s*=\s*)(?P<secret>'[^']*'|\S+)(?P<post>)", re.IGNORECASE),
+    re.compile(
+        r"(?P<pre>\bpassword\s*=\s*)(?P<secret>'[^']*'|\"[^\"]*\"|\S+)(?P<post>)", re.IGNORECASE
+    ),
     # environment assignments and CLI flags carrying secrets
     re.compile(
         r"(?P<pre>\b[A-Z0-9_]*(?:PASSWORD|SECRET|TOKEN|PASSWD|SECRET_ACCESS_KEY)[A-Z0-9_]*\s*[=:]\s*)"
-        r"(?P<secret>[^\s'\"]+)(?P<post>)"
+        r"(?P<secret>'[^']*'|\"[^\"]*\"|[^\s'\"]+)(?P<post>)"
     ),
     re.compile(r"(?P<pre>--(?:password|secret|token)[= ])(?P<secret>\S+)(?P<post>)"),
 ]
@@ -49,11 +51,18 @@ def redact(text: str, extra: Iterable[str] = ()) -> str:
     """Mask every known secret and every secret-shaped substring of *text*."""
     if not text:
         return text
-    for secret in [*known_secrets(), *[e for e in extra if e]]:
-        if secret in text:
-            text = text.replace(secret, MASK)
+    # Shapes first (a known secret masked first could break the key name a shape needs),
+    # then known values, repeated: a mask can recreate a secret ("x***" in "xx***").
     for pat in _PATTERNS:
         text = pat.sub(lambda m: f"{m.group('pre')}{MASK}{m.group('post')}", text)
+    secrets = [*known_secrets(), *[e for e in extra if e]]
+    changed = True
+    while changed:
+        changed = False
+        for secret in secrets:
+            if secret in text:
+                text = text.replace(secret, MASK)
+                changed = True
     return text
 
 

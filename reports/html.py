@@ -118,12 +118,16 @@ footer{color:var(--muted);font-size:12px;padding:0 4px 30px}
  body{background:#fff;font-size:11px}
  main{max-width:none;padding:0}
  header.top,section{border:none;border-radius:0;padding:0;margin:0 0 14px}
- section.drill{break-before:page}
+ section.drill{break-before:page;padding-left:10px}
  nav.toc{display:none}
  details.step>summary{list-style:none}
  details.step>summary::-webkit-details-marker{display:none}
- pre{max-height:none;overflow:visible}
- tr,details.step,svg.chart,.notice{break-inside:avoid}
+ pre{max-height:none;overflow:visible;font-size:8px;line-height:1.25;padding:1px 4px;margin:1px 0;
+ border:none}
+ .cmd{margin-top:2px;padding-top:2px}
+ details.step{margin:2px 0}
+ details.step .body{padding:2px 6px}
+ tr,svg.chart,.notice,.cmd{break-inside:avoid}
  a{color:inherit;text-decoration:none}
 }
 """

@@ -110,7 +110,9 @@ def overall(records: Sequence[DrillRecord]) -> str:
 
 def anchor(drill_id: str) -> str:
     """A stable HTML id for a drill's section (readable slug + short hash: unique)."""
-    slug = re.sub(r"[^a-z0-9]+", "-", drill_id.lower()).strip("-")[-60:].strip("-")
+    slug = re.sub(r"[^a-z0-9]+", "-", drill_id.lower()).strip("-")
+    if len(slug) > 60:  # keep the end (the test's name), starting at a word boundary
+        slug = slug[-60:].split("-", 1)[-1]
     return f"drill-{slug}-{hashlib.sha256(drill_id.encode()).hexdigest()[:6]}"
 
 
@@ -432,6 +434,16 @@ class Gap:
         return asdict(self)
 
 
+#: Findings that already state an integrity failure (no separate checklist gap for it).
+INTEGRITY_CODES = {
+    "INTEGRITY_FAILED",
+    "DATA_LOST",
+    "DATA_CORRUPTED",
+    "PHANTOM_WRITE",
+    "VALIDATION_NOT_RUN",
+}
+
+
 def gaps_for(rec: DrillRecord) -> list[Gap]:
     """Every missed target and finding of one drill, numbers first."""
     s = rec.summary()
@@ -495,9 +507,12 @@ def gaps_for(rec: DrillRecord) -> list[Gap]:
             fmt_target(s["rpo_target_s"]),
             "warn",
         )
+    listed = {f.code for f in rec.findings}
     for item in drill_checklist(rec):
         if item.key == "rto" and s["rto_target_s"] is not None:
             continue  # a missing RTO is its own gap above
+        if item.key == "integrity" and listed & INTEGRITY_CODES:
+            continue  # the findings above already say what failed
         if item.status in (NO, PARTIAL):
             measured = "partly met" if item.status == PARTIAL else "not met"
             add("CHECKLIST", f"{item.label}: {item.evidence}", measured, "checklist item", "warn")

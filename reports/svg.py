@@ -238,10 +238,12 @@ def timeline(rec: DrillRecord) -> str | None:
         )
         dur = fmt_s(step.duration) if step.duration is not None else "unfinished"
         lx = x(stop) + 4
-        if lx > width - 90:
-            body.append(_t(x(step.start_mono) - 4, y + 14, dur, anchor="end", size=10, fill=MUTED))
-        else:
+        if lx <= width - 90:  # right of the bar
             body.append(_t(lx, y + 14, dur, size=10, fill=MUTED))
+        elif w > 70:  # inside the bar, at its end
+            body.append(_t(x(stop) - 4, y + 14, dur, anchor="end", size=10, fill="#fff"))
+        elif x(step.start_mono) - left > 60:  # left of the bar
+            body.append(_t(x(step.start_mono) - 4, y + 14, dur, anchor="end", size=10, fill=MUTED))
     # Markers.
     marks = [
         (rec.first_healthy_mono, "first healthy", OK),

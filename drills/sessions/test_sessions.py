@@ -33,7 +33,7 @@ from scenarios.redis import checks, faults, recovery
 from scenarios.redis.checks import Procedure, SessionSink
 from scenarios.redis.persistence import RedisStack, build_stack
 
-USERS = 300
+USERS = 400
 SNAPSHOT_EVERY = 1.0  # drill seconds standing for the hourly snapshot
 
 

@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from enum import Enum
@@ -212,7 +213,7 @@ class SessionSink:
 
     ``sess:<seq>`` holds the session (the ledger payload) with a TTL, and the user's
     index ``user:<id>:sessions`` gets the seq, both in one MULTI/EXEC (the service's
-    own write pattern). Users are spread over seqs by a multiplicative hash.
+    own write pattern). Each login belongs to a pseudo-random user (a hash of its seq).
     """
 
     def __init__(
@@ -235,7 +236,9 @@ class SessionSink:
         self._client: Any = None
 
     def user_of(self, seq: int) -> int:
-        return (seq * 2654435761) % self.users
+        """A stable pseudo-random user per login: some users log in twice, most once."""
+        digest = hashlib.blake2b(seq.to_bytes(8, "little"), digest_size=8).digest()
+        return int.from_bytes(digest, "little") % self.users
 
     def index_key(self, user: int) -> str:
         return f"{self.index_prefix}{user}:sessions"

@@ -10,8 +10,8 @@ to >70%". The pieces:
 - :class:`ReadThroughCache`: the application's cache function: ``GET product:<id>``; on
   a miss ``SELECT`` the row and ``SET`` it with a TTL; with Redis down or loading, read
   the database directly (degraded mode). Every database query is counted.
-- :class:`ReadWorkload`: a thread of reads with zipfian key popularity, paced at a
-  rate, bounded in count and in time; each read's time, latency and outcome is kept.
+- :class:`ReadWorkload`: reader threads with zipfian key popularity, paced at a rate,
+  bounded in count and in time; each read's time, latency and outcome is kept.
 - :func:`warm_hot_keys`: the warm-up job (``POST /api/cache/warm``): the K most popular
   products loaded in batches and SET through a pipeline.
 - :class:`HitRateMonitor`: samples ``INFO stats`` keyspace_hits/keyspace_misses at a fixed
@@ -39,6 +39,8 @@ from typing import Any
 import psycopg
 import redis as redis_lib
 
+from drillbook.drill import Drill
+from drillbook.record import Phase
 from fixtures.postgres import PostgresHandle
 from fixtures.redis import RedisHandle
 
@@ -287,100 +289,107 @@ def warm_hot_keys(cache: ReadThroughCache, *, keys: int = 1000, batch: int = 250
 
 
 class ReadWorkload:
-    """Reads with zipfian popularity from one thread: paced, bounded in count and time."""
+    """Reads with zipfian popularity: paced, bounded in count and time.
+
+    Several threads (``threads``), each paced at ``rate / threads``, so a slow read (the
+    database behind a dead cache) does not stop the others: arrivals stay close to the
+    rate, as an application's users keep coming whatever the latency.
+    """
 
     def __init__(
         self,
         cache: ReadThroughCache,
         zipf: Zipf,
         *,
-        rate: float = 1500.0,
+        rate: float = 800.0,
+        threads: int = 4,
         max_ops: int = 1_000_000,
         max_seconds: float = 120.0,
         seed: int = 1,
     ) -> None:
+        if rate <= 0 or threads < 1:
+            raise ValueError("rate must be > 0 and threads >= 1")
         self.cache = cache
         self.zipf = zipf
         self.rate = rate
+        self.threads = threads
         self.max_ops = max_ops
         self.max_seconds = max_seconds
-        self.rng = random.Random(seed)
+        self.seed = seed
         self.at = array("d")
         self.latency = array("d")
         self.outcome = array("b")
         self.errors: list[str] = []
+        self._ops = 0
         self._lock = threading.Lock()
         self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
         self.started_mono: float | None = None
-        self.ended_mono: float | None = None
         self.end_reason: str | None = None
 
     def start(self) -> ReadWorkload:
-        self._thread = threading.Thread(target=self._run, name="read workload", daemon=True)
-        self._thread.start()
+        self.started_mono = time.monotonic()
+        for i in range(self.threads):
+            t = threading.Thread(
+                target=self._run, args=(i,), name=f"read workload {i}", daemon=True
+            )
+            self._threads.append(t)
+            t.start()
         return self
 
     def stop(self, timeout: float = 10.0) -> None:
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
+        for t in self._threads:
+            t.join(timeout)
         self.cache.close()
 
     @property
     def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
+        return any(t.is_alive() for t in self._threads)
 
-    def _run(self) -> None:
-        start = time.monotonic()
-        self.started_mono = start
-        interval = 1.0 / self.rate
-        due = start
-        ops = 0
-        try:
-            while not self._stop.is_set():
-                now = time.monotonic()
-                if ops >= self.max_ops:
+    def _run(self, index: int) -> None:
+        rng = random.Random(self.seed * 1000 + index)
+        start = self.started_mono or time.monotonic()
+        interval = self.threads / self.rate
+        due = start + index * interval / self.threads
+        while not self._stop.is_set():
+            now = time.monotonic()
+            with self._lock:
+                if self._ops >= self.max_ops:
                     self.end_reason = f"max_ops {self.max_ops} reached"
                     return
                 if now - start >= self.max_seconds:
                     self.end_reason = f"max_seconds {self.max_seconds} reached"
                     return
-                if now < due:
-                    self._stop.wait(due - now)
-                    continue
-                due = max(due + interval, now - 0.05)  # no burst after a stall
-                pid = self.cache.catalog.id_of_rank(self.zipf.rank(self.rng))
-                t = time.monotonic()
-                try:
-                    _value, outcome = self.cache.get(pid)
-                except Exception as exc:
-                    outcome = ERROR
+            if now < due:
+                self._stop.wait(due - now)
+                continue
+            due = max(due + interval, now - 0.25)  # catch up a little, never a storm
+            pid = self.cache.catalog.id_of_rank(self.zipf.rank(rng))
+            t = time.monotonic()
+            try:
+                _value, outcome = self.cache.get(pid)
+            except Exception as exc:
+                outcome = ERROR
+                with self._lock:
                     if len(self.errors) < 20:
                         self.errors.append(f"{type(exc).__name__}: {exc}"[:200])
-                done = time.monotonic()
-                with self._lock:
-                    self.at.append(t)
-                    self.latency.append(done - t)
-                    self.outcome.append(outcome)
-                ops += 1
-            self.end_reason = "stopped"
-        finally:
-            self.ended_mono = time.monotonic()
+            done = time.monotonic()
+            with self._lock:
+                self.at.append(t)
+                self.latency.append(done - t)
+                self.outcome.append(outcome)
+                self._ops += 1
+        with self._lock:
+            self.end_reason = self.end_reason or "stopped"
 
     def window(self, start: float, end: float) -> tuple[list[float], list[int]]:
         """(latencies, outcomes) of the reads started in [start, end)."""
         with self._lock:
-            at = self.at.tolist()
-            lat = self.latency.tolist()
-            out = self.outcome.tolist()
-        lo = bisect.bisect_left(at, start)
-        hi = bisect.bisect_left(at, end)
-        return lat[lo:hi], out[lo:hi]
-
-    def times(self) -> list[float]:
-        with self._lock:
-            return self.at.tolist()
+            rows = sorted(zip(self.at, self.latency, self.outcome, strict=True))
+        lo = bisect.bisect_left(rows, (start,))
+        hi = bisect.bisect_left(rows, (end,))
+        return [r[1] for r in rows[lo:hi]], [r[2] for r in rows[lo:hi]]
 
 
 # -- the hit-rate monitor -----------------------------------------------------------------
@@ -395,7 +404,11 @@ class StatsSample:
 
 
 class HitRateMonitor:
-    """``INFO stats`` every *interval*; hit rate over a sliding *window* of seconds."""
+    """``INFO stats`` every *interval*; hit rate over a sliding *window* of seconds.
+
+    A window counts once it spans *min_span* seconds of one server process and holds
+    *min_lookups* lookups: the first reads after a restart do not decide alone.
+    """
 
     def __init__(
         self,
@@ -403,12 +416,16 @@ class HitRateMonitor:
         *,
         interval: float = 0.1,
         window: float = 1.0,
-        min_lookups: int = 50,
+        min_lookups: int = 100,
+        min_span: float | None = None,
     ) -> None:
         self.handle = handle
         self.interval = interval
         self.window = window
         self.min_lookups = min_lookups
+        # A window just after a restart holds few samples: it must cover at least this
+        # much of the new process's life (default half the window) to count.
+        self.min_span = window / 2 if min_span is None else min_span
         self.samples: list[StatsSample] = []
         self.gaps: list[float] = []  # monos of failed samples (server down)
         self._lock = threading.Lock()
@@ -474,7 +491,7 @@ class HitRateMonitor:
                 samples[j].run_id != cur.run_id or samples[j].mono < cur.mono - self.window - 1e-9
             ):
                 j += 1
-            if j == i:
+            if j == i or cur.mono - samples[j].mono < self.min_span - 1e-9:
                 continue
             rate = self._rate(samples[j], cur, self.min_lookups)
             if rate is not None:
@@ -659,3 +676,185 @@ def summarise(
         phases=[p.to_dict() for p in [*phases, recovery]],
         timeline=thin([(m - t0, r) for m, r in monitor.timeline() if m >= baseline[0]]),
     )
+
+
+def pg_commits(pg: PostgresHandle) -> int | None:
+    """``pg_stat_database.xact_commit`` of the catalog's database (read from another
+    database so the reading does not count). Backends flush these counters about once a
+    second: a cross-check of the counted queries over seconds, not a precise figure."""
+    try:
+        with pg.connect("postgres") as conn:
+            row = conn.execute(
+                "SELECT xact_commit FROM pg_stat_database WHERE datname = %s", (pg.dbname,)
+            ).fetchone()
+    except psycopg.Error:
+        return None
+    return None if row is None else int(row[0])
+
+
+# -- the drill's rig ------------------------------------------------------------------------------
+
+
+@dataclass
+class CacheRig:
+    """The application side of Q3: catalog, cache function, workload and monitor."""
+
+    drill: Drill
+    catalog: Catalog
+    cache: ReadThroughCache
+    zipf: Zipf
+    workload: ReadWorkload
+    monitor: HitRateMonitor
+    baseline: tuple[float, float] | None = None
+    pg_commits_at: dict[str, int | None] = field(default_factory=dict)
+    warm_jobs: list[WarmJob] = field(default_factory=list)
+
+    def warm(self, phase: Phase, *, keys: int, label: str = "") -> WarmJob:
+        """The warm-up job as a recorded step (``POST /api/cache/warm``)."""
+        with self.drill.step(f"cache warm-up job: the {keys} most popular products{label}",
+                             phase) as s:
+            job: WarmJob = s.call(
+                f"POST /api/cache/warm (top {keys} by popularity_rank, SET EX "
+                f"{self.cache.ttl})",
+                warm_hot_keys,
+                self.cache,
+                keys=keys,
+            )
+            s.note("warm_job", job.to_dict())
+        self.warm_jobs.append(job)
+        return job
+
+    def measure_baseline(self, seconds: float) -> tuple[float, float]:
+        """The warm cache's hit rate and database load over *seconds* (before t0)."""
+        self.pg_commits_at["baseline_start"] = pg_commits(self.catalog.pg)
+        start = time.monotonic()
+        time.sleep(seconds)
+        end = time.monotonic()
+        self.pg_commits_at["baseline_end"] = pg_commits(self.catalog.pg)
+        self.baseline = (start, end)
+        rate = self.monitor.rate_between(start, end)
+        self.drill.note("baseline_hit_rate", rate)
+        return self.baseline
+
+    def wait_hit_rate(
+        self, *, threshold: float, after: float, deadline_s: float
+    ) -> tuple[float, float] | None:
+        """Monitor the hit rate (a VALIDATION step) until it is back above *threshold*.
+
+        The deadline counts from t0. A hit rate that never gets there is a failed
+        check: the warm-up is part of the cache service's recovery.
+        """
+        t0 = self.drill.record.t0_mono or after
+        with self.drill.step(
+            f"monitor the hit rate until > {threshold:.0%} (INFO stats, {self.monitor.window:.1f}"
+            " s sliding window)",
+            Phase.VALIDATION,
+        ) as s:
+            reached = self.monitor.wait_for(threshold, after=after, deadline=t0 + deadline_s)
+            s.note("reached", None if reached is None else {"after_t0_s": reached[0] - t0,
+                                                            "hit_rate": reached[1]})
+        timeline = self.monitor.timeline()
+        best = max((r for m, r in timeline if m >= after), default=None)
+        self.drill.check(
+            f"cache hit rate back above {threshold:.0%} within {deadline_s:.0f} s of t0",
+            reached is not None,
+            detail=(
+                f"{reached[1]:.1%} at {reached[0] - t0:.3f} s after t0"
+                if reached
+                else f"never reached; best window {best if best is None else f'{best:.1%}'}"
+            ),
+            expected=threshold,
+            actual=None if reached is None else round(reached[1], 4),
+        )
+        return reached
+
+    def finish(
+        self,
+        *,
+        threshold: float,
+        deadline_s: float,
+        reached: tuple[float, float] | None,
+        after_s: float = 0.5,
+    ) -> WarmupOutcome:
+        """Let the workload run *after_s* more, stop it, and summarise the impact."""
+        rec = self.drill.record
+        assert rec.t0_mono is not None and self.baseline is not None
+        time.sleep(after_s)
+        end = time.monotonic()
+        self.pg_commits_at["end"] = pg_commits(self.catalog.pg)
+        self.stop()
+        outcome = summarise(
+            monitor=self.monitor,
+            workload=self.workload,
+            cache=self.cache,
+            threshold=threshold,
+            deadline_s=deadline_s,
+            baseline=self.baseline,
+            t0=rec.t0_mono,
+            healthy=rec.first_healthy_mono,
+            reached=reached,
+            end=end,
+            warm_job=next((j for j in reversed(self.warm_jobs) if j.started_mono >= rec.t0_mono),
+                          None),
+        )
+        self.drill.note("warmup", outcome.to_dict())
+        self.drill.note(
+            "db_load_crosscheck",
+            {
+                "counted_queries": self.cache.snapshot(),
+                "pg_stat_database_xact_commit": dict(self.pg_commits_at),
+                "note": "queries counted in the cache function are exact; xact_commit is "
+                "flushed by backends about once a second",
+            },
+        )
+        errors = sum(1 for o in self.workload.window(rec.t0_mono, end)[1] if o == ERROR)
+        self.drill.check(
+            "no application read failed (the database served every read the cache could not)",
+            errors == 0,
+            detail=f"{errors} failed reads; {self.workload.errors[:3]}",
+        )
+        return outcome
+
+    def stop(self) -> None:
+        self.workload.stop()
+        self.monitor.stop()
+
+
+def start_cache_rig(
+    drill: Drill,
+    handle: RedisHandle,
+    pg: PostgresHandle,
+    *,
+    products: int = 10_000,
+    zipf_s: float = 1.0,
+    rate: float = 800.0,
+    max_seconds: float = 90.0,
+    ttl: int = 600,
+    window: float = 1.0,
+) -> CacheRig:
+    """Catalog in PostgreSQL, the cache function on *handle*, monitor and workload running."""
+    with drill.step("products table in PostgreSQL (the source of truth)", Phase.SETUP) as s:
+        catalog: Catalog = s.call(
+            f"CREATE TABLE products; INSERT {products} rows", create_catalog, pg, products=products
+        )
+    cache = ReadThroughCache(handle, catalog, ttl=ttl)
+    zipf = Zipf(products, zipf_s)
+    monitor = HitRateMonitor(handle, window=window).start()
+    workload = ReadWorkload(cache, zipf, rate=rate, max_seconds=max_seconds).start()
+    drill.note(
+        "workload",
+        {
+            "products": products,
+            "zipf_s": zipf_s,
+            "rate_per_s": rate,
+            "max_seconds": max_seconds,
+            "ttl_s": ttl,
+            "coverage_top_1000": round(zipf.coverage(1000), 4),
+            "coverage_top_2000": round(zipf.coverage(2000), 4),
+            "hit_rate_window_s": monitor.window,
+            "hit_rate_sample_interval_s": monitor.interval,
+            "hit_rate_min_span_s": monitor.min_span,
+            "hit_rate_min_lookups": monitor.min_lookups,
+        },
+    )
+    return CacheRig(drill, catalog, cache, zipf, workload, monitor)

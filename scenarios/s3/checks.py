@@ -47,6 +47,11 @@ from scenarios.s3.ledger import S3LedgerSink
 T = TypeVar("T")
 R = TypeVar("R")
 
+# The drills keep their RPO ledger inside the media prefix, so a fault on media/ hits it
+# too and the ledger proves the restore brought every acknowledged object back.
+MEDIA_LEDGER_PREFIX = "media/drill-ledger/"
+LEDGER_PREFIXES: tuple[str, ...] = (MEDIA_LEDGER_PREFIX, LEDGER_PREFIX)
+
 PAGE_SIZE = 10_000  # S3/MinIO cap a page at 1000; moto honours it (one bucket copy per page)
 DETAIL_KEYS = 5  # keys named in a check's detail
 EVIDENCE_LIMIT = 600
@@ -181,7 +186,7 @@ class Manifest:
         with self._lock:
             return sorted(self._entries.values(), key=lambda e: e.key)
 
-    def keys(self) -> list[str]:
+    def all_keys(self) -> list[str]:
         return [e.key for e in self.entries()]
 
     def __contains__(self, key: object) -> bool:
@@ -402,7 +407,7 @@ def validate(
     manifest: Manifest,
     *,
     prefix: str = "",
-    ignore: Sequence[str] = (LEDGER_PREFIX,),
+    ignore: Sequence[str] = LEDGER_PREFIXES,
     attacker_sha256: set[str] | None = None,
     ransom_note: str | None = None,
     workers: int = 16,
@@ -476,7 +481,7 @@ class CatalogLedgerSink(S3LedgerSink):
     """
 
     def __init__(self, handle: Any, bucket: str, catalog: Manifest, *,
-                 prefix: str = LEDGER_PREFIX) -> None:
+                 prefix: str = MEDIA_LEDGER_PREFIX) -> None:
         super().__init__(handle, bucket, prefix=prefix)
         self.catalog = catalog
 
@@ -507,7 +512,7 @@ def bucket_probe(client: Any, bucket: str) -> Callable[[], None]:
 
 def sample_keys(manifest: Manifest, n: int = 8, *, prefix: str = "",
                 seed: int = 0) -> list[str]:
-    keys = [k for k in manifest.keys() if k.startswith(prefix)]
+    keys = [k for k in manifest.all_keys() if k.startswith(prefix)]
     if len(keys) <= n:
         return keys
     return sorted(random.Random(seed).sample(keys, n))
@@ -560,7 +565,7 @@ def integrity_probe(client: Any, bucket: str, manifest: Manifest, keys: Sequence
 
 
 def triage_probes(client: Any, bucket: str, manifest: Manifest, *,
-                  ignore: Sequence[str] = (LEDGER_PREFIX,), workers: int = 16) -> TriageProbes:
+                  ignore: Sequence[str] = LEDGER_PREFIXES, workers: int = 16) -> TriageProbes:
     """The decision tree's questions for a bucket, answered against *manifest*.
 
     reachable: HeadBucket succeeds (the endpoint answers and the bucket exists);
@@ -589,7 +594,7 @@ def triage_probes(client: Any, bucket: str, manifest: Manifest, *,
 
     def missing() -> str | None:
         current = list_current(client, bucket)
-        gone = [k for k in manifest.keys() if k not in current]
+        gone = [k for k in manifest.all_keys() if k not in current]
         if not gone:
             return None
         by_prefix = Counter(prefix_of(k) for k in gone)

@@ -22,6 +22,7 @@ import hashlib
 import os
 import random
 import secrets
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
@@ -321,12 +322,12 @@ def seed_media(
 ) -> Manifest:
     """Upload *count* media objects spread over *prefixes*; their manifest from the uploads.
 
+    The manifest is what the application knows it stored: the sha256 of the bytes sent,
+    the ETag the endpoint acknowledged (checked to be their MD5) and the VersionId.
     Content is random (media does not compress) with a type per prefix and the sha256 in
     the object's metadata, as a media service stores it. *on_upload(key, etag, ack_mono)*
     sees each acknowledged upload (the replicator's ObjectCreated event).
     """
-    import time
-
     rng = random.Random(seed)
     plan = []
     for i in range(count):
@@ -342,7 +343,10 @@ def seed_media(
         resp = c.put_object(Bucket=bucket, Key=key, Body=data, ContentType=ctype,
                             Metadata={"sha256": digest})
         ack = time.monotonic()
-        entry = ManifestEntry(key, digest, size, resp["ETag"].strip('"'), resp.get("VersionId"))
+        etag = resp["ETag"].strip('"')
+        if etag != hashlib.md5(data, usedforsecurity=False).hexdigest():
+            raise RuntimeError(f"s3://{bucket}/{key}: ETag {etag} is not the MD5 of the upload")
+        entry = ManifestEntry(key, digest, size, etag, resp.get("VersionId"))
         if on_upload is not None:
             on_upload(key, entry.etag, ack)
         return entry

@@ -95,7 +95,7 @@ def test_report_renders_without_console_errors(real_run: RealRun, tmp_path: Path
 
 
 def test_report_screenshot_and_pdf(real_run: RealRun, tmp_path: Path) -> None:
-    report = real_run.out / "latest.html"
+    report = sorted(p for p in real_run.out.iterdir() if p.is_dir())[0] / "index.html"
     shot, pdf = tmp_path / "report.png", tmp_path / "report.pdf"
     res = chromium(
         report.as_uri(), tmp_path / "p1", f"--screenshot={shot}", "--window-size=1280,2400"

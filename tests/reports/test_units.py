@@ -378,3 +378,56 @@ def test_report_cli_exit_codes(
         == 0
     )
     assert 'id="open-gaps"' in out.read_text()
+
+
+# ------------------------------------------------------------------------- options
+
+
+class _FakeConfig:
+    """Just what reports.plugin.settings_for reads from a pytest Config."""
+
+    def __init__(self, root: Path, cwd: Path, opts: dict, ini: dict) -> None:
+        import types
+
+        self.rootpath = root
+        self.inipath = root / "pytest.ini"
+        self.invocation_params = types.SimpleNamespace(dir=cwd)
+        self._opts, self._ini = opts, ini
+
+    def getoption(self, name: str, default: object = None) -> object:
+        return self._opts.get(name, default)
+
+    def getini(self, name: str) -> object:
+        return self._ini.get(name, False if name == "no_drill_report" else None)
+
+
+def test_options_flag_then_ini_then_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from reports.plugin import settings_for
+
+    root, cwd = tmp_path / "root", tmp_path / "cwd"
+    for name in (
+        "DRILLBOOK_REPORT_DIR",
+        "DRILLBOOK_HISTORY",
+        "DRILLBOOK_METRICS",
+        "DRILLBOOK_NO_REPORT",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    s = settings_for(_FakeConfig(root, cwd, {}, {}))  # type: ignore[arg-type]
+    assert s.enabled
+    assert s.out_dir == root / "reports/out" and s.history == root / "reports/history.jsonl"
+    assert s.metrics == root / "reports/out/drills.prom"
+    assert s.run_dir.parent == s.out_dir and s.run_dir.name.endswith("Z")
+    monkeypatch.setenv("DRILLBOOK_REPORT_DIR", "env-out")
+    monkeypatch.setenv("DRILLBOOK_HISTORY", "none")
+    s = settings_for(_FakeConfig(root, cwd, {}, {"drill_metrics": "m.prom"}))  # type: ignore[arg-type]
+    assert s.out_dir == cwd / "env-out"  # env: relative to the invocation dir
+    assert s.history is None  # "none" turns the history off
+    assert s.metrics == root / "m.prom"  # ini: relative to the ini file
+    s = settings_for(_FakeConfig(root, cwd, {"drill_report_dir": "flag-out"}, {}))  # type: ignore[arg-type]
+    assert s.out_dir == cwd / "flag-out" and s.metrics == cwd / "flag-out/drills.prom"
+    monkeypatch.setenv("DRILLBOOK_NO_REPORT", "1")
+    assert not settings_for(_FakeConfig(root, cwd, {}, {})).enabled  # type: ignore[arg-type]
+    monkeypatch.delenv("DRILLBOOK_NO_REPORT")
+    assert not settings_for(
+        _FakeConfig(root, cwd, {"no_drill_report": True}, {})  # type: ignore[arg-type]
+    ).enabled

@@ -1,0 +1,220 @@
+"""Object storage: media deleted, media bucket lost (RPO 0, RTO 10 min).
+
+../shared/runbooks/002_…, "RPO & RTO Targets by Data Asset": "S3 media assets | 0 | 10
+minutes | S3 versioning + cross-region replication". Two incidents, each recovered the
+way that protection allows:
+
+- every object under ``media/`` deleted (``aws s3 rm --recursive``; 004_…, Scenario 3
+  "Accidental Data Deletion"): the versions are still there; the delete markers the
+  fault made are removed, or the good versions copied back on top;
+- the whole media bucket lost (004_…, "Provider Outage" / "Storage Loss"): the primary
+  region's S3 endpoint killed (moto keeps objects in memory: all gone), or every version
+  and the bucket deleted; rebuilt from the replica endpoint (001_…, "S3 Cross-Region
+  Replication").
+
+moto accepts the replication configuration and copies nothing: the replica is filled by
+drillbook's replicator (scenarios/s3/replicator.py), and the record says so. RPO 0
+across the loss of a region needs uploads acknowledged once the replica has them
+(``confirm=True``); with S3's default acknowledgement the objects still in flight to the
+replica are lost (tests/scenarios/test_s3_replica.py proves that direction).
+
+The RPO ledger writes inside ``media/`` (``media/drill-ledger/``), so the fault hits it
+too: every acknowledged ledger object must be back for RPO 0.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import pytest
+
+from drillbook.record import Phase
+from drillbook.triage import Incident
+from fixtures.base import Capability
+from scenarios.s3 import checks, faults, protection, recovery
+from scenarios.s3.checks import MEDIA_LEDGER_PREFIX
+from scenarios.s3.ledger import S3LedgerSink
+from scenarios.s3.replicator import ReplicatedLedgerSink, Replicator
+
+MEDIA = "media-assets"
+REPLICA = "media-assets-replica"
+MEDIA_OBJECTS = 60
+SITE_OBJECTS = 6  # outside media/: must come through the fault untouched
+LEDGER_CADENCE = 0.02
+LEDGER_WARMUP = 25
+
+
+def acked(ledger: Any) -> int:
+    return sum(1 for w in ledger.writes if w.status == "acked")
+
+
+# -- media prefix deleted -> previous versions ---------------------------------------------------
+
+
+def prefix_deletion_drill(drill: Any, s3: Any, *,
+                          method: recovery.UndeleteMethod = "remove_markers") -> None:
+    drill.record.versions["s3"] = s3.version()
+    c = protection.client(s3)
+    with drill.step("versioned media bucket with media and site objects", Phase.SETUP) as s:
+        protection.create_bucket(s, c, MEDIA, versioning=True)
+        media = protection.seed_media(s, c, MEDIA, count=MEDIA_OBJECTS, seed=1)
+        site = protection.seed_media(s, c, MEDIA, count=SITE_OBJECTS, prefixes=("site/",),
+                                     seed=2, name="site objects")
+    manifest = media.merged(site, name="manifest (from the acknowledged uploads)")
+    drill.note("manifest", manifest.summary())
+    ledger = drill.ledger(S3LedgerSink(s3, MEDIA, prefix=MEDIA_LEDGER_PREFIX), name="media",
+                          cadence=LEDGER_CADENCE)
+    drill.wait_for_writes(ledger, LEDGER_WARMUP)
+
+    with drill.fault(f"aws s3 rm --recursive s3://{MEDIA}/media/ (delete markers)") as f:
+        deleted = f.call(f"DeleteObjects (no VersionId) on every object under s3://{MEDIA}/media/",
+                         faults.delete_prefix, c, MEDIA, "media/")
+        f.note("deleted", deleted.summary())
+    t0_wall = drill.record.wall(drill.record.t0_mono)
+    probe = checks.presence_probe(c, MEDIA, checks.sample_keys(manifest, 8, prefix="media/"))
+    drill.detect(probe, name="HEAD 8 sampled media objects")
+    drill.triage(checks.triage_probes(c, MEDIA, manifest), expected=Incident.PARTIAL_LOSS)
+
+    with drill.step(f"restore previous versions under media/ ({method})", Phase.EXECUTION) as s:
+        result = recovery.undelete(s, c, MEDIA, prefix="media/", t0_wall=t0_wall, method=method,
+                                   manifest=manifest)
+    drill.wait_healthy(probe, name="HEAD 8 sampled media objects")
+    drill.executed()
+    drill.note("restore", result.summary())
+
+    checks.validate(drill, c, MEDIA, manifest)
+    drill.check("site/ objects untouched by the fault",
+                all(not k.startswith("site/") for k in deleted.keys),
+                f"{sum(1 for k in deleted.keys if k.startswith('site/'))} site objects deleted")
+    drill.verify_ledger(ledger)
+
+
+@pytest.mark.drill(service="media", scenario="media/ deleted -> delete markers removed")
+def test_prefix_deletion_remove_markers(drill, s3):
+    prefix_deletion_drill(drill, s3, method="remove_markers")
+
+
+@pytest.mark.drill(service="media", scenario="media/ deleted -> good versions copied back")
+def test_prefix_deletion_copy_back(drill, s3):
+    prefix_deletion_drill(drill, s3, method="copy_back")
+
+
+# -- media bucket lost -> replica endpoint --------------------------------------------------------
+
+
+def bucket_loss_drill(
+    drill: Any,
+    s3_factory: Any,
+    *,
+    fault: Literal["region", "bucket"] = "region",
+    confirm: bool = True,
+    delay: float = 0.0,
+    outage_writes: int = 0,
+) -> None:
+    """Primary media bucket lost, rebuilt from the replica endpoint.
+
+    *confirm*: uploads acknowledged once replicated (else at the primary's 200).
+    *delay*: replication lag the replicator keeps. *outage_writes*: pause replication
+    and let that many more writes be acknowledged before the fault.
+    """
+    primary = s3_factory("primary")
+    replica = s3_factory("replica")
+    if fault == "region":
+        primary.require(Capability.KILL, Capability.STOP_START)
+    else:
+        primary.require(Capability.DESTRUCTIVE)
+    drill.record.versions["s3"] = primary.version()
+    pc = protection.client(primary)
+    rc = protection.client(replica)
+    rule = protection.ReplicationRule(REPLICA)
+    with drill.step("protect: versioned buckets on both endpoints, replication configuration",
+                    Phase.SETUP) as s:
+        protection.create_bucket(s, pc, MEDIA, versioning=True)
+        protection.create_bucket(s, rc, REPLICA, versioning=True)
+        protection.configure_replication(s, pc, MEDIA, rule)
+
+    replicator = Replicator(primary, MEDIA, replica, REPLICA, prefix=rule.prefix,
+                            delete_markers=rule.delete_markers, scan_interval=1.0, delay=delay)
+    try:
+        with drill.step("upload media objects", Phase.SETUP) as s:
+            manifest = protection.seed_media(
+                s, pc, MEDIA, count=MEDIA_OBJECTS, seed=3,
+                on_upload=lambda k, e, a: replicator.notify(k, etag=e, ack_mono=a))
+        drill.note("manifest", manifest.summary())
+        with drill.step("drillbook replicator: replicate existing objects, then run",
+                        Phase.SETUP) as s:
+            copied = s.call(f"copy s3://{MEDIA} ({primary.endpoint}) -> s3://{REPLICA} "
+                            f"({replica.endpoint})", replicator.sync_once)
+            s.note("initial copies", copied)
+            replicator.start()
+            s.note("replicator", replicator.describe())
+        sink = ReplicatedLedgerSink(primary, MEDIA, replicator, confirm=confirm)
+        ledger = drill.ledger(sink, name="media", cadence=LEDGER_CADENCE)
+        drill.wait_for_writes(ledger, LEDGER_WARMUP)
+        if outage_writes:
+            with drill.step("replication outage: drillbook replicator paused", Phase.SETUP):
+                replicator.pause()
+            drill.wait_for_writes(ledger, acked(ledger) + outage_writes)
+
+        if fault == "region":
+            with drill.fault("region lost: the primary S3 endpoint SIGKILLed (all objects "
+                             "gone)") as f:
+                lost = f.call(f"SIGKILL {primary.endpoint}", faults.lose_region, primary)
+                f.note("lost", {"endpoint": lost.endpoint, "pid": lost.pid})
+        else:
+            with drill.fault(f"bucket lost: every version of s3://{MEDIA} and the bucket "
+                             "deleted") as f:
+                gone = f.call(f"DeleteObjects every VersionId + DeleteBucket {MEDIA}",
+                              faults.delete_bucket, pc, MEDIA)
+                f.note("lost", gone.summary())
+        t0 = drill.record.t0_mono
+        probe_client = protection.client(primary, timeout=2, pool=2)
+        drill.detect(checks.bucket_probe(probe_client, MEDIA), name=f"HeadBucket {MEDIA}")
+        drill.triage(checks.triage_probes(probe_client, MEDIA, manifest),
+                                     expected=Incident.TOTAL_LOSS)
+
+        with drill.step("suspend replication while the primary is rebuilt",
+                        Phase.EXECUTION) as s:
+            s.call("drillbook replicator: pause", replicator.pause)
+        if fault == "region":
+            with drill.step("primary region back, empty: start its S3 endpoint",
+                            Phase.EXECUTION) as s:
+                s.call(f"start {primary.endpoint}", primary.start)
+        with drill.step(f"restore s3://{MEDIA} from the replica endpoint",
+                        Phase.EXECUTION) as s:
+            restored = recovery.restore_from_replica(s, rc, REPLICA, pc, MEDIA, versioning=True)
+        with drill.step("re-apply the replication configuration, resume replication",
+                        Phase.EXECUTION) as s:
+            protection.configure_replication(s, pc, MEDIA, rule)
+            s.call("drillbook replicator: resume", replicator.resume)
+        drill.wait_healthy(checks.presence_probe(pc, MEDIA, checks.sample_keys(manifest, 8)),
+                           name="HEAD 8 sampled media objects on the rebuilt primary")
+        drill.executed()
+        drill.note("restore", restored.summary())
+
+        checks.validate(drill, pc, MEDIA, manifest)
+        state = protection.protection_state(pc, MEDIA)
+        drill.check("rebuilt bucket is versioned", state["versioning"] == "Enabled",
+                    f"versioning {state['versioning']}", expected="Enabled",
+                    actual=state["versioning"])
+        drill.check("replication configuration re-applied", bool(state["replication"]),
+                    "present" if state["replication"] else "missing")
+        drill.verify_ledger(ledger)
+        lag = replicator.lag(sink.acks(), t0=t0)
+        drill.note("replication", {**replicator.describe(), "ledger_lag": lag.to_dict(),
+                                   "uploads_acknowledged": "after the replica's ack" if confirm
+                                   else "at the primary's 200 (asynchronous replication)"})
+    finally:
+        replicator.stop()
+
+
+@pytest.mark.drill(service="media",
+                   scenario="region lost -> bucket rebuilt from the replica endpoint")
+def test_region_loss_replica_restore(drill, s3_factory):
+    bucket_loss_drill(drill, s3_factory, fault="region")
+
+
+@pytest.mark.drill(service="media",
+                   scenario="bucket deleted (every version) -> rebuilt from the replica")
+def test_bucket_deleted_replica_restore(drill, s3_factory):
+    bucket_loss_drill(drill, s3_factory, fault="bucket")
