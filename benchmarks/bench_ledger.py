@@ -291,9 +291,7 @@ def s3_list_what_if(stack: Stack, sink: Any, writes: Sequence[Any], t0: float) -
     c = stack.handles["s3"].client()
     t = now()
     etags: dict[int, str] = {}
-    for page in c.get_paginator("list_objects_v2").paginate(
-        Bucket=sink.bucket, Prefix=sink.prefix
-    ):
+    for page in c.get_paginator("list_objects_v2").paginate(Bucket=sink.bucket, Prefix=sink.prefix):
         for o in page.get("Contents", []):
             etags[int(o["Key"][len(sink.prefix) :])] = o["ETag"].strip('"')
     list_s = now() - t
@@ -396,7 +394,9 @@ def report(results: dict[tuple[str, float], dict[str, list[RunStats]]], rounds: 
     print(f"== ledger writer vs bare loop: median [min-max] over {rounds} rounds;"
           " ratio = writer / bare of the same round ==")  # fmt: skip
 
-    def table(title: str, cols: list[tuple[str, int, Callable[[list[RunStats], list[RunStats]], str]]]) -> None:  # noqa: E501
+    def table(
+        title: str, cols: list[tuple[str, int, Callable[[list[RunStats], list[RunStats]], str]]]
+    ) -> None:
         print()
         print(title)
         head = f"{'sink':9}{'cadence':>8} " + " ".join(f"{c[0]:>{c[1]}}" for c in cols)
@@ -457,8 +457,13 @@ def report(results: dict[tuple[str, float], dict[str, list[RunStats]]], rounds: 
             ("read µs/write", 16, lambda w, b: rng(per_write(w, "read_all_s"), "{:.0f}")),
             ("cpu µs/write", 14, lambda w, b: rng(per_write(w, "read_all_cpu_s"), "{:.0f}")),
             ("indet.", 7, lambda w, b: xcol("indeterminate", "{:.0f}")(w)),
-            ("acked<t0 SURVIVED", 18, lambda w, b: (
-                f"{sum(bool(r.extra.get('all_acked_survived')) for r in w)}/{len(w)} runs")),
+            (
+                "acked<t0 SURVIVED",
+                18,
+                lambda w, b: (
+                    f"{sum(bool(r.extra.get('all_acked_survived')) for r in w)}/{len(w)} runs"
+                ),
+            ),
         ],
     )
     s3 = {k: v for k, v in results.items() if k[0] == "s3"}
@@ -470,11 +475,12 @@ def report(results: dict[tuple[str, float], dict[str, list[RunStats]]], rounds: 
               f" {'speed-up':>18} {'ETag==md5':>10}")  # fmt: skip
         for (_, cad), runs in s3.items():
             w = runs["writer"]
-            ok = sum(bool(r.extra.get("etag_is_md5")) for r in w)
-            print(f"{cad:>6g}ms {xcol('n', '{:.0f}')(w):>16} {xcol('read_all_s')(w):>24}"
-                  f" {xcol('list_etag_s')(w):>22} "
-                  + f"{rng(ratios([r.extra.get('read_all_s') for r in w], [r.extra.get('list_etag_s') for r in w]), '{:.0f}x'):>18}"  # noqa: E501
-                  + f" {f'{ok}/{len(w)}':>10}")  # fmt: skip
+            ok = f"{sum(bool(r.extra.get('etag_is_md5')) for r in w)}/{len(w)}"
+            get_s = [r.extra.get("read_all_s") for r in w]
+            list_s = [r.extra.get("list_etag_s") for r in w]
+            speedup = rng(ratios(get_s, list_s), "{:.0f}x")
+            print(f"{cad:>6g}ms {xcol('n', '{:.0f}')(w):>16} {rng(get_s, '{:.3f}'):>24}"
+                  f" {rng(list_s, '{:.3f}'):>22} {speedup:>18} {ok:>10}")  # fmt: skip
     problems = [
         (kind, cad, side, r.extra)
         for (kind, cad), runs in results.items()

@@ -62,6 +62,9 @@ if str(ROOT) not in sys.path:
 
 SERVICES = ("postgres", "redis", "s3")
 VARIANTS = ("drillbook/serial", "bare/serial", "drillbook/threads", "bare/threads")
+#: drillbook/serial with one candidate fix applied in the worker (not in fixtures/):
+#: LocalS3's readiness probe reuses one boto3 client instead of building one per attempt.
+WHAT_IF_VARIANT = "drillbook/serial-s3-one-client"
 RESULT_TAG = "BENCHJSON "
 WORKER_TIMEOUT = 180.0
 
@@ -101,7 +104,9 @@ def _on_sigterm(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
 
-def worker_drillbook(opts: argparse.Namespace, threaded: bool) -> dict[str, Any]:
+def worker_drillbook(
+    opts: argparse.Namespace, threaded: bool, s3_one_client: bool = False
+) -> dict[str, Any]:
     out: dict[str, Any] = {"phases": {}, "counts": {}, "services": {}, "errors": []}
     t = now()
     import boto3  # noqa: F401  - the client libraries: both variants pay for them
@@ -120,6 +125,15 @@ def worker_drillbook(opts: argparse.Namespace, threaded: bool) -> dict[str, Any]
 
     # Instrument (no behaviour change): where does a start spend its time?
     ph = Phases()
+    if s3_one_client:
+
+        def probe_one_client(self: Any) -> None:
+            client = self.__dict__.get("_bench_probe_client")
+            if client is None:
+                client = self.__dict__["_bench_probe_client"] = self.client(timeout=2)
+            client.list_buckets()
+
+        local.LocalS3.probe = probe_one_client  # type: ignore[method-assign]
     for owner, attr, label in (
         (binaries, "find_postgres", "pg.find_postgres"),
         (binaries, "shareable_pg", "pg.shareable_pg"),
@@ -265,9 +279,7 @@ class Bare:
 
         uid, gid = self.opts.pg_uid, self.opts.pg_gid
         as_other = uid != os.getuid()
-        ukw: dict[str, Any] = (
-            {"user": uid, "group": gid, "extra_groups": []} if as_other else {}
-        )
+        ukw: dict[str, Any] = {"user": uid, "group": gid, "extra_groups": []} if as_other else {}
         root = self._mkdir()
         data, sock = root / "data", root / "sock"
         sock.mkdir()
@@ -444,10 +456,14 @@ def worker_bare(opts: argparse.Namespace, threaded: bool) -> dict[str, Any]:
 def worker_main(opts: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, _on_sigterm)
     kind, mode = opts.worker.split("/")
-    fn = worker_drillbook if kind == "drillbook" else worker_bare
     result: dict[str, Any]
     try:
-        result = fn(opts, mode == "threads")
+        if kind == "drillbook":
+            result = worker_drillbook(
+                opts, mode == "threads", s3_one_client=opts.worker == WHAT_IF_VARIANT
+            )
+        else:
+            result = worker_bare(opts, mode == "threads")
     except BaseException as exc:
         result = {"errors": [f"{type(exc).__name__}: {exc}"[:2000]]}
     result["interpreter_start"] = _T_MAIN - opts.spawned_at
@@ -575,7 +591,7 @@ def main() -> int:
     rounds: list[dict[str, Any]] = []
     for r in range(opts.rounds):
         shift = r % len(VARIANTS)
-        order = VARIANTS[shift:] + VARIANTS[:shift]
+        order = (*VARIANTS[shift:], *VARIANTS[:shift], WHAT_IF_VARIANT)
         res: dict[str, Any] = {"order": order}
         for v in order:
             res[v] = run_worker(v, opts, ctx)
@@ -588,7 +604,7 @@ def main() -> int:
         print(f"round {r + 1}/{opts.rounds}: load {res['load']:.2f}  "
               + "  ".join(f"{v}={fmt_s(res[v].get('stack')).strip()}" for v in VARIANTS)
               + (f"  ERRORS {errs}" if errs else ""))  # fmt: skip
-        for v in VARIANTS:
+        for v in order:
             if res[v].get("stderr_tail"):
                 print(f"  {v} stderr: {res[v]['stderr_tail']}")
 
@@ -598,6 +614,22 @@ def main() -> int:
             json.dumps({"ctx": ctx, "rounds": rounds, "what_if": what_if}, indent=1)
         )
     report(rounds)
+    print()
+    print("what if: LocalS3's probe reuses one boto3 client (same round, fresh processes)")
+    cur = [_get(r["drillbook/serial"], "services", "s3") for r in rounds]
+    fix = [_get(r[WHAT_IF_VARIANT], "services", "s3") for r in rounds]
+    bare = [_get(r["bare/serial"], "services", "s3") for r in rounds]
+    print(f"  {'s3 start->ready, as is':44} {summary(cur):>26}")
+    print(f"  {'s3 start->ready, one probe client':44} {summary(fix):>26}")
+    print(f"  {'s3 start->ready, bare':44} {summary(bare):>26}")
+    r_cur = ratio_summary(list(zip(fix, cur, strict=True)))
+    r_bare = ratio_summary(list(zip(fix, bare, strict=True)))
+    print(f"  {'ratio one-client / as-is':44} {r_cur:>26}")
+    print(f"  {'ratio one-client / bare':44} {r_bare:>26}")
+    stack_fix = [_get(r[WHAT_IF_VARIANT], "stack") for r in rounds]
+    stack_bare = [_get(r["bare/serial"], "stack") for r in rounds]
+    print(f"  {'serial stack ratio one-client / bare':44} "
+          f"{ratio_summary(list(zip(stack_fix, stack_bare, strict=True))):>26}")  # fmt: skip
     print()
     print("what if: copy a cluster initdb'd once (per session) instead of initdb each time")
     for key, vals in what_if.items():

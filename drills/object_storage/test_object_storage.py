@@ -78,7 +78,7 @@ def prefix_deletion_drill(drill: Any, s3: Any, *,
     with drill.step(f"restore previous versions under media/ ({method})", Phase.EXECUTION) as s:
         result = recovery.undelete(s, c, MEDIA, prefix="media/", t0_wall=t0_wall, method=method,
                                    manifest=manifest)
-    drill.wait_healthy(probe, name="HEAD 8 sampled media objects")
+    checks.await_healthy(drill, probe, name="HEAD 8 sampled media objects")
     drill.executed()
     drill.note("restore", result.summary())
 
@@ -90,13 +90,8 @@ def prefix_deletion_drill(drill: Any, s3: Any, *,
 
 
 @pytest.mark.drill(service="media", scenario="media/ deleted -> delete markers removed")
-def test_prefix_deletion_remove_markers(drill, s3):
+def test_prefix_deletion_version_restore(drill, s3):
     prefix_deletion_drill(drill, s3, method="remove_markers")
-
-
-@pytest.mark.drill(service="media", scenario="media/ deleted -> good versions copied back")
-def test_prefix_deletion_copy_back(drill, s3):
-    prefix_deletion_drill(drill, s3, method="copy_back")
 
 
 # -- media bucket lost -> replica endpoint --------------------------------------------------------
@@ -110,12 +105,14 @@ def bucket_loss_drill(
     confirm: bool = True,
     delay: float = 0.0,
     outage_writes: int = 0,
+    warmup: int | None = None,
 ) -> None:
     """Primary media bucket lost, rebuilt from the replica endpoint.
 
     *confirm*: uploads acknowledged once replicated (else at the primary's 200).
     *delay*: replication lag the replicator keeps. *outage_writes*: pause replication
-    and let that many more writes be acknowledged before the fault.
+    and let that many more writes be acknowledged before the fault. *warmup*: ledger
+    writes acknowledged before anything else happens.
     """
     primary = s3_factory("primary")
     replica = s3_factory("replica")
@@ -136,21 +133,23 @@ def bucket_loss_drill(
     replicator = Replicator(primary, MEDIA, replica, REPLICA, prefix=rule.prefix,
                             delete_markers=rule.delete_markers, scan_interval=1.0, delay=delay)
     try:
-        with drill.step("upload media objects", Phase.SETUP) as s:
+        with drill.step("drillbook replicator: start (the S3 server copies nothing)",
+                        Phase.SETUP) as s:
+            replicator.start()
+            s.note("replicator", replicator.describe())
+        with drill.step("upload media objects (replicated as they are acknowledged)",
+                        Phase.SETUP) as s:
             manifest = protection.seed_media(
                 s, pc, MEDIA, count=MEDIA_OBJECTS, seed=3,
                 on_upload=lambda k, e, a: replicator.notify(k, etag=e, ack_mono=a))
+            missed = s.call(f"catch up: scan s3://{MEDIA} ({primary.endpoint}), copy what is "
+                            f"not on s3://{REPLICA} ({replica.endpoint})", replicator.sync_once)
+            s.note("copied by the catch-up scan", missed)
         drill.note("manifest", manifest.summary())
-        with drill.step("drillbook replicator: replicate existing objects, then run",
-                        Phase.SETUP) as s:
-            copied = s.call(f"copy s3://{MEDIA} ({primary.endpoint}) -> s3://{REPLICA} "
-                            f"({replica.endpoint})", replicator.sync_once)
-            s.note("initial copies", copied)
-            replicator.start()
-            s.note("replicator", replicator.describe())
         sink = ReplicatedLedgerSink(primary, MEDIA, replicator, confirm=confirm)
         ledger = drill.ledger(sink, name="media", cadence=LEDGER_CADENCE)
-        drill.wait_for_writes(ledger, LEDGER_WARMUP)
+        # A confirmed upload waits for the copy: fewer writes in the same time.
+        drill.wait_for_writes(ledger, warmup or (LEDGER_WARMUP if not confirm else 15))
         if outage_writes:
             with drill.step("replication outage: drillbook replicator paused", Phase.SETUP):
                 replicator.pause()
@@ -187,8 +186,9 @@ def bucket_loss_drill(
                         Phase.EXECUTION) as s:
             protection.configure_replication(s, pc, MEDIA, rule)
             s.call("drillbook replicator: resume", replicator.resume)
-        drill.wait_healthy(checks.presence_probe(pc, MEDIA, checks.sample_keys(manifest, 8)),
-                           name="HEAD 8 sampled media objects on the rebuilt primary")
+        checks.await_healthy(drill,
+                             checks.presence_probe(pc, MEDIA, checks.sample_keys(manifest, 8)),
+                             name="HEAD 8 sampled media objects on the rebuilt primary")
         drill.executed()
         drill.note("restore", restored.summary())
 

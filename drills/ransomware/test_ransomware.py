@@ -90,9 +90,9 @@ def ransomware_drill(drill: Any, s3_factory: Any, *, restore_fraction: float = 1
                     Phase.EXECUTION) as s:
         result = recovery.restore_clean_versions(s, c, MEDIA, t0_wall=t0_wall,
                                                  manifest=known_good, only_keys=only)
-    drill.wait_healthy(checks.integrity_probe(c, MEDIA, manifest, sample,
-                                              note_key=faults.RANSOM_NOTE),
-                       name="sha256 of 8 sampled media objects vs the manifest")
+    checks.await_healthy(drill, checks.integrity_probe(c, MEDIA, manifest, sample,
+                                                       note_key=faults.RANSOM_NOTE),
+                         name="sha256 of 8 sampled media objects vs the manifest")
     drill.executed()
     drill.note("restore", result.summary())
 
@@ -136,7 +136,7 @@ def locked_deletion_drill(drill: Any, s3_factory: Any) -> None:
     with drill.step("remove the attacker's delete markers under media/", Phase.EXECUTION) as s:
         result = recovery.undelete(s, c, MEDIA, prefix="media/", t0_wall=t0_wall,
                                    manifest=manifest)
-    drill.wait_healthy(probe, name="HEAD 8 sampled media objects")
+    checks.await_healthy(drill, probe, name="HEAD 8 sampled media objects")
     drill.executed()
     drill.note("restore", result.summary())
 

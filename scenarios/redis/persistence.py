@@ -809,7 +809,7 @@ def resp_commands(data: bytes, *, offset: int = 0) -> RespParse:
     Annotations (``#TS:...`` lines) are skipped. Parsing stops at the first incomplete
     or malformed record: ``ok_up_to`` is where a repair would truncate.
     """
-    res = RespParse()
+    res = RespParse(ok_up_to=offset)
     pos = 0
     n = len(data)
     while pos < n:
@@ -935,3 +935,43 @@ def build_stack(
     drill.note("persistence", persistence.to_dict())
     schedule = RdbSchedule(drill, handle, store, interval=drill_interval, verify=verify)
     return RedisStack(drill, handle, store, persistence, schedule)
+
+
+_RECORD_START = re.compile(rb"\r\n\*\d+\r\n\$")
+
+
+@dataclass
+class RespScan:
+    """Every readable command of a damaged stream, and how many records were unreadable."""
+
+    commands: list[RespCommand] = field(default_factory=list)
+    damaged: int = 0  # unreadable records (torn or with a broken header)
+
+    @property
+    def writes(self) -> list[RespCommand]:
+        return [c for c in self.commands if c.is_write]
+
+
+def scan_damaged(data: bytes, *, offset: int = 0) -> RespScan:
+    """Parse past damage: at an unreadable record, count it, then resynchronise on the
+    next record header. A record whose only damage is its first byte (``!3`` for ``*3``)
+    is still read, so its key is known, and counted as a command."""
+    scan = RespScan()
+    pos = 0
+    while pos < len(data):
+        parsed = resp_commands(data[pos:], offset=offset + pos)
+        scan.commands += parsed.commands
+        stop = parsed.ok_up_to - offset
+        if stop >= len(data):
+            break
+        nxt = _RECORD_START.search(data, stop + 1)
+        end = nxt.start() + 2 if nxt else len(data)
+        patched = resp_commands(b"*" + data[stop + 1 : end], offset=offset + stop)
+        if patched.commands and patched.trailing == 0:
+            scan.commands += patched.commands
+        else:
+            scan.damaged += 1
+        if nxt is None:
+            break
+        pos = end
+    return scan

@@ -45,6 +45,7 @@ from scenarios.redis.persistence import (
     redis_tool,
     remember_settings,
     resp_commands,
+    scan_damaged,
 )
 from scenarios.s3.store import BackupCorrupt, BackupMissing, BackupStore
 
@@ -311,9 +312,9 @@ class AofRepair:
     file: str | None = None
     size_before: int = 0
     size_after: int = 0
-    commands_cut: int = 0  # complete commands plus a torn one
-    writes_cut: int = 0  # of those, data commands (keys known for complete ones)
-    torn_bytes: int = 0  # an incomplete record at the cut (its command is unreadable)
+    commands_cut: int = 0  # commands in the bytes the repair removed (damaged ones included)
+    writes_cut: int = 0  # of those, data commands (unreadable records counted as writes)
+    damaged_records: int = 0  # torn or unreadable records among them (keys unknown)
     keys_cut: list[str] = field(default_factory=list)
     evidence: str | None = None  # copy of the AOF before the repair
     notes: list[str] = field(default_factory=list)
@@ -399,21 +400,20 @@ def repair_aof(step: StepContext, handle: RedisHandle) -> AofRepair:
         repair.method = "file (last INCR)"
     if fix.returncode != 0:
         raise ServiceError(f"redis-check-aof --fix failed (exit {fix.returncode}): {fix_text}")
-    repair.fixed = True
 
     for path, old in before.items():
         new_size = path.stat().st_size if path.exists() else 0
         if new_size >= len(old):
             continue
-        cut = resp_commands(old[new_size:], offset=new_size)
+        cut = scan_damaged(old[new_size:], offset=new_size)
+        repair.fixed = True
         repair.file = str(path)
         repair.size_before = len(old)
         repair.size_after = new_size
-        repair.torn_bytes = cut.trailing
-        repair.commands_cut = len(cut.commands) + (1 if cut.trailing else 0)
-        writes = [c for c in cut.commands if c.is_write]
-        repair.writes_cut = len(writes) + (1 if cut.trailing else 0)
-        repair.keys_cut = list(iter_keys(writes))[:1000]
+        repair.damaged_records = cut.damaged
+        repair.commands_cut = len(cut.commands) + cut.damaged
+        repair.writes_cut = len(cut.writes) + cut.damaged
+        repair.keys_cut = list(iter_keys(cut.writes))[:1000]
     repair.notes.append("\n".join(fix_text.splitlines()[-3:]))
     step.note("repair", repair.to_dict())
     return repair

@@ -445,8 +445,8 @@ def validate(
     drill.check(
         "object count per prefix",
         v.expected_by_prefix == v.actual_by_prefix,
-        ", ".join(f"{p} {v.actual_by_prefix.get(p, 0)}/{n}"
-                  for p, n in v.expected_by_prefix.items()),
+        ", ".join(f"{p} {v.actual_by_prefix.get(p, 0)}/{v.expected_by_prefix.get(p, 0)}"
+                  for p in sorted(set(v.expected_by_prefix) | set(v.actual_by_prefix))),
         expected=v.expected_by_prefix, actual=v.actual_by_prefix,
     )
     if attacker_sha256 is not None:
@@ -467,6 +467,21 @@ def validate(
                     f"s3://{bucket}/{ransom_note} {'still present' if present else 'gone'}",
                     expected="absent", actual="present" if present else "absent")
     return v
+
+
+def await_healthy(drill: Drill, probe: Callable[[], Any], *, name: str,
+                  timeout: float = 10.0) -> bool:
+    """``drill.wait_healthy`` whose failure becomes a failed check, not a drill error.
+
+    A restore that left the bucket broken must still reach validation, so the record
+    says what is wrong (which objects, which bytes) instead of only "probe timed out".
+    """
+    try:
+        drill.wait_healthy(probe, timeout=timeout, name=name)
+    except TimeoutError as exc:
+        drill.check(f"healthy after recovery: {name}", False, str(exc))
+        return False
+    return True
 
 
 # -- the ledger as an application's upload path ---------------------------------------------

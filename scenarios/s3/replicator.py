@@ -44,11 +44,11 @@ from botocore.exceptions import ClientError
 
 from scenarios.s3 import protection
 from scenarios.s3.checks import (
+    MEDIA_LEDGER_PREFIX,
     error_code,
     is_delete_marker_error,
     is_multipart_etag,
     list_current,
-    MEDIA_LEDGER_PREFIX,
     md5_hex,
     norm_etag,
     pool_map,

@@ -12,6 +12,10 @@ Every (service, backend) pair below runs the same tests:
 A pair whose binaries are missing (no system PostgreSQL, say) ends as NOT RUN through
 :class:`DrillNotRun`, which fails the run unless ``--drill-allow-not-run``.
 
+The docker backend's pairs take their images and network mode from the
+``--drill-docker-*`` options (CI passes the locally built ``sandbox/*`` images); with no
+engine reachable, or an image absent (never pulled), they end as NOT RUN too.
+
 The external backend is exercised against servers a local backend starts here, reached
 only through URLs whose passwords are passed by environment variable name, once with
 their host:port on the destructive allowlist and once without.
@@ -31,7 +35,7 @@ import subprocess
 import sys
 import textwrap
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +47,9 @@ from botocore.exceptions import ClientError
 from drillbook.errors import DrillNotRun
 from drillbook.redact import redact
 from fixtures import procs
+from fixtures.backend import make_docker_backend
 from fixtures.base import Capability, ServiceHandle
+from fixtures.docker import DockerBackend
 from fixtures.external import (
     PROCESS_CAPABILITIES,
     ExternalBackend,
@@ -64,6 +70,8 @@ LOCAL_S3 = frozenset(
     {Capability.KILL, Capability.STOP_START, Capability.LOGS, Capability.DESTRUCTIVE}
 )
 ALLOWLISTED = frozenset({Capability.DESTRUCTIVE, Capability.PERSISTENT})
+DOCKER_MOTO_S3 = LOCAL_S3  # moto in a container: objects in memory, like the local one
+DOCKER_MINIO_S3 = LOCAL_S3 | {Capability.PERSISTENT}  # objects on the bind mount
 
 
 # -- what "write, read, change a setting, find the data files" means per service ---------------
@@ -198,7 +206,7 @@ OPS: dict[str, Any] = {"postgres": PostgresOps, "redis": RedisOps, "s3": S3Ops}
 class Variant:
     id: str
     service: str  # postgres | redis | s3
-    backend: str  # local | external
+    backend: str  # local | docker | external
     options: dict[str, str] = field(default_factory=dict)  # LocalBackend(**options)
     allowlisted: bool = False  # external: host:port in allow_destructive
     capabilities: frozenset[Capability] = NONE  # what the handle must declare
@@ -220,6 +228,10 @@ VARIANTS = [
     Variant("s3-external-allowlisted", "s3", "external", allowlisted=True,
             capabilities=ALLOWLISTED),
     Variant("s3-external", "s3", "external"),
+    Variant("postgres-docker", "postgres", "docker", capabilities=ALL),
+    Variant("redis-docker", "redis", "docker", capabilities=ALL),
+    # moto's image (sandbox/s3:moto); a MinIO image declares DOCKER_MINIO_S3 (see subject)
+    Variant("s3-docker", "s3", "docker", capabilities=DOCKER_MOTO_S3),
 ]  # fmt: skip
 
 
@@ -321,10 +333,15 @@ def subject(request: pytest.FixtureRequest) -> Iterator[Subject]:
     variant: Variant = request.param
     if variant.backend == "local":
         backend: Any = LocalBackend(**variant.options)
+    elif variant.backend == "docker":
+        # NOT RUN (DrillNotRun) when no engine is reachable: never a skip.
+        backend = make_docker_backend(request.config)
     else:
         servers: ExternalServers = request.getfixturevalue("external_servers")
         backend = servers.backend(variant.service, allowlisted=variant.allowlisted)
     handle = start(backend, variant.service, "compliance")
+    if getattr(handle, "implementation", "").startswith("minio"):
+        variant = replace(variant, capabilities=DOCKER_MINIO_S3)
     ops = OPS[variant.service]
     try:
         yield Subject(variant, backend, handle, ops)
@@ -334,7 +351,7 @@ def subject(request: pytest.FixtureRequest) -> Iterator[Subject]:
                 ops.cleanup(handle)
         finally:
             handle.close()
-            if isinstance(backend, ExternalBackend):
+            if isinstance(backend, ExternalBackend | DockerBackend):
                 backend.close()
 
 

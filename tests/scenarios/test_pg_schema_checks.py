@@ -117,6 +117,16 @@ def test_app_database_creates_and_loads(pg_server: PostgresHandle) -> None:
         schema.row_counts_for(0)
 
 
+def test_northwind_missing_is_a_clear_skip_reason(
+    monkeypatch: pytest.MonkeyPatch, pg_server: PostgresHandle, tmp_path: Any
+) -> None:
+    monkeypatch.setenv(schema.NORTHWIND_ENV, str(tmp_path / "absent.sql"))
+    with pytest.raises(schema.DatasetMissing, match="DRILLBOOK_NORTHWIND") as err:
+        schema.load_northwind(pg_server, "never_created")
+    assert str(tmp_path / "absent.sql") in str(err.value)
+    assert not pg_server.execute("SELECT 1 FROM pg_database WHERE datname = 'never_created'")
+
+
 # -- healthy: every check passes ----------------------------------------------------------------
 
 

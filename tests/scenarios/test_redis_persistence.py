@@ -8,6 +8,7 @@ backup age, the checker tools and what each fault really does to the files.
 
 from __future__ import annotations
 
+import itertools
 import random
 import time
 from pathlib import Path
@@ -186,7 +187,7 @@ def test_schedule_fires_at_its_interval_and_age_grows_when_paused(redis_factory,
     try:
         sched.wait_for(3, timeout=10)
         snaps = sched.snapshots
-        gaps = [b.sent_mono - a.sent_mono for a, b in zip(snaps, snaps[1:], strict=False)]
+        gaps = [b.sent_mono - a.sent_mono for a, b in itertools.pairwise(snaps)]
         assert all(0.2 < g < 0.6 for g in gaps), gaps
         offset = sched.wait_random_point(random.Random(3))
         assert 0.0 < offset < 0.35
