@@ -4,4 +4,5 @@ pytest_plugins = [
     "fixtures.postgres",
     "fixtures.redis",
     "fixtures.s3",
+    "reports.plugin",
 ]

@@ -8,7 +8,8 @@ command stream to replay; then BGSAVE for the RDB), and every round starts serve
 on byte-identical copies of those files:
 
 - ``bare``: ``redis-server --dir <copy> --appendonly no|yes`` spawned directly, timed from
-  the spawn until DBSIZE answers (polled every 1 ms: the load is over);
+  the spawn until DBSIZE answers instead of ``-LOADING`` (one raw connection, polled
+  every 1 ms);
 - ``drill``: a LocalRedis handle on a copy, started by the recovery function inside a
   recorded drill step (:func:`scenarios.redis.recovery.restart_in_place` with
   ``appendonly no`` for the RDB, :func:`~scenarios.redis.recovery.restart_from_aof` for
@@ -16,8 +17,9 @@ on byte-identical copies of those files:
   included).
 
 Bare and drill alternate in order each round; copies are made before the clock starts.
-Reported: median [min-max] seconds per mode and path, keys loaded, and drill / bare
-(ratio of medians). Run from the project root::
+Reported: median [min-max] seconds per mode and path, keys loaded, drill / bare (ratio
+of medians), and the server's own load time from its log beside each, so the part each
+path adds on top of the load itself is visible. Run from the project root::
 
     .venv/bin/python benchmarks/bench_redis_restore.py --keys 1000000 --rounds 5
 
@@ -29,7 +31,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import shutil
+import socket
 import statistics
 import sys
 import time
@@ -40,8 +44,6 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
-
-import redis as redis_lib  # noqa: E402
 
 from drillbook.drill import Drill  # noqa: E402
 from drillbook.record import DrillRecord, Phase  # noqa: E402
@@ -57,8 +59,9 @@ MODES = ("rdb", "aof")
 class Sample:
     mode: str
     path: str  # bare | drill
-    seconds: float
+    seconds: float  # spawn -> loaded and answering (wall clock, this process)
     keys: int
+    server_load_s: float | None = None  # the server log's "DB loaded from ...: X seconds"
 
 
 @dataclass
@@ -79,10 +82,17 @@ class Results:
             row: dict[str, Any] = {}
             for path in ("bare", "drill"):
                 xs = self.series(mode, path)
+                loads = [s.server_load_s for s in self.samples
+                         if s.mode == mode and s.path == path and s.server_load_s is not None]
                 row[path] = {
                     "median_s": statistics.median(xs),
                     "min_s": min(xs),
                     "max_s": max(xs),
+                    "server_load_median_s": statistics.median(loads) if loads else None,
+                    "overhead_median_s": statistics.median(
+                        [s.seconds - (s.server_load_s or 0.0) for s in self.samples
+                         if s.mode == mode and s.path == path]
+                    ),
                     "keys": sorted({s.keys for s in self.samples if s.mode == mode}),
                 }
             row["ratio_drill_over_bare"] = row["drill"]["median_s"] / row["bare"]["median_s"]
@@ -143,6 +153,43 @@ def copy_files(golden: Path, dest: Path, mode: str) -> None:
             shutil.copy2(p, dest / p.name)
 
 
+_LOADED = re.compile(r"DB loaded from (?:disk|append only file): ([\d.]+) seconds")
+
+
+def server_load_seconds(log: str) -> float | None:
+    """The server's own figure: "DB loaded from disk / append only file: X seconds"."""
+    found = _LOADED.findall(log)
+    return float(found[-1]) if found else None
+
+
+def _dbsize_when_loaded(port: int, proc: Any, log: Path, interval: float = 0.001) -> int:
+    """Poll with the lightest probe there is: one raw connection, ``DBSIZE`` every
+    *interval* until it is not ``-LOADING``. Never a new connection per poll."""
+    sock: socket.socket | None = None
+    try:
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"bare redis exited {proc.returncode}: "
+                                   + log.read_text()[-2000:])
+            try:
+                if sock is None:
+                    sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+                sock.sendall(b"DBSIZE\r\n")
+                reply = sock.recv(256)
+            except OSError:
+                if sock is not None:
+                    sock.close()
+                sock = None
+                time.sleep(interval)
+                continue
+            if reply.startswith(b":"):
+                return int(reply[1:].split(b"\r\n", 1)[0])
+            time.sleep(interval)  # -LOADING: the load goes on
+    finally:
+        if sock is not None:
+            sock.close()
+
+
 def run_bare(install: binaries.RedisInstall, run: procs.Run, golden: Path, mode: str) -> Sample:
     root = run.mkdir(f"bench-bare-{mode}")
     data = root / "data"
@@ -153,30 +200,19 @@ def run_bare(install: binaries.RedisInstall, run: procs.Run, golden: Path, mode:
         "--save", "", "--appendonly", "yes" if mode == "aof" else "no",
         "--dbfilename", "dump.rdb", "--daemonize", "no", "--logfile", "",
     ]
-    client = redis_lib.Redis(host="127.0.0.1", port=port, socket_timeout=5,
-                             socket_connect_timeout=1)
+    log = root / "redis.log"
     start = time.monotonic()
-    proc = run.spawn(argv, label=f"bare redis ({mode})", log_path=root / "redis.log", cwd=data)
+    proc = run.spawn(argv, label=f"bare redis ({mode})", log_path=log, cwd=data)
     try:
-        while True:
-            try:
-                keys = int(client.dbsize())
-                break
-            except (redis_lib.ConnectionError, redis_lib.BusyLoadingError):
-                if proc.poll() is not None:
-                    raise RuntimeError(
-                        f"bare redis exited {proc.returncode}: "
-                        + (root / "redis.log").read_text()[-2000:]
-                    ) from None
-                time.sleep(0.001)
+        keys = _dbsize_when_loaded(port, proc, log)
         seconds = time.monotonic() - start
+        server_s = server_load_seconds(log.read_text())
     finally:
-        client.close()
         proc.kill()
         proc.wait(30)
         run.forget(proc.pid)
         shutil.rmtree(root, ignore_errors=True)
-    return Sample(mode, "bare", seconds, keys)
+    return Sample(mode, "bare", seconds, keys, server_s)
 
 
 def run_drill(install: binaries.RedisInstall, run: procs.Run, golden: Path, mode: str) -> Sample:
@@ -198,7 +234,8 @@ def run_drill(install: binaries.RedisInstall, run: procs.Run, golden: Path, mode
                 load = recovery.restart_from_aof(s, handle)
         step = drill.record.steps[-1]
         assert step.duration is not None
-        return Sample(mode, "drill", step.duration, int(load.dbsize or 0))
+        server_s = server_load_seconds(handle.log_path.read_text())
+        return Sample(mode, "drill", step.duration, int(load.dbsize or 0), server_s)
     finally:
         handle.close()
 
@@ -236,7 +273,8 @@ def main(argv: list[str] | None = None) -> int:
                                                                         mode)
                     res.samples.append(sample)
                     print(f"  round {r + 1} {mode:3} {path:5} {sample.seconds:7.3f} s "
-                          f"({sample.keys} keys)", flush=True)
+                          f"(server log: loaded in {sample.server_load_s} s; "
+                          f"{sample.keys} keys)", flush=True)
         summary = res.summary()
         print()
         print(f"{'mode':4} {'bare median [min-max]':>28} {'drill median [min-max]':>28} "
@@ -249,6 +287,14 @@ def main(argv: list[str] | None = None) -> int:
 
             print(f"{mode:4} {cell(row['bare']):>28} {cell(row['drill']):>28} "
                   f"{row['ratio_drill_over_bare']:>10.3f}")
+        print()
+        print("server-side load (log) and what the path adds on top (medians):")
+        for mode in MODES:
+            row = summary[mode]
+            print(f"{mode:4} bare: load {row['bare']['server_load_median_s']} s + "
+                  f"{row['bare']['overhead_median_s'] * 1000:.1f} ms;  drill: load "
+                  f"{row['drill']['server_load_median_s']} s + "
+                  f"{row['drill']['overhead_median_s'] * 1000:.1f} ms")
         print("goal: drill/bare <= 1.03")
         if args.json:
             args.json.write_text(json.dumps(

@@ -60,7 +60,9 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-SERVICES = ("postgres", "redis", "s3")
+ALL_SERVICES = ("postgres", "redis", "s3")
+#: The services this run starts (``--services``); the workers get the same list.
+SERVICES: tuple[str, ...] = ALL_SERVICES
 VARIANTS = ("drillbook/serial", "bare/serial", "drillbook/threads", "bare/threads")
 #: drillbook/serial with one candidate fix applied in the worker (not in fixtures/):
 #: LocalS3's readiness probe reuses one boto3 client instead of building one per attempt.
@@ -487,6 +489,7 @@ def run_worker(variant: str, opts: argparse.Namespace, ctx: dict[str, Any]) -> d
         "--pg-gid", str(ctx["pg_gid"]),
         "--redis-server", ctx["redis_server"],
         "--bare-interval", str(opts.bare_interval),
+        "--services", ",".join(SERVICES),
     ]  # fmt: skip
     spawned_at = now()
     proc = subprocess.Popen(
@@ -554,6 +557,11 @@ def main() -> int:
         default=0.005,
         help="poll interval of the hand-written probes (drillbook's wait_until uses 0.02 s)",
     )
+    ap.add_argument(
+        "--services",
+        default=",".join(ALL_SERVICES),
+        help="subset to start, e.g. s3 to study one service (default postgres,redis,s3)",
+    )
     ap.add_argument("--json", type=Path, help="also write every raw measurement here")
     # worker-only options
     ap.add_argument("--worker", help=argparse.SUPPRESS)
@@ -563,6 +571,8 @@ def main() -> int:
     ap.add_argument("--pg-gid", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--redis-server", help=argparse.SUPPRESS)
     opts = ap.parse_args()
+    global SERVICES
+    SERVICES = tuple(x for x in ALL_SERVICES if x in opts.services.split(","))
     if opts.worker:
         return worker_main(opts)
 
@@ -608,7 +618,7 @@ def main() -> int:
             if res[v].get("stderr_tail"):
                 print(f"  {v} stderr: {res[v]['stderr_tail']}")
 
-    what_if = what_if_template_copy(ctx, opts.rounds)
+    what_if = what_if_template_copy(ctx, opts.rounds) if "postgres" in SERVICES else {}
     if opts.json:
         opts.json.write_text(
             json.dumps({"ctx": ctx, "rounds": rounds, "what_if": what_if}, indent=1)
@@ -631,7 +641,8 @@ def main() -> int:
     print(f"  {'serial stack ratio one-client / bare':44} "
           f"{ratio_summary(list(zip(stack_fix, stack_bare, strict=True))):>26}")  # fmt: skip
     print()
-    print("what if: copy a cluster initdb'd once (per session) instead of initdb each time")
+    if what_if:
+        print("what if: copy a cluster initdb'd once (per session) instead of initdb each time")
     for key, vals in what_if.items():
         print(f"  {key:44} {summary(vals):>26}")
     return 0

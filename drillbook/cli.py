@@ -613,6 +613,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"drillbook {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
+    sub.add_parser(
+        "report",
+        help="monthly/quarterly DR summary (HTML, Markdown) from the drill history",
+        add_help=False,
+    )
     p = sub.add_parser(
         "doctor",
         help="list each backend's prerequisites and what to install for what is missing",
@@ -644,6 +649,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    args_in = sys.argv[1:] if argv is None else argv
+    if args_in and args_in[0] == "report":
+        # The summary lives in reports/ (run from the project root, not installed).
+        try:
+            module = import_project_module("reports.cli")
+        except ProjectRootError as exc:
+            print(f"drillbook report: {exc}", file=sys.stderr)
+            return 2
+        return int(module.main_report(args_in[1:], prog="drillbook report"))
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

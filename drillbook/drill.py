@@ -31,7 +31,7 @@ from typing import Any
 from drillbook.errors import DrillNotRun, StepTimeout
 from drillbook.ledger import LedgerSink, LedgerWriter
 from drillbook.record import Check, Command, DrillRecord, Finding, Phase, Step
-from drillbook.redact import redact, redact_argv
+from drillbook.redact import redact
 
 OUTPUT_TAIL = 4000
 
@@ -129,7 +129,7 @@ class StepContext:
         It is killed (its whole process group) when the step or drill deadline passes.
         """
         argv = [str(a) for a in argv]
-        cmd = Command(kind="argv", text=" ".join(redact_argv(argv)), start_mono=time.monotonic())
+        cmd = Command(kind="argv", text=redact(" ".join(argv)), start_mono=time.monotonic())
         self.step.commands.append(cmd)
         nearest = self.drill.deadlines.nearest()
         limit = _min_opt(timeout, nearest[0] if nearest else None)

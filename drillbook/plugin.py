@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ import pytest
 from drillbook.drill import Drill
 from drillbook.errors import DrillNotRun, StepTimeout
 from drillbook.record import DrillRecord, Verdict
+from drillbook.redact import redact
 
 NOT_RUN_KEY = pytest.StashKey[str]()
 DRILL_KEY = pytest.StashKey[Any]()  # the Drill of an item using the `drill` fixture
@@ -147,6 +149,11 @@ def _record_line(rec: DrillRecord) -> str:
 
 
 def _not_run_reason(excinfo: pytest.ExceptionInfo[BaseException] | None) -> str | None:
+    reason = _raw_not_run_reason(excinfo)
+    return redact(reason) if reason else None
+
+
+def _raw_not_run_reason(excinfo: pytest.ExceptionInfo[BaseException] | None) -> str | None:
     if excinfo is None:
         return None
     exc: BaseException | None = excinfo.value
@@ -260,9 +267,12 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     if config is None:
         return
     records = config.stash.setdefault(RECORDS_KEY, [])
-    if any(r.drill_id == data["drill_id"] for r in records):
-        return
-    records.append(DrillRecord.from_dict(data))
+    record = DrillRecord.from_dict(data)
+    for i, existing in enumerate(records):
+        if existing.drill_id == record.drill_id:
+            records[i] = record  # a later phase (teardown) has the final word
+            return
+    records.append(record)
 
 
 def drill_records(config: pytest.Config) -> list[DrillRecord]:
@@ -285,6 +295,7 @@ def pytest_runtest_makereport(
         live.deadlines.clear()  # the test body is over: no alarm may hit pytest itself
     outcome = yield
     report: pytest.TestReport = outcome.get_result()
+    _redact_longrepr(report)
     reason = _not_run_reason(call.excinfo)
     if reason is not None:
         _mark_not_run(item, report, reason)
@@ -295,15 +306,28 @@ def pytest_runtest_makereport(
         rec = _record_of(item) or _new_record(item)
         rec.verdict = Verdict.NOT_RUN.value
         exc = call.excinfo.value if call.excinfo else None
-        rec.not_run_reason = f"[SETUP_FAILED] {type(exc).__name__}: {exc}"[:500]
+        rec.not_run_reason = redact(f"[SETUP_FAILED] {type(exc).__name__}: {exc}")[:500]
         _attach(report, rec)
         return
     record = _record_of(item)
+    if record is not None and call.when == "teardown" and report.failed:
+        # The drill's own cleanup broke (a server that would not stop, a leak): the
+        # drill cannot count as passed.
+        exc = call.excinfo.value if call.excinfo else None
+        from drillbook.record import Finding
+
+        record.findings.append(
+            Finding("DRILL_ERROR", redact(f"teardown failed: {type(exc).__name__}: {exc}")[:500])
+        )
+        record.verdict = Verdict.FAIL.value
+        _attach(report, record)
+        return
     if record is None or call.when != "call":
         return
     error = call.excinfo.value if call.excinfo is not None else None
     if error is not None and not isinstance(error, Exception | StepTimeout):
         error = None  # KeyboardInterrupt and friends are not drill findings
+    record.finished_mono = time.monotonic()
     verdict = finalize(record, error=error)
     _attach(report, record)
     summary = record.summary()
@@ -337,6 +361,16 @@ def pytest_runtest_makereport(
         report.longrepr = text
     elif text:
         report.sections.append(("drill verdict", text))
+
+
+def _redact_longrepr(report: pytest.TestReport) -> None:
+    """A failure's text (a traceback quoting a DSN) must not carry a known secret."""
+    if report.longrepr is None or report.passed:
+        return
+    text = str(report.longrepr)
+    clean = redact(text)
+    if clean != text:
+        report.longrepr = clean
 
 
 def _properties(item: pytest.Item, report: pytest.TestReport, props: list[tuple[str, str]]) -> None:

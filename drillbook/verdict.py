@@ -8,6 +8,7 @@ from __future__ import annotations
 from drillbook.errors import StepTimeout
 from drillbook.projection import project
 from drillbook.record import DrillRecord, Finding, Phase, Verdict
+from drillbook.redact import redact
 from drillbook.targets import format_duration
 
 FINDING_CODES = {
@@ -67,7 +68,7 @@ def evaluate(record: DrillRecord, *, error: BaseException | None = None) -> list
             )
         else:
             first = str(error).splitlines()[0] if str(error) else ""
-            add("DRILL_ERROR", f"{type(error).__name__}: {first}"[:500])
+            add("DRILL_ERROR", redact(f"{type(error).__name__}: {first}")[:500])
 
     tgt = record.target or {}
     if record.t0_mono is None:

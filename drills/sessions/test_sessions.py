@@ -79,11 +79,13 @@ def validate_sessions(drill, st: RedisStack, sink, ledger, restore, newest, t0):
         detail=f"{loss.index_dangling} dangling index entries, {loss.index_missing} unindexed",
     )
     drill.check(
-        f"lost sessions counted: {loss.sessions_lost} sessions of "
-        f"{loss.users_with_lost_sessions} users ({loss.users_logged_out} fully logged out)",
+        "lost sessions counted per user (the ledger agrees)",
         loss.sessions_lost == result.lost,
-        detail=f"{loss.sessions_before_t0} sessions acknowledged before t0, "
-        f"{loss.users_with_sessions} users; the ledger counts {result.lost} lost",
+        detail=f"{loss.sessions_lost} of {loss.sessions_before_t0} sessions lost, of "
+        f"{loss.users_with_lost_sessions} of {loss.users_with_sessions} users "
+        f"({loss.users_logged_out} logged out everywhere); the ledger counts {result.lost}",
+        expected=result.lost,
+        actual=loss.sessions_lost,
     )
     bound = st.rdb_bound() + ledger.cadence
     rpo = result.rpo_seconds

@@ -25,6 +25,7 @@ from typing import Any
 
 from drillbook.drill import Drill, StepContext
 from drillbook.ledger import LedgerWrite, WriteStatus, checksum_of
+from drillbook.record import Phase
 from fixtures.base import Capability
 from fixtures.redis import RedisHandle
 from scenarios.redis.persistence import RdbSnapshot, check_rdb
@@ -59,17 +60,24 @@ def assess(
 ) -> Assessment:
     """``redis-cli ping``, ``INFO``/``DBSIZE``, the data files and ``redis-check-rdb``."""
     a = Assessment(reachable=False)
+    info: dict[str, Any] = {}
     try:
         with handle.client(timeout=2) as c:
             step.call("redis-cli ping", c.ping)
             a.dbsize = int(step.call("redis-cli DBSIZE", c.dbsize))
             a.reachable = True
+            info = step.call("redis-cli INFO persistence", c.info, "persistence")
     except Exception as exc:
         a.error = f"{type(exc).__name__}: {exc}"[:300]
     a.evidence.append(
         f"ping: {'PONG' if a.reachable else 'no answer'}"
         + (f", DBSIZE {a.dbsize}" if a.dbsize is not None else f" ({a.error})")
     )
+    if info:
+        a.evidence.append(
+            f"INFO: aof_enabled {info.get('aof_enabled')}, loading {info.get('loading')}, "
+            f"rdb_changes_since_last_save {info.get('rdb_changes_since_last_save')}"
+        )
     if expected_keys is not None and a.dbsize is not None:
         a.evidence.append(f"expected about {expected_keys} keys")
     if handle.supports(Capability.DATA_DIR):
@@ -121,8 +129,6 @@ def decide(
 ) -> Procedure:
     """Assess (decision phase), choose the procedure, record it; a choice other than
     *expected* fails the drill (TRIAGE_MISMATCH)."""
-    from drillbook.record import Phase
-
     with drill.step("assess: redis-cli ping, DBSIZE, data files, redis-check-rdb",
                     Phase.DECISION) as s:
         a = assess(s, handle, expected_keys=expected_keys)

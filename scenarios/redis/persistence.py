@@ -489,7 +489,10 @@ class RdbSchedule:
     Runs in a thread; each snapshot is a recorded SETUP step. ``stop()`` before the
     fault (a dead server cannot be snapshotted, and a snapshot racing the kill would
     muddle the RPO). ``pause()`` models a stalled backup job (the must-fail case).
+    After ``MAX_FAILURES`` failed snapshots in a row the thread ends by itself.
     """
+
+    MAX_FAILURES = 3
 
     def __init__(
         self,
@@ -554,6 +557,7 @@ class RdbSchedule:
             self._thread.join(timeout)
 
     def _run(self) -> None:
+        failures = 0
         while not self._stop.is_set():
             due = self._next_due or time.monotonic()
             if self._stop.wait(max(0.0, due - time.monotonic())):
@@ -563,9 +567,14 @@ class RdbSchedule:
                 continue
             try:
                 self.take()
+                failures = 0
             except Exception as exc:  # a failed snapshot is data for the report
+                failures += 1
                 with self._lock:
                     self._errors.append(f"{type(exc).__name__}: {exc}"[:500])
+                if failures >= self.MAX_FAILURES:
+                    # The server is gone (a drill that ended without stop()): give up.
+                    return
 
     # -- state --------------------------------------------------------------------
     @property

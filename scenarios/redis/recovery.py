@@ -360,7 +360,7 @@ def repair_aof(step: StepContext, handle: RedisHandle) -> AofRepair:
     evidence = procs.current_run().mkdir("aof-before-fix")
     for path in layout.paths:
         step.run(["cp", "-a", str(path), str(evidence / path.name)])
-    before = {f.path: f.path.read_bytes() for f in layout.files if f.path.exists()}
+    sizes = {f.path: f.size for f in layout.files if f.path.exists()}
 
     diag = step.run([tool.path, str(target)], check=False)
     diag_text = _tail(diag.stdout, diag.stderr, 40)
@@ -401,14 +401,17 @@ def repair_aof(step: StepContext, handle: RedisHandle) -> AofRepair:
     if fix.returncode != 0:
         raise ServiceError(f"redis-check-aof --fix failed (exit {fix.returncode}): {fix_text}")
 
-    for path, old in before.items():
+    for path, size in sizes.items():
         new_size = path.stat().st_size if path.exists() else 0
-        if new_size >= len(old):
+        if new_size >= size:
             continue
-        cut = scan_damaged(old[new_size:], offset=new_size)
+        # What the repair removed, read back from the copy kept before it.
+        with open(evidence / path.relative_to(layout.data_dir), "rb") as kept:
+            kept.seek(new_size)
+            cut = scan_damaged(kept.read(), offset=new_size)
         repair.fixed = True
         repair.file = str(path)
-        repair.size_before = len(old)
+        repair.size_before = size
         repair.size_after = new_size
         repair.damaged_records = cut.damaged
         repair.commands_cut = len(cut.commands) + cut.damaged

@@ -226,6 +226,17 @@ class ReadThroughCache:
         with self._lock:
             return asdict(self.counters)
 
+    def note_warm_query(self, rows: int) -> None:
+        """One query of the warm-up job: database load too."""
+        with self._lock:
+            self.counters.warm_queries += 1
+            self.counters.warm_rows += rows
+            self.warm_log.append((time.monotonic(), rows))
+
+    def warm_queries_between(self, start: float, end: float) -> int:
+        with self._lock:
+            return sum(1 for mono, _rows in self.warm_log if start <= mono < end)
+
     def close(self) -> None:
         with self._lock:
             owned, self._owned = self._owned, []
@@ -270,11 +281,7 @@ def warm_hot_keys(cache: ReadThroughCache, *, keys: int = 1000, batch: int = 250
             ).fetchall()
             queries += 1
             rows += len(found)
-            now = time.monotonic()
-            with cache._lock:
-                cache.counters.warm_queries += 1
-                cache.counters.warm_rows += len(found)
-                cache.warm_log.append((now, len(found)))
+            cache.note_warm_query(len(found))
             pipe = r.pipeline(transaction=False)
             for row in found:
                 pipe.set(cache.key(int(row[0])), row_value(row), ex=cache.ttl)
@@ -561,8 +568,7 @@ def phase_load(
     hits = sum(1 for o in out if o == HIT)
     lookups = sum(1 for o in out if o in (HIT, MISS, DEGRADED))
     db = sum(1 for o in out if o in (MISS, DEGRADED))
-    with cache._lock:
-        warm = sum(1 for mono, _rows in cache.warm_log if start <= mono < end)
+    warm = cache.warm_queries_between(start, end)
     lat_sorted = sorted(lat)
     return PhaseLoad(
         name=name,

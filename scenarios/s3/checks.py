@@ -52,7 +52,7 @@ R = TypeVar("R")
 MEDIA_LEDGER_PREFIX = "media/drill-ledger/"
 LEDGER_PREFIXES: tuple[str, ...] = (MEDIA_LEDGER_PREFIX, LEDGER_PREFIX)
 
-PAGE_SIZE = 10_000  # S3/MinIO cap a page at 1000; moto honours it (one bucket copy per page)
+PAGE_SIZE = 100_000  # S3/MinIO cap a page at 1000; moto honours it (one bucket copy per page)
 DETAIL_KEYS = 5  # keys named in a check's detail
 EVIDENCE_LIMIT = 600
 

@@ -301,7 +301,7 @@ class Replicator:
         """One full round now (scan + copy everything due): the initial batch replication."""
         with self._work:
             self._scan()
-            return self._copy_due(ignore_delay=ignore_delay)
+            return self._copy_due(ignore_delay=ignore_delay, force=True)
 
     def _run(self) -> None:
         next_scan = time.monotonic()
@@ -383,9 +383,11 @@ class Replicator:
         with self._cond:
             self._done.pop(key, None)
 
-    def _copy_due(self, *, ignore_delay: bool) -> int:
+    def _copy_due(self, *, ignore_delay: bool, force: bool = False) -> int:
         now = time.monotonic()
         with self._cond:
+            if self._paused_since is not None and not force:
+                return 0  # paused mid-round: copies not yet started wait for resume()
             due = [p for p in self._pending.values()
                    if (ignore_delay or p.seen_mono + self.delay <= now) and p.retry_at <= now]
         if not due:

