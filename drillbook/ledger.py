@@ -421,6 +421,14 @@ def _achieved_rate(writes: Sequence[LedgerWrite]) -> float | None:
     return acked / period
 
 
+def achieved_resolution(writes: Sequence[LedgerWrite], t0_mono: float, cadence: float) -> float:
+    """The RPO's real resolution: the cadence, or the longest gap between consecutive
+    writes sent before t0 when the sink could not keep up (a slow S3 PUT)."""
+    sent = sorted(w.sent_mono for w in writes if w.sent_mono <= t0_mono)
+    gaps = [b - a for a, b in itertools.pairwise(sent)]
+    return max([cadence, *gaps])
+
+
 def classify(
     writes: Sequence[LedgerWrite],
     readback: Mapping[int, str],
@@ -437,7 +445,7 @@ def classify(
     result = LedgerResult(
         t0_mono=t0_mono,
         cadence=cadence,
-        resolution_seconds=cadence,
+        resolution_seconds=achieved_resolution(writes, t0_mono, cadence),
         writes_total=len(writes),
         achieved_rate=_achieved_rate(writes),
     )

@@ -28,12 +28,15 @@ from typing import Any, Literal
 
 import pytest
 
+from drillbook.drill import Drill
 from drillbook.record import Phase
 from drillbook.triage import Incident
 from fixtures.base import Capability
+from fixtures.s3 import S3Handle
 from scenarios.s3 import checks, faults, protection, recovery
 from scenarios.s3.checks import MEDIA_LEDGER_PREFIX
 from scenarios.s3.ledger import S3LedgerSink
+from scenarios.s3.protection import S3Factory
 from scenarios.s3.replicator import ReplicatedLedgerSink, Replicator
 
 MEDIA = "media-assets"
@@ -51,7 +54,7 @@ def acked(ledger: Any) -> int:
 # -- media prefix deleted -> previous versions ---------------------------------------------------
 
 
-def prefix_deletion_drill(drill: Any, s3: Any, *,
+def prefix_deletion_drill(drill: Drill, s3: S3Handle, *,
                           method: recovery.UndeleteMethod = "remove_markers") -> None:
     drill.record.versions["s3"] = s3.version()
     c = protection.client(s3)
@@ -70,7 +73,7 @@ def prefix_deletion_drill(drill: Any, s3: Any, *,
         deleted = f.call(f"DeleteObjects (no VersionId) on every object under s3://{MEDIA}/media/",
                          faults.delete_prefix, c, MEDIA, "media/")
         f.note("deleted", deleted.summary())
-    t0_wall = drill.record.wall(drill.record.t0_mono)
+    t0_wall = checks.t0_wall(drill)
     probe = checks.presence_probe(c, MEDIA, checks.sample_keys(manifest, 8, prefix="media/"))
     drill.detect(probe, name="HEAD 8 sampled media objects")
     drill.triage(checks.triage_probes(c, MEDIA, manifest), expected=Incident.PARTIAL_LOSS)
@@ -90,7 +93,7 @@ def prefix_deletion_drill(drill: Any, s3: Any, *,
 
 
 @pytest.mark.drill(service="media", scenario="media/ deleted -> delete markers removed")
-def test_prefix_deletion_version_restore(drill, s3):
+def test_prefix_deletion_version_restore(drill: Drill, s3: S3Handle) -> None:
     prefix_deletion_drill(drill, s3, method="remove_markers")
 
 
@@ -98,8 +101,8 @@ def test_prefix_deletion_version_restore(drill, s3):
 
 
 def bucket_loss_drill(
-    drill: Any,
-    s3_factory: Any,
+    drill: Drill,
+    s3_factory: S3Factory,
     *,
     fault: Literal["region", "bucket"] = "region",
     confirm: bool = True,
@@ -170,7 +173,7 @@ def bucket_loss_drill(
         probe_client = protection.client(primary, timeout=2, pool=2)
         drill.detect(checks.bucket_probe(probe_client, MEDIA), name=f"HeadBucket {MEDIA}")
         drill.triage(checks.triage_probes(probe_client, MEDIA, manifest),
-                                     expected=Incident.TOTAL_LOSS)
+                     expected=Incident.TOTAL_LOSS)
 
         with drill.step("suspend replication while the primary is rebuilt",
                         Phase.EXECUTION) as s:
@@ -210,11 +213,11 @@ def bucket_loss_drill(
 
 @pytest.mark.drill(service="media",
                    scenario="region lost -> bucket rebuilt from the replica endpoint")
-def test_region_loss_replica_restore(drill, s3_factory):
+def test_region_loss_replica_restore(drill: Drill, s3_factory: S3Factory) -> None:
     bucket_loss_drill(drill, s3_factory, fault="region")
 
 
 @pytest.mark.drill(service="media",
                    scenario="bucket deleted (every version) -> rebuilt from the replica")
-def test_bucket_deleted_replica_restore(drill, s3_factory):
+def test_bucket_deleted_replica_restore(drill: Drill, s3_factory: S3Factory) -> None:
     bucket_loss_drill(drill, s3_factory, fault="bucket")

@@ -26,12 +26,14 @@ from typing import Any
 
 import pytest
 
+from drillbook.drill import Drill
 from drillbook.record import Phase
 from drillbook.triage import Incident
+from fixtures.s3 import S3Handle
 from scenarios.s3 import checks, faults, protection, recovery
 from scenarios.s3.checks import MEDIA_LEDGER_PREFIX, CatalogLedgerSink, Manifest
 from scenarios.s3.ledger import S3LedgerSink
-from scenarios.s3.protection import ObjectLock
+from scenarios.s3.protection import ObjectLock, S3Factory
 
 MEDIA = "media-assets"
 MEDIA_OBJECTS = 60
@@ -40,8 +42,8 @@ LEDGER_WARMUP = 25
 LOCK = ObjectLock("COMPLIANCE", days=1)
 
 
-def locked_media(drill: Any, s3_factory: Any, lock: ObjectLock = LOCK) -> tuple[Any, Any,
-                                                                                 Manifest]:
+def locked_media(drill: Drill, s3_factory: S3Factory,
+                 lock: ObjectLock = LOCK) -> tuple[S3Handle, Any, Manifest]:
     """An endpoint of its own, an object-locked media bucket, media uploaded: (handle, client,
     manifest). NOT RUN when the endpoint does not enforce object lock."""
     media = s3_factory("media")
@@ -57,7 +59,8 @@ def locked_media(drill: Any, s3_factory: Any, lock: ObjectLock = LOCK) -> tuple[
     return media, c, manifest
 
 
-def ransomware_drill(drill: Any, s3_factory: Any, *, restore_fraction: float = 1.0) -> None:
+def ransomware_drill(drill: Drill, s3_factory: S3Factory, *,
+                     restore_fraction: float = 1.0) -> None:
     """*restore_fraction* < 1 restores only that share of the keys (a broken restore)."""
     media, c, manifest = locked_media(drill, s3_factory)
     catalog = Manifest(name="upload catalogue (ledger objects, recorded at acknowledgement)")
@@ -75,7 +78,7 @@ def ransomware_drill(drill: Any, s3_factory: Any, *, restore_fraction: float = 1
         attack = f.call(f"PutObject random bytes over every object of s3://{MEDIA} + "
                         f"{faults.RANSOM_NOTE}", faults.ransomware_overwrite, c, MEDIA)
         f.note("attack", attack.summary())
-    t0_wall = drill.record.wall(drill.record.t0_mono)
+    t0_wall = checks.t0_wall(drill)
     sample = checks.sample_keys(manifest, 8)
     drill.detect(checks.integrity_probe(c, MEDIA, manifest, sample, note_key=faults.RANSOM_NOTE),
                  name="sha256 of 8 sampled media objects vs the manifest; no ransom note")
@@ -109,11 +112,11 @@ def ransomware_drill(drill: Any, s3_factory: Any, *, restore_fraction: float = 1
 
 
 @pytest.mark.drill(service="media", scenario="ransomware overwrite -> newest pre-t0 versions")
-def test_ransomware_restore_clean_versions(drill, s3_factory):
+def test_ransomware_restore_clean_versions(drill: Drill, s3_factory: S3Factory) -> None:
     ransomware_drill(drill, s3_factory)
 
 
-def locked_deletion_drill(drill: Any, s3_factory: Any) -> None:
+def locked_deletion_drill(drill: Drill, s3_factory: S3Factory) -> None:
     media, c, manifest = locked_media(drill, s3_factory)
     ledger = drill.ledger(S3LedgerSink(media, MEDIA, prefix=MEDIA_LEDGER_PREFIX), name="media",
                           cadence=LEDGER_CADENCE)
@@ -128,7 +131,7 @@ def locked_deletion_drill(drill: Any, s3_factory: Any) -> None:
         deleted = f.call(f"DeleteObjects (no VersionId) under s3://{MEDIA}/media/",
                          faults.delete_prefix, c, MEDIA, "media/")
         f.note("deleted", deleted.summary())
-    t0_wall = drill.record.wall(drill.record.t0_mono)
+    t0_wall = checks.t0_wall(drill)
     probe = checks.presence_probe(c, MEDIA, checks.sample_keys(manifest, 8))
     drill.detect(probe, name="HEAD 8 sampled media objects")
     drill.triage(checks.triage_probes(c, MEDIA, manifest), expected=Incident.PARTIAL_LOSS)
@@ -156,5 +159,5 @@ def locked_deletion_drill(drill: Any, s3_factory: Any) -> None:
 
 @pytest.mark.drill(service="media",
                    scenario="attacker purge + mass delete under object lock -> markers removed")
-def test_locked_objects_deletion_refused(drill, s3_factory):
+def test_locked_objects_deletion_refused(drill: Drill, s3_factory: S3Factory) -> None:
     locked_deletion_drill(drill, s3_factory)

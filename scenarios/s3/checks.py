@@ -321,6 +321,14 @@ def count_versions(client: Any, bucket: str, prefix: str = "") -> tuple[int, int
     return objs, markers
 
 
+def t0_wall(drill: Drill) -> float:
+    """t0 on the wall clock (S3's LastModified is wall-clock time)."""
+    wall = drill.record.wall(drill.record.t0_mono)
+    if wall is None:
+        raise RuntimeError("t0 is not marked yet: call drill.fault() first")
+    return wall
+
+
 def t0_cut(t0_wall: float, skew: float = 0.0) -> float:
     """LastModified strictly below this is certainly before t0 (S3 truncates to seconds)."""
     return float(math.floor(t0_wall - skew))

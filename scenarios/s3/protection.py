@@ -25,7 +25,7 @@ import secrets
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypeAlias
 
 import boto3
 from botocore.config import Config
@@ -33,9 +33,12 @@ from botocore.exceptions import ClientError
 
 from drillbook.drill import StepContext
 from drillbook.errors import DrillNotRun
+from fixtures.s3 import S3Handle
 from scenarios.s3.checks import Manifest, ManifestEntry, error_code, pool_map, recorded
 
 LockMode = Literal["GOVERNANCE", "COMPLIANCE"]
+# The ``s3_factory`` fixture: another endpoint (a "region") per call.
+S3Factory: TypeAlias = Callable[[str], S3Handle]
 
 MEDIA_PREFIXES: tuple[str, ...] = ("media/images/", "media/video/", "media/thumbs/")
 MEDIA_TYPES = {"media/images/": "image/jpeg", "media/video/": "video/mp4",

@@ -180,11 +180,16 @@ def undelete(
             result.reasons["deleted before t0: left deleted"] += 1
             continue
         objects = [v for v in vs if not v.delete_marker]
+        if not objects:
+            result.unrecoverable.append(key)
+            continue
         entry = manifest.get(key) if manifest is not None else None
         good = _newest_good(objects, entry)
         if good is None:
-            result.unrecoverable.append(key)
-            continue
+            # Updated after the manifest was taken: the newest version is the one to bring
+            # back; validation against the manifest will say it differs.
+            good = objects[0]
+            result.reasons["no version matches the manifest: newest restored"] += 1
         if method == "remove_markers" and below is good:
             markers += [(m, good) for m in fault_markers]
             result.reasons["delete marker removed"] += 1
@@ -206,6 +211,7 @@ def undelete(
 
 
 def _newest_good(objects: Sequence[Version], entry: ManifestEntry | None) -> Version | None:
+    """The newest version, or with a manifest entry the newest with its checksum."""
     if not objects:
         return None
     if entry is None:
@@ -224,12 +230,14 @@ def _remove_markers(c: Any, bucket: str, markers: Sequence[tuple[Version, Versio
         items.append({"Key": marker.key, "VersionId": marker.version_id})
         uncovered[marker.key] = good
     done: set[str] = set()
+    failed: set[str] = set()
     for i in range(0, len(items), 1000):
         resp = c.delete_objects(Bucket=bucket, Delete={"Objects": items[i : i + 1000],
                                                        "Quiet": False})
-        result.errors += [f"{e.get('Key')}: {e.get('Code')}" for e in resp.get("Errors", [])]
+        for e in resp.get("Errors", []):
+            failed.add(str(e.get("Key")))
+            result.errors.append(f"{e.get('Key')}: {e.get('Code')}")
         done |= {d["Key"] for d in resp.get("Deleted", [])}
-    failed = {e.split(":")[0] for e in result.errors}
     for key in done - failed:
         result.restored += 1
         result.bytes += uncovered[key].size

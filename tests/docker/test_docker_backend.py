@@ -32,7 +32,7 @@ from fixtures.local import OsUser
 ROOT = Path(__file__).resolve().parents[2]
 
 
-# -- anywhere: pure functions -----------------------------------------------------------------------
+# -- anywhere: pure functions ---------------------------------------------------------------------
 
 
 def test_option_defaults_are_the_pinned_images() -> None:
@@ -117,14 +117,19 @@ def test_network_mode_auto(monkeypatch: pytest.MonkeyPatch) -> None:
         dk.resolve_network("overlay", _FakeClient(bridge=True))
 
 
-def test_bad_network_option_is_a_usage_error(pytester: pytest.Pytester) -> None:
-    pytester.makeconftest((ROOT / "conftest.py").read_text())
-    pytester.makepyfile(test_x="def test_x(drill_backend):\n    pass\n")
-    result = pytester.runpytest_subprocess(
-        "--drill-backend=docker", "--drill-docker-network=overlay", "-p", "no:cacheprovider"
-    )
-    assert "--drill-docker-network='overlay'" in result.stdout.str() + result.stderr.str()
-    assert result.ret != 0
+def test_bad_network_option_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "conftest.py").write_text((ROOT / "conftest.py").read_text())
+    (tmp_path / "test_x.py").write_text("def test_x(drill_backend):\n    pass\n")
+    res = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+         "--drill-backend=docker", "--drill-docker-network=overlay", str(tmp_path)],
+        cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    out = res.stdout + res.stderr
+    assert res.returncode != 0, out
+    assert "--drill-docker-network='overlay'" in out and "auto, host, bridge" in out, out
+    assert " passed" not in out, out
 
 
 def test_relay_runs_the_host_command_and_returns_its_status(tmp_path: Path) -> None:
@@ -176,7 +181,7 @@ def test_relay_runs_the_host_command_and_returns_its_status(tmp_path: Path) -> N
         relay.unregister(spool)
 
 
-# -- with an engine ---------------------------------------------------------------------------------
+# -- with an engine -------------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
@@ -193,17 +198,23 @@ def _labelled(backend: dk.DockerBackend, **labels: str) -> list[Any]:
     return backend.engine.client.containers.list(all=True, filters={"label": filters})
 
 
-def test_host_network_binds_loopback_and_publishes_nothing(docker_backend: dk.DockerBackend) -> None:
-    if docker_backend.network_mode != "host":
-        pytest.fail("this engine is in bridge mode; the CI engine has no bridge")  # visible
+def test_network_mode_binds_loopback_only(docker_backend: dk.DockerBackend) -> None:
+    """host: 127.0.0.1 on a free port, nothing published; bridge: published on 127.0.0.1."""
     pg = docker_backend.postgres("net")
     try:
         wrapped = pg._container.get_wrapped_container()
         wrapped.reload()
-        assert wrapped.attrs["HostConfig"]["NetworkMode"] == "host"
-        assert not wrapped.attrs["HostConfig"].get("PortBindings")
-        assert pg.execute("SHOW listen_addresses") == [("127.0.0.1",)]
-        assert pg.execute("SHOW port") == [(str(pg.port),)]
+        host_config = wrapped.attrs["HostConfig"]
+        if docker_backend.network_mode == "host":
+            assert host_config["NetworkMode"] == "host"
+            assert not host_config.get("PortBindings")
+            assert pg.execute("SHOW listen_addresses") == [("127.0.0.1",)]
+            assert pg.execute("SHOW port") == [(str(pg.port),)]
+        else:
+            assert host_config["PortBindings"] == {
+                "5432/tcp": [{"HostIp": "127.0.0.1", "HostPort": str(pg.port)}]
+            }
+            assert pg.execute("SHOW port") == [("5432",)]
         assert pg.execute("SHOW data_checksums") == [("on",)]  # initdb like the local backend
     finally:
         pg.close()
@@ -342,9 +353,7 @@ def test_kill_9_of_pytest_leaves_nothing_after_clean(
     assert (run_dir / dk.REGISTRY_FILE).exists()
     removed = dk.remove_run_containers(run_dir)
     assert len(removed) == 1 and "orphan" in removed[0]
-    assert not client.containers.list(
-        all=True, filters={"label": f"{dk.LABEL_RUN}={run_dir.name}"}
-    )
+    assert not client.containers.list(all=True, filters={"label": f"{dk.LABEL_RUN}={run_dir.name}"})
     # The label sweep finds what no run directory remembers any more.
     res = subprocess.run(
         [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120
@@ -353,33 +362,40 @@ def test_kill_9_of_pytest_leaves_nothing_after_clean(
     __import__("shutil").rmtree(run_dir, ignore_errors=True)
     removed = dk.reap_orphan_containers()
     assert any("orphan" in r for r in removed)
-    assert not client.containers.list(
-        all=True, filters={"label": f"{dk.LABEL_RUN}={run_dir.name}"}
-    )
+    assert not client.containers.list(all=True, filters={"label": f"{dk.LABEL_RUN}={run_dir.name}"})
 
 
-def test_session_fixtures_leave_no_container(tmp_path: Path) -> None:
+def test_session_fixtures_leave_no_container(tmp_path: Path, pytestconfig: pytest.Config) -> None:
     """``--drill-backend=docker`` through pg/redis_db/s3, Ryuk disabled: nothing remains."""
-    if not os.environ.get("DOCKER_HOST") and not Path("/var/run/docker.sock").exists():
-        raise DrillNotRun("no Docker engine: " + dk.ENGINE_HINT, code="SETUP_FAILED")
+    client = dk.engine_client()  # NOT RUN without an engine
     (tmp_path / "conftest.py").write_text((ROOT / "conftest.py").read_text())
     (tmp_path / "test_flow.py").write_text(
         textwrap.dedent(
             """
+            import os
+            from fixtures import procs
+
             def test_flow(pg, redis_db, s3):
+                with open(os.environ["DRILL_RUN_NAME_FILE"], "w") as f:
+                    f.write(procs.current_run().path.name)
                 pg.execute("CREATE TABLE t (x int)")
                 redis_db.client().set("k", "v")
-                s3.client().create_bucket(Bucket="b")
+                s3.client().create_bucket(Bucket="drill-flow")
                 assert s3.version().startswith(("moto", "minio"))
             """
         )
     )
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "TESTCONTAINERS_RYUK_DISABLED": "true"}
+    name_file = tmp_path / "run-name"
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "TESTCONTAINERS_RYUK_DISABLED": "true",
+        "DRILL_RUN_NAME_FILE": str(name_file),
+    }
     args = [
-        f"{opt}={os.environ.get(o.env) or _cli_value(o.name) or o.default}"
+        f"{o.flag}={backend_mod.option(pytestconfig, o.name)}"
         for o in backend_mod.OPTIONS
         if o.name.startswith("drill_docker_")
-        for opt in [o.flag]
     ]
     res = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--drill-backend=docker",
@@ -388,23 +404,7 @@ def test_session_fixtures_leave_no_container(tmp_path: Path) -> None:
     )  # fmt: skip
     out = res.stdout + res.stderr
     assert res.returncode == 0, out
-    client = dk.engine_client()
-    mine = [
-        c
-        for c in client.containers.list(all=True, filters={"label": dk.LABEL_RUN})
-        if c.labels.get(dk.LABEL_OWNER) != str(os.getpid())
-    ]
-    assert not mine, [c.name for c in mine]
-
-
-_CONFIG: dict[str, pytest.Config] = {}
-
-
-@pytest.fixture(autouse=True)
-def _remember_config(pytestconfig: pytest.Config) -> None:
-    _CONFIG["config"] = pytestconfig
-
-
-def _cli_value(name: str) -> str:
-    config = _CONFIG.get("config")
-    return str(config.getoption(name) or "") if config else ""
+    run_name = name_file.read_text()
+    left = client.containers.list(all=True, filters={"label": f"{dk.LABEL_RUN}={run_name}"})
+    assert not left, [c.name for c in left]
+    assert not (procs.base_dir() / run_name).exists()

@@ -233,7 +233,10 @@ def test_classification_matches_reference(case: Case, cadence: float) -> None:
     assert r.phantom_seqs == sorted(case.phantoms)
     assert r.lost_after_t0_seqs == seqs(C.LOST, True)
     assert r.corrupted_after_t0_seqs == seqs(C.CORRUPTED, True)
-    assert r.resolution_seconds == cadence == r.cadence
+    assert r.cadence == cadence
+    # The resolution is the cadence, or the longest gap between writes sent before t0.
+    pre_sent = sorted(w.sent_mono for w in case.writes if w.sent_mono <= case.t0)
+    assert r.resolution_seconds == max([cadence, *(b - a for a, b in itertools.pairwise(pre_sent))])
     assert r.t0_mono == case.t0
     assert r.writes_total == len(case.writes)
 
@@ -640,7 +643,9 @@ def test_writer_stop_at_t0_then_verify() -> None:
     acked_before = [x for x in writes if x.ack_mono is not None and x.ack_mono < t0]
     assert result.recovery_point_seq == acked_before[-1].seq
     assert result.rpo_seconds == t0 - ack(acked_before[-1])
-    assert result.resolution_seconds == 0.002
+    sent = [x.sent_mono for x in writes]
+    assert result.resolution_seconds == max([0.002, *(b - a for a, b in itertools.pairwise(sent))])
+    assert result.resolution_seconds >= 0.002
     assert w.started_wall is not None and w.started_mono is not None
 
 
