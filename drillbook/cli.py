@@ -380,7 +380,8 @@ def _check_docker(report: DoctorReport) -> None:
             section,
             "docker backend",
             MISSING,
-            "drills on it would be NOT RUN: fix what is marked [missing] above",
+            "drills on it would be NOT RUN",
+            "fix what is marked [missing] above, or use --drill-backend=local",
         )
 
 

@@ -271,6 +271,10 @@ def remember_settings(handle: RedisHandle, **settings: Any) -> None:
     The local handle restarts from its ``settings``; other backends have nothing to
     update (their configuration lives where they run).
     """
+    remember = getattr(handle, "remember_settings", None)
+    if callable(remember):
+        remember(**settings)
+        return
     current = getattr(handle, "settings", None)
     if isinstance(current, dict):
         current.update(settings)
@@ -308,6 +312,9 @@ def redis_tool(handle: RedisHandle, tool: str) -> RedisTool:
     """
     if tool not in ("check-aof", "check-rdb"):
         raise ValueError(f"unknown tool {tool!r}: check-aof or check-rdb")
+    handle_tool = getattr(handle, "tool", None)
+    if callable(handle_tool):  # the handle knows its own build's tools
+        return RedisTool(str(handle_tool(tool)), f"{type(handle).__name__}.tool()")
     install = getattr(handle, "install", None)
     server = getattr(install, "server", None)
     flavour = str(getattr(install, "flavour", "redis") or "redis")

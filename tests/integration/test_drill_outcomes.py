@@ -474,12 +474,12 @@ def _junit_properties(case: ET.Element) -> dict[str, str | None]:
 def test_not_run_fails_the_run_and_is_never_passed(sandbox: Sandbox) -> None:
     sandbox.pytester.makepyfile(test_not_run=NOT_RUN_DRILLS)
     junit = sandbox.pytester.path / "junit.xml"
-    outcome = run_and_read(sandbox, "--drill-backend=docker", f"--junitxml={junit}", "-rA")
+    outcome = run_and_read(sandbox, "--drill-postgres=/nonexistent/postgresql/bin", f"--junitxml={junit}", "-rA")
     result = outcome.result
     assert result.ret != 0, _explain(outcome)
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     assert outcome.drills.verdicts == {"test_needs_postgres": "NOT RUN"}, _explain(outcome)
-    assert "[BACKEND_UNSUPPORTED]" in outcome.drills.lines["test_needs_postgres"]
+    assert "[MISSING_BINARY]" in outcome.drills.lines["test_needs_postgres"]
     assert outcome.drills.summary == (0, 0, 1)
     outcomes = result.parseoutcomes()
     assert outcomes.get("passed") == 1  # test_plain only
@@ -494,7 +494,7 @@ def test_not_run_allowed_is_skipped_never_passed(sandbox: Sandbox) -> None:
     sandbox.pytester.makepyfile(test_not_run=NOT_RUN_DRILLS)
     junit = sandbox.pytester.path / "junit.xml"
     outcome = run_and_read(
-        sandbox, "--drill-backend=docker", "--drill-allow-not-run", f"--junitxml={junit}", "-rA"
+        sandbox, "--drill-postgres=/nonexistent/postgresql/bin", "--drill-allow-not-run", f"--junitxml={junit}", "-rA"
     )
     result = outcome.result
     assert result.ret == pytest.ExitCode.OK, _explain(outcome)
@@ -505,11 +505,11 @@ def test_not_run_allowed_is_skipped_never_passed(sandbox: Sandbox) -> None:
     assert outcome.drills.verdicts == {"test_needs_postgres": "NOT RUN"}
     assert outcome.drills.summary == (0, 0, 1)
     assert not re.search(r"PASSED .*test_needs_postgres", outcome.text)
-    assert "NOT RUN test_not_run.py::test_needs_postgres: [BACKEND_UNSUPPORTED]" in outcome.text
+    assert "NOT RUN test_not_run.py::test_needs_postgres: [MISSING_BINARY]" in outcome.text
     case = _junit_case(junit, "test_needs_postgres")
     skipped = case.find("skipped")
     assert skipped is not None, ET.tostring(case).decode()
-    assert "NOT RUN: [BACKEND_UNSUPPORTED]" in (skipped.get("message") or "")
+    assert "NOT RUN: [MISSING_BINARY]" in (skipped.get("message") or "")
     assert case.find("failure") is None and case.find("error") is None
 
 

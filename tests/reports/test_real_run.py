@@ -98,7 +98,9 @@ def test_html_report_has_every_section_with_the_records_numbers(real_run: RealRu
     crash = DrillRecord.from_dict(doc[CRASH]["record"])
     # The numbers come from the record: RTO, RPO resolution, ledger counts.
     assert fmt_s(crash.rto_seconds) in text
-    assert "± 10.0 ms" in text  # the ledger cadence, stated as the RPO resolution
+    # The RPO resolution (the ledger's achieved one, never finer than its 10 ms cadence).
+    led = next(iter(crash.ledgers.values()))
+    assert f"± {led['resolution_seconds'] * 1000:.1f} ms" in text
     assert "Gaps vs. requirements" in text and "DRILL_ERROR" in text
     assert "the docker backend is not available here" in text
     assert "Nothing was measured; this drill is not a pass." in text
@@ -143,7 +145,8 @@ def test_history_appends_one_line_per_record_without_row_data(real_run: RealRun)
     assert len({r["run_id"] for r in rows}) == 2
     crash = next(r for r in rows if r["drill_id"] == CRASH)
     assert crash["verdict"] == "PASS" and crash["rto_s"] > 0
-    assert crash["rpo_resolution_s"] == 0.01
+    # The achieved resolution: the cadence, or a longer gap between writes before t0.
+    assert crash["rpo_resolution_s"] >= 0.01
     assert crash["ledgers"]["postgres"]["counts"]["survived"] >= 20
     assert crash["versions"]["postgres"]
     # No row data: no ledger payloads, no command text or output, no notes.
