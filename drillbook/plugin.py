@@ -195,23 +195,16 @@ def _new_record(item: pytest.Item) -> DrillRecord:
 @pytest.fixture
 def drill(request: pytest.FixtureRequest) -> Iterator[Drill]:
     """The drill record of this test: mark t0, run steps, probe, check, keep ledgers."""
-    from drillbook.targets import TargetsError, parse_duration
+    from drillbook.targets import parse_duration
 
     item = request.node
     record = _new_record(item)
     target = None
     if record.service:
-        targets = request.config.stash.get(TARGETS_KEY, None)
-        if targets is None:
-            pytest.fail(
-                f"@pytest.mark.drill(service={record.service!r}) but no targets file was found: "
-                "create drills.toml in the project root or pass --drill-targets",
-                pytrace=False,
-            )
-        try:
-            target = targets.get(record.service)
-        except TargetsError as exc:
-            pytest.fail(str(exc), pytrace=False)
+        problem = _target_problem(request.config, record.service)
+        if problem:
+            raise DrillNotRun(problem, code="TARGET_UNKNOWN")
+        target = request.config.stash[TARGETS_KEY].get(record.service)
         record.target = target.to_dict()
     deadline_text = _setting(request.config, "drill_deadline", "DRILLBOOK_DEADLINE")
     deadline = parse_duration(deadline_text) if deadline_text else None
@@ -227,26 +220,33 @@ def drill(request: pytest.FixtureRequest) -> Iterator[Drill]:
         live.close()
 
 
-def pytest_collection_modifyitems(
-    session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
-) -> None:
-    """A drill naming a service drills.toml does not have is a usage error, at start."""
+def _target_problem(config: pytest.Config, service: str) -> str | None:
+    """Why *service* has no targets, or None when drills.toml declares it."""
     from drillbook.targets import TargetsError
 
     targets = config.stash.get(TARGETS_KEY, None)
-    for item in items:
-        info = _marker_info(item)
-        if info is None or not info[0]:
-            continue
-        if targets is None:
-            raise pytest.UsageError(
-                f"{item.nodeid}: @pytest.mark.drill(service={info[0]!r}) but no targets file "
-                "was found: create drills.toml in the project root or pass --drill-targets"
-            )
-        try:
-            targets.get(info[0])
-        except TargetsError as exc:
-            raise pytest.UsageError(f"{exc} (in {item.nodeid})") from None
+    if targets is None:
+        return (
+            f"@pytest.mark.drill(service={service!r}) but no targets file was found: "
+            "create drills.toml in the project root or pass --drill-targets"
+        )
+    try:
+        targets.get(service)
+    except TargetsError as exc:
+        return str(exc)
+    return None
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """A drill whose service drills.toml does not declare cannot be judged: NOT RUN
+    (TARGET_UNKNOWN) before any server starts; the other drills of the run go on."""
+    info = _marker_info(item)
+    if info is None or not info[0]:
+        return
+    problem = _target_problem(item.config, info[0])
+    if problem:
+        raise DrillNotRun(problem, code="TARGET_UNKNOWN")
 
 
 def _record_of(item: pytest.Item) -> DrillRecord | None:
@@ -395,7 +395,9 @@ def _mark_not_run(item: pytest.Item, report: pytest.TestReport, reason: str) -> 
         record.not_run_reason = reason
         _attach(report, record)
     _properties(item, report, [("drill_verdict", "NOT RUN"), ("drill_not_run_reason", reason)])
-    if allow_not_run(item.config):
+    # A drill naming a service drills.toml lacks is the team's configuration error, not
+    # an environment that lacks something: never turned into a skip.
+    if allow_not_run(item.config) and not reason.startswith("[TARGET_UNKNOWN]"):
         report.outcome = "skipped"
         report.longrepr = (str(item.path), item.location[1] or 0, f"NOT RUN: {reason}")
     else:

@@ -162,7 +162,8 @@ def bucket_loss_drill(
             with drill.fault("region lost: the primary S3 endpoint SIGKILLed (all objects "
                              "gone)") as f:
                 lost = f.call(f"SIGKILL {primary.endpoint}", faults.lose_region, primary)
-                f.note("lost", {"endpoint": lost.endpoint, "pid": lost.pid})
+                f.note("lost", {"endpoint": lost.endpoint, "pid": lost.pid,
+                                "data_wiped": lost.data_wiped})
         else:
             with drill.fault(f"bucket lost: every version of s3://{MEDIA} and the bucket "
                              "deleted") as f:

@@ -8,7 +8,7 @@ what it did (keys touched, bytes written, refusals) for the record:
 - :func:`delete_bucket` — ``aws s3 rb --force`` by someone allowed to delete versions:
   every version and marker deleted (bypassing GOVERNANCE retention), then the bucket.
 - :func:`lose_region` — the primary endpoint SIGKILLed: moto keeps objects in memory,
-  so everything in that "region" is gone, like a lost region.
+  so everything in that "region" is gone (a server with data on disk gets it wiped).
 - :func:`ransomware_overwrite` — every object replaced by random bytes of the same size,
   as a new version on top of the good ones, and a ransom note dropped.
 - :func:`purge_versions` — an attacker deleting every version by VersionId (with the
@@ -18,9 +18,11 @@ what it did (keys touched, bytes written, refusals) for the record:
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -115,14 +117,33 @@ class RegionLost:
     endpoint: str
     pid: int | None
     killed_at_mono: float
+    data_wiped: bool = False  # a persistent server's data directory emptied as well
 
 
 def lose_region(handle: Any) -> RegionLost:
-    """SIGKILL the primary endpoint's server: its in-memory objects are gone for good."""
+    """SIGKILL the primary endpoint's server: everything stored in that region is gone.
+
+    moto keeps objects in memory, so the kill alone loses them. A server that keeps
+    its data on disk (MinIO) would bring it all back on restart, which is no region
+    loss: its data directory is emptied too, and a backend that cannot reach it is
+    NOT RUN rather than a drill that proves nothing.
+    """
     handle.require(Capability.KILL)
+    persistent = handle.supports(Capability.PERSISTENT)
+    if persistent:
+        handle.require(Capability.DATA_DIR)
     pid = getattr(handle, "pid", None)
     handle.kill()
-    return RegionLost(handle.endpoint, pid, time.monotonic())
+    lost = RegionLost(handle.endpoint, pid, time.monotonic())
+    if persistent:
+        data_dir: Path = handle.data_dir
+        for child in data_dir.iterdir():
+            if child.is_dir() and not child.is_symlink():
+                shutil.rmtree(child)
+            else:
+                child.unlink()
+        lost.data_wiped = True
+    return lost
 
 
 # -- ransomware ----------------------------------------------------------------------------------

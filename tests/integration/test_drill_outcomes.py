@@ -474,7 +474,9 @@ def _junit_properties(case: ET.Element) -> dict[str, str | None]:
 def test_not_run_fails_the_run_and_is_never_passed(sandbox: Sandbox) -> None:
     sandbox.pytester.makepyfile(test_not_run=NOT_RUN_DRILLS)
     junit = sandbox.pytester.path / "junit.xml"
-    outcome = run_and_read(sandbox, "--drill-postgres=/nonexistent/postgresql/bin", f"--junitxml={junit}", "-rA")
+    outcome = run_and_read(
+        sandbox, "--drill-postgres=/nonexistent/postgresql/bin", f"--junitxml={junit}", "-rA"
+    )
     result = outcome.result
     assert result.ret != 0, _explain(outcome)
     assert result.ret == pytest.ExitCode.TESTS_FAILED
@@ -494,7 +496,11 @@ def test_not_run_allowed_is_skipped_never_passed(sandbox: Sandbox) -> None:
     sandbox.pytester.makepyfile(test_not_run=NOT_RUN_DRILLS)
     junit = sandbox.pytester.path / "junit.xml"
     outcome = run_and_read(
-        sandbox, "--drill-postgres=/nonexistent/postgresql/bin", "--drill-allow-not-run", f"--junitxml={junit}", "-rA"
+        sandbox,
+        "--drill-postgres=/nonexistent/postgresql/bin",
+        "--drill-allow-not-run",
+        f"--junitxml={junit}",
+        "-rA",
     )
     result = outcome.result
     assert result.ret == pytest.ExitCode.OK, _explain(outcome)
@@ -545,11 +551,16 @@ def test_an_unknown_service_is_a_one_line_error_naming_file_and_service(typo_run
     assert not re.search(r"SKIPPED .*test_typo", typo_run.text)
 
 
-def test_an_unknown_service_is_refused_at_start(typo_run: Outcome) -> None:
-    """A typo in a marker is a usage error of the whole run, found before any drill runs
-    (and before a server starts), like an invalid targets file."""
-    assert typo_run.result.ret == pytest.ExitCode.USAGE_ERROR, _explain(typo_run)
-    assert typo_run.out == {}, "tests ran although the run was invalid"
+def test_an_unknown_service_is_not_run_and_fails_even_when_not_run_is_allowed(
+    typo_run: Outcome,
+) -> None:
+    """A typo in a marker stops that drill before its body (and any server) runs: NOT RUN
+    with code TARGET_UNKNOWN, failing the run even under --drill-allow-not-run (it is a
+    configuration error, not a missing capability); the rest of the run goes on."""
+    assert typo_run.result.ret == pytest.ExitCode.TESTS_FAILED, _explain(typo_run)
+    assert typo_run.drills.verdicts.get("test_typo") == "NOT RUN", _explain(typo_run)
+    assert "[TARGET_UNKNOWN]" in typo_run.text
+    assert "typo_ran" not in typo_run.out
 
 
 @pytest.mark.parametrize(
