@@ -19,8 +19,9 @@ def failover_drill(drill, pg_factory, *, synchronous: bool) -> None:
     with drill.step("primary with application data", Phase.SETUP):
         primary = pg_factory("primary")
         schema.app_database(primary, "orders")
-    with drill.step(f"{'synchronous' if synchronous else 'asynchronous'} standby",
-                    Phase.SETUP) as s:
+    with drill.step(
+        f"{'synchronous' if synchronous else 'asynchronous'} standby", Phase.SETUP
+    ) as s:
         standby = recovery.make_standby(s, pg_factory, primary, synchronous=synchronous)
     drill.record.versions["postgres"] = primary.version()
     db = primary.with_database("orders")
@@ -35,8 +36,10 @@ def failover_drill(drill, pg_factory, *, synchronous: bool) -> None:
     with drill.step("promote the standby", Phase.EXECUTION) as s:
         recovery.promote(s, standby)
     promoted = standby.with_database("orders")
-    drill.wait_healthy(lambda: promoted.execute("CREATE TEMP TABLE drill_rw_probe (x int)"),
-                       name="a write on the promoted standby")
+    drill.wait_healthy(
+        lambda: promoted.execute("CREATE TEMP TABLE drill_rw_probe (x int)"),
+        name="a write on the promoted standby",
+    )
     checks.run_all(drill, standby, snap, dbname="orders", expect_counts="equal")
     ledger.sink.read_handle = promoted
     drill.verify_ledger(ledger)

@@ -54,24 +54,32 @@ def acked(ledger: Any) -> int:
 # -- media prefix deleted -> previous versions ---------------------------------------------------
 
 
-def prefix_deletion_drill(drill: Drill, s3: S3Handle, *,
-                          method: recovery.UndeleteMethod = "remove_markers") -> None:
+def prefix_deletion_drill(
+    drill: Drill, s3: S3Handle, *, method: recovery.UndeleteMethod = "remove_markers"
+) -> None:
     drill.record.versions["s3"] = s3.version()
     c = protection.client(s3)
     with drill.step("versioned media bucket with media and site objects", Phase.SETUP) as s:
         protection.create_bucket(s, c, MEDIA, versioning=True)
         media = protection.seed_media(s, c, MEDIA, count=MEDIA_OBJECTS, seed=1)
-        site = protection.seed_media(s, c, MEDIA, count=SITE_OBJECTS, prefixes=("site/",),
-                                     seed=2, name="site objects")
+        site = protection.seed_media(
+            s, c, MEDIA, count=SITE_OBJECTS, prefixes=("site/",), seed=2, name="site objects"
+        )
     manifest = media.merged(site, name="manifest (from the acknowledged uploads)")
     drill.note("manifest", manifest.summary())
-    ledger = drill.ledger(S3LedgerSink(s3, MEDIA, prefix=MEDIA_LEDGER_PREFIX), name="media",
-                          cadence=LEDGER_CADENCE)
+    ledger = drill.ledger(
+        S3LedgerSink(s3, MEDIA, prefix=MEDIA_LEDGER_PREFIX), name="media", cadence=LEDGER_CADENCE
+    )
     drill.wait_for_writes(ledger, LEDGER_WARMUP)
 
     with drill.fault(f"aws s3 rm --recursive s3://{MEDIA}/media/ (delete markers)") as f:
-        deleted = f.call(f"DeleteObjects (no VersionId) on every object under s3://{MEDIA}/media/",
-                         faults.delete_prefix, c, MEDIA, "media/")
+        deleted = f.call(
+            f"DeleteObjects (no VersionId) on every object under s3://{MEDIA}/media/",
+            faults.delete_prefix,
+            c,
+            MEDIA,
+            "media/",
+        )
         f.note("deleted", deleted.summary())
     t0_wall = checks.t0_wall(drill)
     probe = checks.presence_probe(c, MEDIA, checks.sample_keys(manifest, 8, prefix="media/"))
@@ -79,16 +87,19 @@ def prefix_deletion_drill(drill: Drill, s3: S3Handle, *,
     drill.triage(checks.triage_probes(c, MEDIA, manifest), expected=Incident.PARTIAL_LOSS)
 
     with drill.step(f"restore previous versions under media/ ({method})", Phase.EXECUTION) as s:
-        result = recovery.undelete(s, c, MEDIA, prefix="media/", t0_wall=t0_wall, method=method,
-                                   manifest=manifest)
+        result = recovery.undelete(
+            s, c, MEDIA, prefix="media/", t0_wall=t0_wall, method=method, manifest=manifest
+        )
     checks.await_healthy(drill, probe, name="HEAD 8 sampled media objects")
     drill.executed()
     drill.note("restore", result.summary())
 
     checks.validate(drill, c, MEDIA, manifest)
-    drill.check("site/ objects untouched by the fault",
-                all(not k.startswith("site/") for k in deleted.keys),
-                f"{sum(1 for k in deleted.keys if k.startswith('site/'))} site objects deleted")
+    drill.check(
+        "site/ objects untouched by the fault",
+        all(not k.startswith("site/") for k in deleted.keys),
+        f"{sum(1 for k in deleted.keys if k.startswith('site/'))} site objects deleted",
+    )
     drill.verify_ledger(ledger)
 
 
@@ -127,26 +138,45 @@ def bucket_loss_drill(
     pc = protection.client(primary)
     rc = protection.client(replica)
     rule = protection.ReplicationRule(REPLICA)
-    with drill.step("protect: versioned buckets on both endpoints, replication configuration",
-                    Phase.SETUP) as s:
+    with drill.step(
+        "protect: versioned buckets on both endpoints, replication configuration", Phase.SETUP
+    ) as s:
         protection.create_bucket(s, pc, MEDIA, versioning=True)
         protection.create_bucket(s, rc, REPLICA, versioning=True)
         protection.configure_replication(s, pc, MEDIA, rule)
 
-    replicator = Replicator(primary, MEDIA, replica, REPLICA, prefix=rule.prefix,
-                            delete_markers=rule.delete_markers, scan_interval=1.0, delay=delay)
+    replicator = Replicator(
+        primary,
+        MEDIA,
+        replica,
+        REPLICA,
+        prefix=rule.prefix,
+        delete_markers=rule.delete_markers,
+        scan_interval=1.0,
+        delay=delay,
+    )
     try:
-        with drill.step("drillbook replicator: start (the S3 server copies nothing)",
-                        Phase.SETUP) as s:
+        with drill.step(
+            "drillbook replicator: start (the S3 server copies nothing)", Phase.SETUP
+        ) as s:
             replicator.start()
             s.note("replicator", replicator.describe())
-        with drill.step("upload media objects (replicated as they are acknowledged)",
-                        Phase.SETUP) as s:
+        with drill.step(
+            "upload media objects (replicated as they are acknowledged)", Phase.SETUP
+        ) as s:
             manifest = protection.seed_media(
-                s, pc, MEDIA, count=MEDIA_OBJECTS, seed=3,
-                on_upload=lambda k, e, a: replicator.notify(k, etag=e, ack_mono=a))
-            missed = s.call(f"catch up: scan s3://{MEDIA} ({primary.endpoint}), copy what is "
-                            f"not on s3://{REPLICA} ({replica.endpoint})", replicator.sync_once)
+                s,
+                pc,
+                MEDIA,
+                count=MEDIA_OBJECTS,
+                seed=3,
+                on_upload=lambda k, e, a: replicator.notify(k, etag=e, ack_mono=a),
+            )
+            missed = s.call(
+                f"catch up: scan s3://{MEDIA} ({primary.endpoint}), copy what is "
+                f"not on s3://{REPLICA} ({replica.endpoint})",
+                replicator.sync_once,
+            )
             s.note("copied by the catch-up scan", missed)
         drill.note("manifest", manifest.summary())
         sink = ReplicatedLedgerSink(primary, MEDIA, replicator, confirm=confirm)
@@ -159,66 +189,93 @@ def bucket_loss_drill(
             drill.wait_for_writes(ledger, acked(ledger) + outage_writes)
 
         if fault == "region":
-            with drill.fault("region lost: the primary S3 endpoint SIGKILLed (all objects "
-                             "gone)") as f:
+            with drill.fault(
+                "region lost: the primary S3 endpoint SIGKILLed (all objects gone)"
+            ) as f:
                 lost = f.call(f"SIGKILL {primary.endpoint}", faults.lose_region, primary)
-                f.note("lost", {"endpoint": lost.endpoint, "pid": lost.pid,
-                                "data_wiped": lost.data_wiped})
+                f.note(
+                    "lost",
+                    {"endpoint": lost.endpoint, "pid": lost.pid, "data_wiped": lost.data_wiped},
+                )
         else:
-            with drill.fault(f"bucket lost: every version of s3://{MEDIA} and the bucket "
-                             "deleted") as f:
-                gone = f.call(f"DeleteObjects every VersionId + DeleteBucket {MEDIA}",
-                              faults.delete_bucket, pc, MEDIA)
+            with drill.fault(
+                f"bucket lost: every version of s3://{MEDIA} and the bucket deleted"
+            ) as f:
+                gone = f.call(
+                    f"DeleteObjects every VersionId + DeleteBucket {MEDIA}",
+                    faults.delete_bucket,
+                    pc,
+                    MEDIA,
+                )
                 f.note("lost", gone.summary())
         t0 = drill.record.t0_mono
         probe_client = protection.client(primary, timeout=2, pool=2)
         drill.detect(checks.bucket_probe(probe_client, MEDIA), name=f"HeadBucket {MEDIA}")
-        drill.triage(checks.triage_probes(probe_client, MEDIA, manifest),
-                     expected=Incident.TOTAL_LOSS)
+        drill.triage(
+            checks.triage_probes(probe_client, MEDIA, manifest), expected=Incident.TOTAL_LOSS
+        )
 
-        with drill.step("suspend replication while the primary is rebuilt",
-                        Phase.EXECUTION) as s:
+        with drill.step("suspend replication while the primary is rebuilt", Phase.EXECUTION) as s:
             s.call("drillbook replicator: pause", replicator.pause)
         if fault == "region":
-            with drill.step("primary region back, empty: start its S3 endpoint",
-                            Phase.EXECUTION) as s:
+            with drill.step(
+                "primary region back, empty: start its S3 endpoint", Phase.EXECUTION
+            ) as s:
                 s.call(f"start {primary.endpoint}", primary.start)
-        with drill.step(f"restore s3://{MEDIA} from the replica endpoint",
-                        Phase.EXECUTION) as s:
+        with drill.step(f"restore s3://{MEDIA} from the replica endpoint", Phase.EXECUTION) as s:
             restored = recovery.restore_from_replica(s, rc, REPLICA, pc, MEDIA, versioning=True)
-        with drill.step("re-apply the replication configuration, resume replication",
-                        Phase.EXECUTION) as s:
+        with drill.step(
+            "re-apply the replication configuration, resume replication", Phase.EXECUTION
+        ) as s:
             protection.configure_replication(s, pc, MEDIA, rule)
             s.call("drillbook replicator: resume", replicator.resume)
-        checks.await_healthy(drill,
-                             checks.presence_probe(pc, MEDIA, checks.sample_keys(manifest, 8)),
-                             name="HEAD 8 sampled media objects on the rebuilt primary")
+        checks.await_healthy(
+            drill,
+            checks.presence_probe(pc, MEDIA, checks.sample_keys(manifest, 8)),
+            name="HEAD 8 sampled media objects on the rebuilt primary",
+        )
         drill.executed()
         drill.note("restore", restored.summary())
 
         checks.validate(drill, pc, MEDIA, manifest)
         state = protection.protection_state(pc, MEDIA)
-        drill.check("rebuilt bucket is versioned", state["versioning"] == "Enabled",
-                    f"versioning {state['versioning']}", expected="Enabled",
-                    actual=state["versioning"])
-        drill.check("replication configuration re-applied", bool(state["replication"]),
-                    "present" if state["replication"] else "missing")
+        drill.check(
+            "rebuilt bucket is versioned",
+            state["versioning"] == "Enabled",
+            f"versioning {state['versioning']}",
+            expected="Enabled",
+            actual=state["versioning"],
+        )
+        drill.check(
+            "replication configuration re-applied",
+            bool(state["replication"]),
+            "present" if state["replication"] else "missing",
+        )
         drill.verify_ledger(ledger)
         lag = replicator.lag(sink.acks(), t0=t0)
-        drill.note("replication", {**replicator.describe(), "ledger_lag": lag.to_dict(),
-                                   "uploads_acknowledged": "after the replica's ack" if confirm
-                                   else "at the primary's 200 (asynchronous replication)"})
+        drill.note(
+            "replication",
+            {
+                **replicator.describe(),
+                "ledger_lag": lag.to_dict(),
+                "uploads_acknowledged": "after the replica's ack"
+                if confirm
+                else "at the primary's 200 (asynchronous replication)",
+            },
+        )
     finally:
         replicator.stop()
 
 
-@pytest.mark.drill(service="media",
-                   scenario="region lost -> bucket rebuilt from the replica endpoint")
+@pytest.mark.drill(
+    service="media", scenario="region lost -> bucket rebuilt from the replica endpoint"
+)
 def test_region_loss_replica_restore(drill: Drill, s3_factory: S3Factory) -> None:
     bucket_loss_drill(drill, s3_factory, fault="region")
 
 
-@pytest.mark.drill(service="media",
-                   scenario="bucket deleted (every version) -> rebuilt from the replica")
+@pytest.mark.drill(
+    service="media", scenario="bucket deleted (every version) -> rebuilt from the replica"
+)
 def test_bucket_deleted_replica_restore(drill: Drill, s3_factory: S3Factory) -> None:
     bucket_loss_drill(drill, s3_factory, fault="bucket")

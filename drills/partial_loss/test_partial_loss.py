@@ -31,10 +31,12 @@ def test_partial_loss_selective_restore(drill, pg_factory, s3):
         st.db.execute("SELECT 1 FROM scenes LIMIT 1")
 
     drill.detect(scenes_exist, name="SELECT FROM scenes")
-    drill.triage(triage.probes(st.primary, snap, dbname="affiliate"),
-                 expected=Incident.PARTIAL_LOSS)
-    with drill.step("restore dump into a side database, copy lost tables back",
-                    Phase.EXECUTION) as s:
+    drill.triage(
+        triage.probes(st.primary, snap, dbname="affiliate"), expected=Incident.PARTIAL_LOSS
+    )
+    with drill.step(
+        "restore dump into a side database, copy lost tables back", Phase.EXECUTION
+    ) as s:
         recovery.selective_restore(
             s, st.store, st.dumps, st.primary, dbname="affiliate", tables=LOST
         )

@@ -79,14 +79,20 @@ def test_accidental_delete_pitr_to_time(drill, pg_factory, s3):
     target = datetime.fromtimestamp(t0_wall, UTC)
     with drill.step(f"PITR to {target.isoformat()} (just before t0)", Phase.EXECUTION) as s:
         restored = recovery.pitr(
-            s, pg_factory, st.store, base, st.archive,
-            credentials_from=st.primary, target_time=target,
+            s,
+            pg_factory,
+            st.store,
+            base,
+            st.archive,
+            credentials_from=st.primary,
+            target_time=target,
         )
     drill.wait_healthy(restored.probe, name="SELECT 1 on the restored server")
     markers = {r[0] for r in restored.execute("SELECT name FROM drill_markers", dbname="auth")}
     drill.check("marker written before t0 survived", "before-t0" in markers, f"markers: {markers}")
-    drill.check("marker written after t0 is absent", "after-t0" not in markers,
-                f"markers: {markers}")
+    drill.check(
+        "marker written after t0 is absent", "after-t0" not in markers, f"markers: {markers}"
+    )
     checks.run_all(drill, restored, snap, dbname="auth", expect_counts="equal")
     ledger.sink.read_handle = restored.with_database("auth")
     drill.verify_ledger(ledger)

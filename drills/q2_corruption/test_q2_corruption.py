@@ -31,8 +31,18 @@ def save_corrupted_state(drill, st, *, physical: bool) -> None:
             scratch = bk.scratch_dir("corrupted-state") / "base"
             # pg_dump would stop at the first bad page; a physical copy keeps every byte.
             s.run(
-                [st.primary.tool("pg_basebackup"), "-D", str(scratch),
-                 "-Ft", "-X", "fetch", "-c", "fast", "--no-verify-checksums", "--no-sync"],
+                [
+                    st.primary.tool("pg_basebackup"),
+                    "-D",
+                    str(scratch),
+                    "-Ft",
+                    "-X",
+                    "fetch",
+                    "-c",
+                    "fast",
+                    "--no-verify-checksums",
+                    "--no-sync",
+                ],
                 env=st.primary.env(),
             )
             for path in sorted(scratch.iterdir()):
@@ -45,11 +55,17 @@ def save_corrupted_state(drill, st, *, physical: bool) -> None:
 def restore_to_before_t0(drill, st, base, pg_factory, t0_wall):
     st.archive_now()
     target = datetime.fromtimestamp(t0_wall, UTC)
-    with drill.step(f"restore base backup + replay WAL to {target.isoformat()}",
-                    Phase.EXECUTION) as s:
+    with drill.step(
+        f"restore base backup + replay WAL to {target.isoformat()}", Phase.EXECUTION
+    ) as s:
         return recovery.pitr(
-            s, pg_factory, st.store, base, st.archive,
-            credentials_from=st.primary, target_time=target,
+            s,
+            pg_factory,
+            st.store,
+            base,
+            st.archive,
+            credentials_from=st.primary,
+            target_time=target,
         )
 
 
@@ -90,11 +106,15 @@ def test_logical_corruption(drill, pg_factory, s3):
     drill.wait_for_writes(ledger, 50)
     conn = st.db.connect()
 
-    with drill.fault("bad UPDATE, orphaned scenes, duplicated project keys (unique index off)") as f:
+    with drill.fault(
+        "bad UPDATE, orphaned scenes, duplicated project keys (unique index off)"
+    ) as f:
         t0_wall = time.time()
         f.note("bad_update", repr(faults.bad_update(conn, "projects", "name", "CORRUPTED")))
         f.note("orphans", repr(faults.orphan_children(conn, "scenes", "project_id", 5)))
-        f.note("duplicates", repr(faults.duplicate_keys(conn, "projects", 3, method="disable_index")))
+        f.note(
+            "duplicates", repr(faults.duplicate_keys(conn, "projects", 3, method="disable_index"))
+        )
 
     def integrity_sql() -> None:
         for result in checks.orphans(st.db.connect()) + checks.duplicates(st.db.connect()):

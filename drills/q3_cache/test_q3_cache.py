@@ -102,8 +102,9 @@ def test_q3_complete_failure_rdb_from_s3_then_warmup(drill, q3: Q3):
     rig.warm(Phase.EXECUTION, keys=WARM_KEYS, label=" (runbook step 4)")
     drill.executed()
 
-    checks.check_snapshot_age(drill, newest, at_mono=t0, bound=st.rdb_bound(),
-                              scale=st.persistence.scale)
+    checks.check_snapshot_age(
+        drill, newest, at_mono=t0, bound=st.rdb_bound(), scale=st.persistence.scale
+    )
     checks.check_load(drill, restore.load, what="dump.rdb from S3", expected_keys=newest.keys)
     result = drill.verify_ledger(ledger)
     drill.check(
@@ -112,13 +113,17 @@ def test_q3_complete_failure_rdb_from_s3_then_warmup(drill, q3: Q3):
         detail=", ".join(f"{k} {v}" for k, v in result.to_dict()["counts"].items() if v),
     )
     scale = st.persistence.scale or 1.0
-    drill.note("rpo_by_mechanism", {
-        "rdb_snapshot_measured_s": result.rpo_seconds,
-        "rdb_snapshot_at_production_scale_s":
-            None if result.rpo_seconds is None else result.rpo_seconds * scale,
-        "aof_everysec": "lost with the disk: its 1 s bound (drills.toml) assumes the AOF "
-                        "survives; a lost host falls back to the snapshot",
-    })
+    drill.note(
+        "rpo_by_mechanism",
+        {
+            "rdb_snapshot_measured_s": result.rpo_seconds,
+            "rdb_snapshot_at_production_scale_s": None
+            if result.rpo_seconds is None
+            else result.rpo_seconds * scale,
+            "aof_everysec": "lost with the disk: its 1 s bound (drills.toml) assumes the AOF "
+            "survives; a lost host falls back to the snapshot",
+        },
+    )
     validate_and_measure(drill, q3, after=drill.record.first_healthy_mono or t0)
 
 
@@ -145,31 +150,35 @@ def test_q3_crash_restart_from_aof(drill, q3: Q3, redis_factory):
     drill.check(
         "AOF everysec: RPO within its 1 s bound, no holes, nothing changed",
         rpo is not None and rpo <= 1.0 + ledger.cadence and not result.has_integrity_findings,
-        detail=f"RPO {rpo} s; " + ", ".join(
-            f"{k} {v}" for k, v in result.to_dict()["counts"].items() if v
-        ) + " (a process kill normally loses nothing: the write() precedes the reply)",
+        detail=f"RPO {rpo} s; "
+        + ", ".join(f"{k} {v}" for k, v in result.to_dict()["counts"].items() if v)
+        + " (a process kill normally loses nothing: the write() precedes the reply)",
     )
     outcome = validate_and_measure(drill, q3, after=drill.record.first_healthy_mono or t0)
 
     # What RDB alone would have restored: the newest snapshot in a scratch server.
-    with drill.step("analysis: load the newest S3 snapshot into a scratch server",
-                    Phase.CLEANUP) as s:
+    with drill.step(
+        "analysis: load the newest S3 snapshot into a scratch server", Phase.CLEANUP
+    ) as s:
         scratch = redis_factory("rdb-only", save="", appendonly="no")
         recovery.restore_rdb_from_s3(s, scratch, st.store, snapshot=newest)
         readback = RedisLedgerSink(scratch).read_all()
     rdb_only = classify(ledger.writes, readback, t0, ledger.cadence)
-    drill.note("rpo_by_mechanism", {
-        "aof_everysec_measured_s": result.rpo_seconds,
-        "aof_everysec_lost_writes": result.lost,
-        "aof_everysec_bound_s": 1.0,
-        "rdb_snapshot_only_s": rdb_only.rpo_seconds,
-        "rdb_snapshot_only_lost_writes": rdb_only.lost,
-        "rdb_snapshot_at_production_scale_s":
-            None if rdb_only.rpo_seconds is None
+    drill.note(
+        "rpo_by_mechanism",
+        {
+            "aof_everysec_measured_s": result.rpo_seconds,
+            "aof_everysec_lost_writes": result.lost,
+            "aof_everysec_bound_s": 1.0,
+            "rdb_snapshot_only_s": rdb_only.rpo_seconds,
+            "rdb_snapshot_only_lost_writes": rdb_only.lost,
+            "rdb_snapshot_at_production_scale_s": None
+            if rdb_only.rpo_seconds is None
             else rdb_only.rpo_seconds * (st.persistence.scale or 1),
-        "note": "AOF everysec loses nothing on a process kill (the write precedes the "
-                "reply); its 1 s window needs an OS or power failure",
-    })
+            "note": "AOF everysec loses nothing on a process kill (the write precedes the "
+            "reply); its 1 s window needs an OS or power failure",
+        },
+    )
     assert outcome.reached
 
 
@@ -188,11 +197,15 @@ def test_q3_rebuild_by_reads_alone(drill, q3: Q3):
     with drill.decision("rebuild: start empty, the read-through path refills the cache"):
         pass
     with drill.step("start redis-server empty (AOF on)", Phase.EXECUTION) as s:
-        load = recovery.start_server(s, st.handle, "empty", "systemctl start redis",
-                                     appendonly="yes")
+        load = recovery.start_server(
+            s, st.handle, "empty", "systemctl start redis", appendonly="yes"
+        )
     drill.wait_healthy(st.handle.probe, name="redis-cli ping")
     drill.executed()
-    drill.check("the cache starts empty (nothing restored: RPO not applicable)",
-                not load.keys_loaded, detail=f"{load.keys_loaded} keys loaded at start, "
-                f"DBSIZE {load.dbsize} once the workload was back")
+    drill.check(
+        "the cache starts empty (nothing restored: RPO not applicable)",
+        not load.keys_loaded,
+        detail=f"{load.keys_loaded} keys loaded at start, "
+        f"DBSIZE {load.dbsize} once the workload was back",
+    )
     validate_and_measure(drill, q3, after=drill.record.first_healthy_mono or t0)

@@ -42,16 +42,18 @@ LEDGER_WARMUP = 25
 LOCK = ObjectLock("COMPLIANCE", days=1)
 
 
-def locked_media(drill: Drill, s3_factory: S3Factory,
-                 lock: ObjectLock = LOCK) -> tuple[S3Handle, Any, Manifest]:
+def locked_media(
+    drill: Drill, s3_factory: S3Factory, lock: ObjectLock = LOCK
+) -> tuple[S3Handle, Any, Manifest]:
     """An endpoint of its own, an object-locked media bucket, media uploaded: (handle, client,
     manifest). NOT RUN when the endpoint does not enforce object lock."""
     media = s3_factory("media")
     support = protection.require_object_lock(media)
     drill.record.versions["s3"] = media.version()
     c = protection.client(media)
-    with drill.step(f"object-locked media bucket ({lock.mode}, {lock.days} d) with media",
-                    Phase.SETUP) as s:
+    with drill.step(
+        f"object-locked media bucket ({lock.mode}, {lock.days} d) with media", Phase.SETUP
+    ) as s:
         s.note("object lock support", support.detail)
         protection.create_bucket(s, c, MEDIA, lock=lock)
         manifest = protection.seed_media(s, c, MEDIA, count=MEDIA_OBJECTS, seed=5)
@@ -59,29 +61,42 @@ def locked_media(drill: Drill, s3_factory: S3Factory,
     return media, c, manifest
 
 
-def ransomware_drill(drill: Drill, s3_factory: S3Factory, *,
-                     restore_fraction: float = 1.0) -> None:
+def ransomware_drill(drill: Drill, s3_factory: S3Factory, *, restore_fraction: float = 1.0) -> None:
     """*restore_fraction* < 1 restores only that share of the keys (a broken restore)."""
     media, c, manifest = locked_media(drill, s3_factory)
     catalog = Manifest(name="upload catalogue (ledger objects, recorded at acknowledgement)")
-    ledger = drill.ledger(CatalogLedgerSink(media, MEDIA, catalog), name="media",
-                          cadence=LEDGER_CADENCE)
+    ledger = drill.ledger(
+        CatalogLedgerSink(media, MEDIA, catalog), name="media", cadence=LEDGER_CADENCE
+    )
     drill.wait_for_writes(ledger, LEDGER_WARMUP)
     versions_before = checks.count_versions(c, MEDIA)
 
-    with drill.fault("ransomware: purge every version (bypass governance), overwrite every "
-                     "object with random bytes, drop a ransom note") as f:
-        purge = f.call(f"DeleteObject VersionId=… BypassGovernanceRetention=true on every "
-                       f"version of s3://{MEDIA}", faults.purge_versions, c, MEDIA,
-                       bypass_governance=True)
+    with drill.fault(
+        "ransomware: purge every version (bypass governance), overwrite every "
+        "object with random bytes, drop a ransom note"
+    ) as f:
+        purge = f.call(
+            f"DeleteObject VersionId=… BypassGovernanceRetention=true on every "
+            f"version of s3://{MEDIA}",
+            faults.purge_versions,
+            c,
+            MEDIA,
+            bypass_governance=True,
+        )
         f.note("purge attempts", purge.summary())
-        attack = f.call(f"PutObject random bytes over every object of s3://{MEDIA} + "
-                        f"{faults.RANSOM_NOTE}", faults.ransomware_overwrite, c, MEDIA)
+        attack = f.call(
+            f"PutObject random bytes over every object of s3://{MEDIA} + {faults.RANSOM_NOTE}",
+            faults.ransomware_overwrite,
+            c,
+            MEDIA,
+        )
         f.note("attack", attack.summary())
     t0_wall = checks.t0_wall(drill)
     sample = checks.sample_keys(manifest, 8)
-    drill.detect(checks.integrity_probe(c, MEDIA, manifest, sample, note_key=faults.RANSOM_NOTE),
-                 name="sha256 of 8 sampled media objects vs the manifest; no ransom note")
+    drill.detect(
+        checks.integrity_probe(c, MEDIA, manifest, sample, note_key=faults.RANSOM_NOTE),
+        name="sha256 of 8 sampled media objects vs the manifest; no ransom note",
+    )
     drill.triage(checks.triage_probes(c, MEDIA, manifest), expected=Incident.CORRUPTION)
 
     known_good = manifest.merged(catalog, name="manifest + upload catalogue")
@@ -89,25 +104,44 @@ def ransomware_drill(drill: Drill, s3_factory: S3Factory, *,
     if restore_fraction < 1.0:
         keys = sorted(set(manifest.all_keys()) | set(catalog.all_keys()))
         only = set(keys[: int(len(keys) * restore_fraction)])
-    with drill.step("restore the newest pre-t0 version of every object; hide the ransom note",
-                    Phase.EXECUTION) as s:
-        result = recovery.restore_clean_versions(s, c, MEDIA, t0_wall=t0_wall,
-                                                 manifest=known_good, only_keys=only)
-    checks.await_healthy(drill, checks.integrity_probe(c, MEDIA, manifest, sample,
-                                                       note_key=faults.RANSOM_NOTE),
-                         name="sha256 of 8 sampled media objects vs the manifest")
+    with drill.step(
+        "restore the newest pre-t0 version of every object; hide the ransom note", Phase.EXECUTION
+    ) as s:
+        result = recovery.restore_clean_versions(
+            s, c, MEDIA, t0_wall=t0_wall, manifest=known_good, only_keys=only
+        )
+    checks.await_healthy(
+        drill,
+        checks.integrity_probe(c, MEDIA, manifest, sample, note_key=faults.RANSOM_NOTE),
+        name="sha256 of 8 sampled media objects vs the manifest",
+    )
     drill.executed()
     drill.note("restore", result.summary())
 
-    checks.validate(drill, c, MEDIA, manifest, attacker_sha256=attack.attacker_sha256,
-                    ransom_note=attack.note_key)
-    drill.check("every attempt to delete a locked version was refused", purge.all_refused,
-                f"{purge.refused}/{purge.attempted} refused ({dict(purge.codes)})",
-                expected=purge.attempted, actual=purge.refused)
+    checks.validate(
+        drill,
+        c,
+        MEDIA,
+        manifest,
+        attacker_sha256=attack.attacker_sha256,
+        ransom_note=attack.note_key,
+    )
+    drill.check(
+        "every attempt to delete a locked version was refused",
+        purge.all_refused,
+        f"{purge.refused}/{purge.attempted} refused ({dict(purge.codes)})",
+        expected=purge.attempted,
+        actual=purge.refused,
+    )
     objs_after, _ = checks.count_versions(c, MEDIA)
-    drill.check("no version lost to the attack", objs_after >= versions_before[0],
-                f"{versions_before[0]} versions before, {objs_after} after (the attacker's and "
-                "the restore's on top)", expected=f">= {versions_before[0]}", actual=objs_after)
+    drill.check(
+        "no version lost to the attack",
+        objs_after >= versions_before[0],
+        f"{versions_before[0]} versions before, {objs_after} after (the attacker's and "
+        "the restore's on top)",
+        expected=f">= {versions_before[0]}",
+        actual=objs_after,
+    )
     drill.verify_ledger(ledger)
 
 
@@ -118,18 +152,32 @@ def test_ransomware_restore_clean_versions(drill: Drill, s3_factory: S3Factory) 
 
 def locked_deletion_drill(drill: Drill, s3_factory: S3Factory) -> None:
     media, c, manifest = locked_media(drill, s3_factory)
-    ledger = drill.ledger(S3LedgerSink(media, MEDIA, prefix=MEDIA_LEDGER_PREFIX), name="media",
-                          cadence=LEDGER_CADENCE)
+    ledger = drill.ledger(
+        S3LedgerSink(media, MEDIA, prefix=MEDIA_LEDGER_PREFIX), name="media", cadence=LEDGER_CADENCE
+    )
     drill.wait_for_writes(ledger, LEDGER_WARMUP)
 
-    with drill.fault("attacker deletes media/: every version purged (bypass governance), "
-                     "then every object deleted") as f:
-        purge = f.call(f"DeleteObject VersionId=… BypassGovernanceRetention=true on every "
-                       f"version under s3://{MEDIA}/media/", faults.purge_versions, c, MEDIA,
-                       prefix="media/", bypass_governance=True)
+    with drill.fault(
+        "attacker deletes media/: every version purged (bypass governance), "
+        "then every object deleted"
+    ) as f:
+        purge = f.call(
+            f"DeleteObject VersionId=… BypassGovernanceRetention=true on every "
+            f"version under s3://{MEDIA}/media/",
+            faults.purge_versions,
+            c,
+            MEDIA,
+            prefix="media/",
+            bypass_governance=True,
+        )
         f.note("purge attempts", purge.summary())
-        deleted = f.call(f"DeleteObjects (no VersionId) under s3://{MEDIA}/media/",
-                         faults.delete_prefix, c, MEDIA, "media/")
+        deleted = f.call(
+            f"DeleteObjects (no VersionId) under s3://{MEDIA}/media/",
+            faults.delete_prefix,
+            c,
+            MEDIA,
+            "media/",
+        )
         f.note("deleted", deleted.summary())
     t0_wall = checks.t0_wall(drill)
     probe = checks.presence_probe(c, MEDIA, checks.sample_keys(manifest, 8))
@@ -137,27 +185,36 @@ def locked_deletion_drill(drill: Drill, s3_factory: S3Factory) -> None:
     drill.triage(checks.triage_probes(c, MEDIA, manifest), expected=Incident.PARTIAL_LOSS)
 
     with drill.step("remove the attacker's delete markers under media/", Phase.EXECUTION) as s:
-        result = recovery.undelete(s, c, MEDIA, prefix="media/", t0_wall=t0_wall,
-                                   manifest=manifest)
+        result = recovery.undelete(s, c, MEDIA, prefix="media/", t0_wall=t0_wall, manifest=manifest)
     checks.await_healthy(drill, probe, name="HEAD 8 sampled media objects")
     drill.executed()
     drill.note("restore", result.summary())
 
     checks.validate(drill, c, MEDIA, manifest)
-    drill.check("every attempt to delete a locked version was refused", purge.all_refused,
-                f"{purge.refused}/{purge.attempted} refused ({dict(purge.codes)})",
-                expected=purge.attempted, actual=purge.refused)
+    drill.check(
+        "every attempt to delete a locked version was refused",
+        purge.all_refused,
+        f"{purge.refused}/{purge.attempted} refused ({dict(purge.codes)})",
+        expected=purge.attempted,
+        actual=purge.refused,
+    )
     versions = checks.list_versions(c, MEDIA, "media/")
     have = {(k, v.version_id) for k, vs in versions.items() for v in vs}
     gone = [e.key for e in manifest if (e.key, e.version_id) not in have]
-    drill.check("every uploaded version still exists (VersionId of each upload)", not gone,
-                f"{len(gone)} of {len(manifest)} original versions gone" if gone
-                else f"all {len(manifest)} original versions present",
-                expected=len(manifest), actual=len(manifest) - len(gone))
+    drill.check(
+        "every uploaded version still exists (VersionId of each upload)",
+        not gone,
+        f"{len(gone)} of {len(manifest)} original versions gone"
+        if gone
+        else f"all {len(manifest)} original versions present",
+        expected=len(manifest),
+        actual=len(manifest) - len(gone),
+    )
     drill.verify_ledger(ledger)
 
 
-@pytest.mark.drill(service="media",
-                   scenario="attacker purge + mass delete under object lock -> markers removed")
+@pytest.mark.drill(
+    service="media", scenario="attacker purge + mass delete under object lock -> markers removed"
+)
 def test_locked_objects_deletion_refused(drill: Drill, s3_factory: S3Factory) -> None:
     locked_deletion_drill(drill, s3_factory)

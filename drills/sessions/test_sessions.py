@@ -125,8 +125,9 @@ def test_sessions_host_lost_restored_from_s3(drill, redis_factory, s3):
     drill.detect(st.handle.probe, name="redis-cli ping")
     checks.decide(drill, st.handle, expected=Procedure.RESTORE_S3)
 
-    with drill.step("Session Recovery: SHUTDOWN NOSAVE, dump.rdb from S3, start",
-                    Phase.EXECUTION) as s:
+    with drill.step(
+        "Session Recovery: SHUTDOWN NOSAVE, dump.rdb from S3, start", Phase.EXECUTION
+    ) as s:
         restore = recovery.restore_rdb_from_s3(s, st.handle, st.store, reenable_aof="everysec")
     drill.wait_healthy(st.handle.probe, name="redis-cli ping")
     drill.executed()
@@ -153,8 +154,9 @@ def test_sessions_flushall_restored_from_s3(drill, redis_factory, s3):
     drill.detect(sessions_present, name="DBSIZE > 0")
     checks.decide(drill, st.handle, expected=Procedure.RESTORE_S3)
 
-    with drill.step("Session Recovery: SHUTDOWN NOSAVE, dump.rdb from S3, start",
-                    Phase.EXECUTION) as s:
+    with drill.step(
+        "Session Recovery: SHUTDOWN NOSAVE, dump.rdb from S3, start", Phase.EXECUTION
+    ) as s:
         restore = recovery.restore_rdb_from_s3(s, st.handle, st.store, reenable_aof="everysec")
     drill.wait_healthy(st.handle.probe, name="redis-cli ping")
     drill.executed()

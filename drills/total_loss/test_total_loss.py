@@ -30,8 +30,7 @@ def test_total_loss_restore_from_dump(drill, pg_factory, s3):
     with drill.fault("SIGKILL the database server and wipe its data directory"):
         faults.total_loss(st.primary)
     drill.detect(st.primary.probe, name="SELECT 1")
-    drill.triage(triage.probes(st.primary, snap, dbname="affiliate"),
-                 expected=Incident.TOTAL_LOSS)
+    drill.triage(triage.probes(st.primary, snap, dbname="affiliate"), expected=Incident.TOTAL_LOSS)
 
     with drill.step("provision a fresh server", Phase.EXECUTION):
         fresh = pg_factory("replacement")
