@@ -28,6 +28,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
+from drillbook import trace
 from drillbook.errors import DrillNotRun, StepTimeout
 from drillbook.ledger import LedgerSink, LedgerWriter
 from drillbook.record import Check, Command, DrillRecord, Finding, Phase, Step
@@ -283,8 +284,22 @@ class Drill:
         self.record.steps.append(step)
         if timeout is not None:
             self.deadlines.push(step.start_mono + timeout, f"step {name!r}: {timeout:.1f} s passed")
+
+        def record(kind: str, text: str, start: float, end: float, status: int, out: str) -> None:
+            step.commands.append(
+                Command(
+                    kind=kind,
+                    text=redact(text),
+                    start_mono=start,
+                    end_mono=end,
+                    exit_status=status,
+                    output_tail=_tail(out),
+                )
+            )
+
         try:
-            yield StepContext(self, step)
+            with trace.recording(record):
+                yield StepContext(self, step)
         except StepTimeout as exc:
             step.outcome = "timeout"
             step.error = redact(str(exc))
