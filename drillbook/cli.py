@@ -12,6 +12,7 @@ DESIGN.md): the commands that need it import it from the project root, lazily.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import importlib.util
 import json
@@ -579,6 +580,10 @@ def cmd_clean(args: argparse.Namespace) -> int:
             print(f"nothing to clean in {base}")
         return 0
     report = procs.reap_stale_runs(include_live=args.all)
+    # Containers whose run directory is already gone (labelled drillbook.run=...).
+    with contextlib.suppress(Exception):
+        docker = import_project_module("fixtures.docker")
+        report.procs_killed += docker.reap_orphan_containers(include_live=args.all)
     for label in report.procs_killed:
         print(f"killed: {label}")
     for path in report.runs_removed:
