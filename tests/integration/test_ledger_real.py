@@ -14,7 +14,6 @@ an earlier point (or a bad one) would do, and the read-back must say precisely t
 from __future__ import annotations
 
 import itertools
-
 import secrets
 import time
 from collections.abc import Callable
