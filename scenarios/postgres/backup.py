@@ -241,7 +241,11 @@ def base_backup(
 
 
 def download(step: StepContext, store: BackupStore, backup: Backup, dest: Path) -> list[Path]:
-    """Fetch every object of *backup*, verifying each checksum (BackupCorrupt on mismatch)."""
+    """Fetch every object of *backup*, verifying each checksum (BackupCorrupt on mismatch).
+
+    The bytes a restore step moved are counted by the restore itself (the database it
+    rebuilt), not here: a projection at production size needs database bytes.
+    """
     paths = []
     for obj in backup.objects:
         rel = obj.key[len(store.prefix + backup.name) + 1 :]
@@ -249,7 +253,6 @@ def download(step: StepContext, store: BackupStore, backup: Backup, dest: Path) 
         path.parent.mkdir(parents=True, exist_ok=True)
         step.call(f"s3 get {store.url(obj.key)} (verify sha256)", store.get_file, obj.key, path)
         paths.append(path)
-    step.processed(backup.size)
     return paths
 
 

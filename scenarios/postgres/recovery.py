@@ -76,6 +76,10 @@ def restore_dump(
             ],
             env=target.env(),
         )
+        # Bytes restored = the rebuilt database's size: what `production_size` scales.
+        size = target.execute("SELECT pg_database_size(%s)", (dbname,))[0][0]
+        step.processed(int(size))
+        step.note("restored_database_bytes", int(size))
         return backup
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -128,6 +132,7 @@ def pitr(
     try:
         paths = download(step, store, base, scratch)
         extract_base(step, paths, restored.data_dir)
+        step.processed(base.size)  # a physical backup is the cluster's size
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     (restored.data_dir / "recovery.signal").touch()
