@@ -95,10 +95,19 @@ def prefix_deletion_drill(
     drill.note("restore", result.summary())
 
     checks.validate(drill, c, MEDIA, manifest)
+    site_keys = [e.key for e in manifest if e.key.startswith("site/")]
+    current = {
+        k
+        for k, vs in checks.list_versions(c, MEDIA, "site/").items()
+        if vs and not vs[0].delete_marker
+    }
+    missing = [k for k in site_keys if k not in current]
     drill.check(
-        "site/ objects untouched by the fault",
-        all(not k.startswith("site/") for k in deleted.keys),
-        f"{sum(1 for k in deleted.keys if k.startswith('site/'))} site objects deleted",
+        "site/ objects outside the deleted prefix still current in the bucket",
+        bool(site_keys) and not missing,
+        f"{len(site_keys) - len(missing)}/{len(site_keys)} site/ objects listed",
+        expected=len(site_keys),
+        actual=len(site_keys) - len(missing),
     )
     drill.verify_ledger(ledger)
 
