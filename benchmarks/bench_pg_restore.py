@@ -35,6 +35,10 @@ fresh server (created and closed outside the timing):
 
 Each restore is checked outside the timing (row counts of every table; for PITR the
 ``wal_filler`` rows written after the base backup, so the replay reached the end).
+Two asides, also outside any timing, split what the drill pays that the bare side does
+not: the same S3 objects fetched with one plain GET each and their SHA-256 computed
+alone (vs the step's recorded ``s3 get ... (verify sha256)``), and pitr's ownership walk
+(``adopt_data_dir``) repeated on the restored data directory.
 Printed: per size and comparison, drill median [min-max], bare median [min-max], and
 the drill/bare ratio taken within each round, median [min-max] over rounds; the 1-minute
 load average is sampled before every measurement and printed with every row.
@@ -72,6 +76,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 import psycopg  # noqa: E402
+from boto3.s3.transfer import TransferConfig  # noqa: E402
 
 from drillbook.drill import Drill  # noqa: E402
 from drillbook.record import DrillRecord, Phase, Step  # noqa: E402
@@ -81,6 +86,8 @@ from scenarios.postgres import schema  # noqa: E402
 from scenarios.postgres.backup import Backup, WalArchive, base_backup, pg_dump  # noqa: E402
 from scenarios.postgres.recovery import pitr, restore_dump  # noqa: E402
 from scenarios.s3.store import BackupStore, sha256_file  # noqa: E402
+
+ONE_GET = TransferConfig(multipart_threshold=1 << 40)  # never split into ranged GETs
 
 DB = "app"
 
@@ -94,11 +101,11 @@ def load1() -> float:
 
 
 def parse_size(text: str) -> tuple[str, int]:
-    """'100MB' -> ('100MB', 10), '1GB' -> ('1GB', 100): ~10 MB per scale unit."""
+    """'100MB' -> ('100MB', 10), '1GB' -> ('1GB', 100): ~10 MB per scale unit (decimal)."""
     m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([MG])B?\s*", text, re.I)
     if not m:
         raise argparse.ArgumentTypeError(f"size {text!r}: use e.g. 100MB or 1GB")
-    mb = float(m.group(1)) * (1024 if m.group(2).upper() == "G" else 1)
+    mb = float(m.group(1)) * (1000 if m.group(2).upper() == "G" else 1)
     return text.strip().upper(), max(1, round(mb / schema.MB_PER_SCALE))
 
 
@@ -173,6 +180,9 @@ class SizeBench:
         self.dump_file: Path | None = None
         self.base_tar: Path | None = None
         self.install = backend.pg_install()
+        self.dump_obj: Any = None
+        self.base_obj: Any = None
+        self.chown_walks: list[float] = []
         self.user = OsUser.unprivileged()
 
     def _pg(self, name: str, **kw: Any) -> Any:
@@ -234,19 +244,23 @@ class SizeBench:
         st.setup_seconds["wal"] = time.monotonic() - t
         log(f"{st.label}: {st.filler_rows} filler rows, {st.wal_segments} WAL segments archived")
 
-        # The bare side starts from the same files, already downloaded.
+        # The bare side starts from the same files, already downloaded (one plain GET
+        # each, checked against the SHA-256 recorded at upload).
         t = time.monotonic()
         files = self.run.mkdir(f"bench-files-{self.tag}")
         self.dirs.append(files)
-        dump_obj = self.dump.objects[0]
-        self.dump_file = files / Path(dump_obj.key).name
-        self.store.get_file(dump_obj.key, self.dump_file)
-        base_obj = next(o for o in self.base.objects if o.key.endswith("/base.tar"))
+        self.dump_obj = self.dump.objects[0]
+        self.dump_file = files / Path(self.dump_obj.key).name
+        self.base_obj = next(o for o in self.base.objects if o.key.endswith("/base.tar"))
         self.base_tar = files / "base.tar"
-        self.store.get_file(base_obj.key, self.base_tar)
         tars = [o.key for o in self.base.objects if o.key.endswith(".tar")]
         if len(tars) != 1:
             raise RuntimeError(f"base backup with tablespaces: {tars}")
+        for obj, path in ((self.dump_obj, self.dump_file), (self.base_obj, self.base_tar)):
+            self.store.client.download_file(self.store.bucket, obj.key, str(path),
+                                            Config=ONE_GET)
+            if sha256_file(path) != obj.sha256:
+                raise RuntimeError(f"{obj.key}: checksum mismatch after download")
         self.base_tar.chmod(0o644)
         self.dump_file.chmod(0o644)
         st.setup_seconds["download for bare"] = time.monotonic() - t
@@ -358,6 +372,11 @@ class SizeBench:
                 ("api", "wait until promoted", "wait promoted"),
             ])
             check = self._verify_pitr(lambda: restored.connect(DB, timeout=30))
+            # Aside (outside the step): the ownership walk pitr does before the start
+            # (adopt_data_dir), repeated on the restored data dir: same files, same chowns.
+            t = time.monotonic()
+            restored.adopt_data_dir()
+            self.chown_walks.append(time.monotonic() - t)
         finally:
             for handle in made:
                 self._close_handle(handle)
@@ -449,21 +468,34 @@ class SizeBench:
             self.dirs.remove(root)
         return Sample(self.setup.label, "physical", "bare", rnd, t3 - t0, parts, load, check)
 
-    # -- asides: single costs inside the drill's download -------------------------------
-    def sha256_times(self) -> dict[str, float]:
-        assert self.dump_file and self.base_tar
+    # -- asides: what the drill's download is made of ------------------------------------
+    def download_whatif(self) -> dict[str, float]:
+        """The same objects fetched with one plain GET each (no ranged parts), then their
+        SHA-256 alone: what ``store.get_file`` (boto3 ``download_file``: HEAD, then 8 MB
+        ranged GETs on 10 threads, then SHA-256) would cost without the ranged parts."""
+        assert self.store
+        tmp = self.run.mkdir(f"bench-whatif-{self.tag}")
         out = {}
-        for name, path in (("dump", self.dump_file), ("base.tar", self.base_tar)):
-            t = time.monotonic()
-            sha256_file(path)
-            out[name] = time.monotonic() - t
+        try:
+            for name, obj in (("dump", self.dump_obj), ("base.tar", self.base_obj)):
+                path = tmp / name
+                t = time.monotonic()
+                self.store.client.download_file(self.store.bucket, obj.key, str(path),
+                                                Config=ONE_GET)
+                out[f"{name}: one GET"] = time.monotonic() - t
+                t = time.monotonic()
+                sha256_file(path)
+                out[f"{name}: sha256"] = time.monotonic() - t
+                path.unlink()
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
         return out
 
     def close(self) -> None:
         for handle in reversed(list(self.handles)):
             try:
                 handle.close()
-            except Exception as exc:  # noqa: BLE001 - keep closing the others
+            except Exception as exc:  # keep closing the others
                 log(f"closing {handle}: {exc}")
         self.handles.clear()
         for d in self.dirs:
@@ -545,10 +577,14 @@ def print_report(setups: list[SizeSetup], samples: list[Sample], extra: dict[str
                                   for n in names)
                 print(f"  {st.label:6} {kind:8} {side:5} total {fmt([s.total for s in ss])}: "
                       f"{cells}")
-        sha = extra.get("sha256", {}).get(st.label)
-        if sha:
-            print(f"  {st.label:6} aside: sha256 of the local file alone: " + ", ".join(
-                f"{k} {fmt(v)}" for k, v in sha.items()))
+        whatif = extra.get("download", {}).get(st.label)
+        if whatif:
+            print(f"  {st.label:6} aside, same objects, one plain GET each then SHA-256: "
+                  + ", ".join(f"{k} {fmt(v)}" for k, v in whatif.items()))
+        walks = extra.get("chown_walk", {}).get(st.label)
+        if walks:
+            print(f"  {st.label:6} aside, adopt_data_dir() walk on the restored data dir: "
+                  f"{fmt(walks)}")
     bad = [s for s in samples if s.check != "ok"]
     print()
     print("checks: " + ("every restore has every row (and PITR every post-backup row), "
@@ -590,7 +626,7 @@ def main(argv: list[str] | None = None) -> int:
           f"--wal-mb {args.wal_mb}", flush=True)
     setups: list[SizeSetup] = []
     samples: list[Sample] = []
-    extra: dict[str, Any] = {"sha256": {}}
+    extra: dict[str, Any] = {"download": {}, "chown_walk": {}}
     try:
         for (label, scale), n_rounds in zip(sizes, rounds, strict=True):
             bench = SizeBench(backend, label, scale, args)
@@ -604,7 +640,7 @@ def main(argv: list[str] | None = None) -> int:
                       f"({st.filler_rows} rows after the base backup); setup "
                       + ", ".join(f"{k} {v:.0f} s" for k, v in st.setup_seconds.items()),
                       flush=True)
-                sha: dict[str, list[float]] = {}
+                whatif: dict[str, list[float]] = {}
                 for r in range(n_rounds):
                     for kind in kinds:
                         order = ("drill", "bare") if r % 2 == 0 else ("bare", "drill")
@@ -616,9 +652,10 @@ def main(argv: list[str] | None = None) -> int:
                                   f"{s.total:8.2f} s (load {s.load1:.2f}) "
                                   + " ".join(f"{k}={v:.2f}" for k, v in s.parts.items())
                                   + f" check={s.check}", flush=True)
-                    for k, v in bench.sha256_times().items():
-                        sha.setdefault(k, []).append(v)
-                extra["sha256"][label] = sha
+                    for k, v in bench.download_whatif().items():
+                        whatif.setdefault(k, []).append(v)
+                extra["download"][label] = whatif
+                extra["chown_walk"][label] = bench.chown_walks
             finally:
                 bench.close()
         print_report(setups, samples, extra)

@@ -217,7 +217,18 @@ class StepContext:
         self.step.bytes_processed = (self.step.bytes_processed or 0) + int(nbytes)
 
     def note(self, key: str, value: Any) -> None:
-        self.step.notes[key] = value
+        self.step.notes[key] = _redact_value(value)
+
+
+def _redact_value(value: Any) -> Any:
+    """Notes and check values are free-form: a secret there must not reach the record."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {k: _redact_value(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_redact_value(v) for v in value]
+    return value
 
 
 def _min_opt(*values: float | None) -> float | None:
@@ -466,8 +477,8 @@ class Drill:
                 name=name,
                 passed=bool(passed),
                 detail=redact(detail),
-                expected=expected,
-                actual=actual,
+                expected=_redact_value(expected),
+                actual=_redact_value(actual),
                 at_mono=time.monotonic(),
             )
         )
@@ -532,7 +543,7 @@ class Drill:
 
     # -- misc -----------------------------------------------------------------------------
     def note(self, key: str, value: Any) -> None:
-        self.record.notes[key] = value
+        self.record.notes[key] = _redact_value(value)
 
     def not_run(self, reason: str, code: str = "NOT_RUN") -> None:
         raise DrillNotRun(reason, code=code)

@@ -384,7 +384,7 @@ def _properties(item: pytest.Item, report: pytest.TestReport, props: list[tuple[
 def _findings_text(record: DrillRecord) -> str:
     lines = [f"drill {record.name}: {record.verdict}"]
     lines += [f"  {f.code}: {f.message}" for f in record.findings]
-    return "\n".join(lines) if record.findings else ""
+    return redact("\n".join(lines)) if record.findings else ""
 
 
 def _mark_not_run(item: pytest.Item, report: pytest.TestReport, reason: str) -> None:

@@ -60,11 +60,13 @@ def evaluate(record: DrillRecord, *, error: BaseException | None = None) -> list
             # A deadline that fired outside any step (between steps, in a probe loop).
             text = str(error)
             code = "RTO_EXCEEDED" if text.startswith("drill deadline") else "STEP_TIMEOUT"
-            add(code, f"{text}; the drill was stopped there")
+            add(code, redact(f"{text}; the drill was stopped there"))
         elif isinstance(error, AssertionError):
             add(
                 "CHECK_FAILED",
-                f"assertion failed: {str(error).splitlines()[0] if str(error) else 'assert'}",
+                redact(
+                    f"assertion failed: {str(error).splitlines()[0] if str(error) else 'assert'}"
+                )[:500],
             )
         else:
             first = str(error).splitlines()[0] if str(error) else ""

@@ -61,8 +61,11 @@ class PgStack:
     def archive_now(self) -> str:
         """Switch the WAL segment and wait until it is archived (the primary is alive)."""
         with self.drill.step("pg_switch_wal and wait for the archive", Phase.EXECUTION) as s:
-            seg = s.call("SELECT pg_switch_wal(); wait until archived", self.archive.wait_archived,
-                         self.primary)
+            seg = s.call(
+                "SELECT pg_switch_wal(); wait until archived",
+                self.archive.wait_archived,
+                self.primary,
+            )
         return seg
 
     def freshness(self) -> dict[str, Any]:

@@ -129,8 +129,9 @@ def decide(
 ) -> Procedure:
     """Assess (decision phase), choose the procedure, record it; a choice other than
     *expected* fails the drill (TRIAGE_MISMATCH)."""
-    with drill.step("assess: redis-cli ping, DBSIZE, data files, redis-check-rdb",
-                    Phase.DECISION) as s:
+    with drill.step(
+        "assess: redis-cli ping, DBSIZE, data files, redis-check-rdb", Phase.DECISION
+    ) as s:
         a = assess(s, handle, expected_keys=expected_keys)
     proc = choose_procedure(a, expected_keys=expected_keys)
     with drill.decision(proc.value) as d:

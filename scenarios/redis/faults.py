@@ -249,9 +249,7 @@ class AofCorruption:
     keys_from_damage: list[str] = field(default_factory=list)
 
 
-def corrupt_aof(
-    handle: RedisHandle, *, records_back: int = 10, kill: bool = True
-) -> AofCorruption:
+def corrupt_aof(handle: RedisHandle, *, records_back: int = 10, kill: bool = True) -> AofCorruption:
     """Overwrite the header of the record *records_back* writes from the end of the last
     INCR file (``*3`` becomes ``!3``): every intact record after it is lost to a repair."""
     handle.require(Capability.DATA_DIR, Capability.DESTRUCTIVE)

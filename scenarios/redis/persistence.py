@@ -540,9 +540,7 @@ class RdbSchedule:
 
     def newest(self, before_mono: float | None = None) -> RdbSnapshot | None:
         """The newest snapshot in S3 (uploaded before *before_mono*, if given)."""
-        snaps = [
-            s for s in self.snapshots if before_mono is None or s.uploaded_mono <= before_mono
-        ]
+        snaps = [s for s in self.snapshots if before_mono is None or s.uploaded_mono <= before_mono]
         return max(snaps, key=lambda s: s.point_mono) if snaps else None
 
     def wait_for(self, count: int, *, timeout: float = 30.0) -> None:
@@ -659,8 +657,13 @@ class AofLayout:
             "kind": self.kind,
             "manifest": str(self.manifest) if self.manifest else None,
             "files": [
-                {"name": f.path.name, "type": f.type, "seq": f.seq, "format": f.format,
-                 "size": f.size}
+                {
+                    "name": f.path.name,
+                    "type": f.type,
+                    "seq": f.seq,
+                    "format": f.format,
+                    "size": f.size,
+                }
                 for f in self.files
             ],
         }
@@ -710,8 +713,9 @@ def aof_layout(
         return AofLayout("multipart", data_dir, directory, manifest, tuple(files))
     single = data_dir / appendfilename
     if single.exists():
-        return AofLayout("single", data_dir, files=(AofFile(single, "single", 1,
-                                                             _file_format(single)),))
+        return AofLayout(
+            "single", data_dir, files=(AofFile(single, "single", 1, _file_format(single)),)
+        )
     return AofLayout("none", data_dir)
 
 

@@ -468,8 +468,9 @@ def remove_flushall(step: StepContext, handle: RedisHandle) -> AofSurgery:
         out += data[pos:]
         tmp = f.path.with_name(f.path.name + ".surgery")
         tmp.write_bytes(bytes(out))
-        step.call(f"cut {len(flushes)} FLUSH record(s) out of {f.path.name}", os.replace, tmp,
-                  f.path)
+        step.call(
+            f"cut {len(flushes)} FLUSH record(s) out of {f.path.name}", os.replace, tmp, f.path
+        )
         surgery = AofSurgery(
             file=str(f.path),
             removed=[f"{c.name} at bytes {c.start}-{c.end}" for c in flushes],

@@ -194,10 +194,14 @@ class ReadThroughCache:
 
     def load(self, product_id: int) -> bytes:
         """The database read behind a miss (one query, counted)."""
-        row = self._db().execute(
-            "SELECT id, name, price, popularity_rank, payload FROM products WHERE id = %s",
-            (product_id,),
-        ).fetchone()
+        row = (
+            self._db()
+            .execute(
+                "SELECT id, name, price, popularity_rank, payload FROM products WHERE id = %s",
+                (product_id,),
+            )
+            .fetchone()
+        )
         self._count("db_queries")
         if row is None:
             raise KeyError(f"no product {product_id}")
@@ -459,7 +463,9 @@ class HitRateMonitor:
                 stats = client.info("stats")
                 run_id = str(client.info("server").get("run_id", ""))
                 sample = StatsSample(
-                    time.monotonic(), run_id, int(stats["keyspace_hits"]),
+                    time.monotonic(),
+                    run_id,
+                    int(stats["keyspace_hits"]),
                     int(stats["keyspace_misses"]),
                 )
                 with self._lock:
@@ -717,11 +723,11 @@ class CacheRig:
 
     def warm(self, phase: Phase, *, keys: int, label: str = "") -> WarmJob:
         """The warm-up job as a recorded step (``POST /api/cache/warm``)."""
-        with self.drill.step(f"cache warm-up job: the {keys} most popular products{label}",
-                             phase) as s:
+        with self.drill.step(
+            f"cache warm-up job: the {keys} most popular products{label}", phase
+        ) as s:
             job: WarmJob = s.call(
-                f"POST /api/cache/warm (top {keys} by popularity_rank, SET EX "
-                f"{self.cache.ttl})",
+                f"POST /api/cache/warm (top {keys} by popularity_rank, SET EX {self.cache.ttl})",
                 warm_hot_keys,
                 self.cache,
                 keys=keys,
@@ -757,8 +763,12 @@ class CacheRig:
             Phase.VALIDATION,
         ) as s:
             reached = self.monitor.wait_for(threshold, after=after, deadline=t0 + deadline_s)
-            s.note("reached", None if reached is None else {"after_t0_s": reached[0] - t0,
-                                                            "hit_rate": reached[1]})
+            s.note(
+                "reached",
+                None
+                if reached is None
+                else {"after_t0_s": reached[0] - t0, "hit_rate": reached[1]},
+            )
         timeline = self.monitor.timeline()
         best = max((r for m, r in timeline if m >= after), default=None)
         self.drill.check(
@@ -800,8 +810,9 @@ class CacheRig:
             healthy=rec.first_healthy_mono,
             reached=reached,
             end=end,
-            warm_job=next((j for j in reversed(self.warm_jobs) if j.started_mono >= rec.t0_mono),
-                          None),
+            warm_job=next(
+                (j for j in reversed(self.warm_jobs) if j.started_mono >= rec.t0_mono), None
+            ),
         )
         self.drill.note("warmup", outcome.to_dict())
         self.drill.note(

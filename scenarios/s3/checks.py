@@ -92,8 +92,9 @@ def is_delete_marker_error(exc: BaseException) -> bool:
     return str(headers.get("x-amz-delete-marker", "")).lower() == "true"
 
 
-def recorded(step: StepContext | None, description: str, fn: Callable[..., T], *args: Any,
-             **kwargs: Any) -> T:
+def recorded(
+    step: StepContext | None, description: str, fn: Callable[..., T], *args: Any, **kwargs: Any
+) -> T:
     """Run *fn* as a recorded API call of *step* (or plainly, outside a drill)."""
     if step is None:
         return fn(*args, **kwargs)
@@ -118,8 +119,9 @@ def pool_map(fn: Callable[[T], R], items: Sequence[T], workers: int) -> list[R |
         return []
     if workers <= 1 or len(items) == 1:
         return [guarded(i) for i in items]
-    with ThreadPoolExecutor(max_workers=min(workers, len(items)),
-                            thread_name_prefix="drillbook-s3") as pool:
+    with ThreadPoolExecutor(
+        max_workers=min(workers, len(items)), thread_name_prefix="drillbook-s3"
+    ) as pool:
         return list(pool.map(guarded, items))
 
 
@@ -170,11 +172,13 @@ class Manifest:
         with self._lock:
             self._entries[entry.key] = entry
 
-    def record(self, key: str, data: bytes, *, etag: str | None = None,
-               version_id: str | None = None) -> ManifestEntry:
+    def record(
+        self, key: str, data: bytes, *, etag: str | None = None, version_id: str | None = None
+    ) -> ManifestEntry:
         """Record an acknowledged upload of *data* (its PutObject response's ETag/VersionId)."""
-        entry = ManifestEntry(key, sha256_hex(data), len(data),
-                              norm_etag(etag) or md5_hex(data), version_id)
+        entry = ManifestEntry(
+            key, sha256_hex(data), len(data), norm_etag(etag) or md5_hex(data), version_id
+        )
         self.add(entry)
         return entry
 
@@ -236,30 +240,40 @@ def list_current(client: Any, bucket: str, prefix: str = "") -> dict[str, Curren
     """The current (latest, not deleted) objects under *prefix*."""
     out: dict[str, CurrentObject] = {}
     paginator = client.get_paginator("list_objects_v2")
-    for page in paginator.paginate(Bucket=bucket, Prefix=prefix,
-                                   PaginationConfig={"PageSize": PAGE_SIZE}):
+    for page in paginator.paginate(
+        Bucket=bucket, Prefix=prefix, PaginationConfig={"PageSize": PAGE_SIZE}
+    ):
         for o in page.get("Contents", []):
-            out[o["Key"]] = CurrentObject(o["Key"], norm_etag(o.get("ETag")), int(o["Size"]),
-                                          _epoch(o["LastModified"]))
+            out[o["Key"]] = CurrentObject(
+                o["Key"], norm_etag(o.get("ETag")), int(o["Size"]), _epoch(o["LastModified"])
+            )
     return out
 
 
-def take_manifest(client: Any, bucket: str, *, prefix: str = "",
-                  exclude: Sequence[str] = (), workers: int = 16,
-                  name: str = "manifest") -> Manifest:
+def take_manifest(
+    client: Any,
+    bucket: str,
+    *,
+    prefix: str = "",
+    exclude: Sequence[str] = (),
+    workers: int = 16,
+    name: str = "manifest",
+) -> Manifest:
     """Read every current object under *prefix* back and hash it.
 
     The VersionId of each GetObject response is kept: it names the exact good version an
     inventory-driven restore can copy back.
     """
-    keys = [k for k in list_current(client, bucket, prefix)
-            if not any(k.startswith(x) for x in exclude)]
+    keys = [
+        k for k in list_current(client, bucket, prefix) if not any(k.startswith(x) for x in exclude)
+    ]
 
     def read(key: str) -> ManifestEntry:
         resp = client.get_object(Bucket=bucket, Key=key)
         data = resp["Body"].read()
-        return ManifestEntry(key, sha256_hex(data), len(data), norm_etag(resp.get("ETag")),
-                             resp.get("VersionId"))
+        return ManifestEntry(
+            key, sha256_hex(data), len(data), norm_etag(resp.get("ETag")), resp.get("VersionId")
+        )
 
     manifest = Manifest(name=name)
     for key, res in zip(keys, pool_map(read, keys, workers), strict=True):
@@ -293,17 +307,31 @@ def list_versions(client: Any, bucket: str, prefix: str = "") -> dict[str, list[
     """
     out: dict[str, list[Version]] = {}
     paginator = client.get_paginator("list_object_versions")
-    for page in paginator.paginate(Bucket=bucket, Prefix=prefix,
-                                   PaginationConfig={"PageSize": PAGE_SIZE}):
+    for page in paginator.paginate(
+        Bucket=bucket, Prefix=prefix, PaginationConfig={"PageSize": PAGE_SIZE}
+    ):
         for v in page.get("Versions", []):
             out.setdefault(v["Key"], []).append(
-                Version(v["Key"], v["VersionId"], bool(v.get("IsLatest")),
-                        _epoch(v["LastModified"]), False, norm_etag(v.get("ETag")),
-                        int(v.get("Size", 0))))
+                Version(
+                    v["Key"],
+                    v["VersionId"],
+                    bool(v.get("IsLatest")),
+                    _epoch(v["LastModified"]),
+                    False,
+                    norm_etag(v.get("ETag")),
+                    int(v.get("Size", 0)),
+                )
+            )
         for m in page.get("DeleteMarkers", []):
             out.setdefault(m["Key"], []).append(
-                Version(m["Key"], m["VersionId"], bool(m.get("IsLatest")),
-                        _epoch(m["LastModified"]), True))
+                Version(
+                    m["Key"],
+                    m["VersionId"],
+                    bool(m.get("IsLatest")),
+                    _epoch(m["LastModified"]),
+                    True,
+                )
+            )
     for key, versions in out.items():
         # boto3 hands versions and markers over in two lists: merge them newest first
         # (the latest, then by time). Same-second entries keep their listing order,
@@ -367,15 +395,25 @@ class Verification:
         return data
 
 
-def verify_objects(client: Any, bucket: str, manifest: Manifest, *, prefix: str = "",
-                   ignore: Sequence[str] = (), workers: int = 16) -> Verification:
+def verify_objects(
+    client: Any,
+    bucket: str,
+    manifest: Manifest,
+    *,
+    prefix: str = "",
+    ignore: Sequence[str] = (),
+    workers: int = 16,
+) -> Verification:
     """Download and hash every current object under *prefix*; compare with *manifest*.
 
     Keys under an *ignore* prefix (the RPO ledger, verified by its own read-back) are
     hashed (for the attacker-bytes check) but neither counted nor compared.
     """
-    expected = [e for e in manifest if e.key.startswith(prefix)
-                and not any(e.key.startswith(x) for x in ignore)]
+    expected = [
+        e
+        for e in manifest
+        if e.key.startswith(prefix) and not any(e.key.startswith(x) for x in ignore)
+    ]
     out = Verification(bucket, prefix, len(expected))
     current = list_current(client, bucket, prefix)
     keys = sorted(current)
@@ -422,40 +460,56 @@ def validate(
 ) -> Verification:
     """The validation phase's object checks, each recorded with expected and actual values."""
     where = f"s3://{bucket}/{prefix}"
-    with drill.step(f"verify every object under {where} against the manifest",
-                    Phase.VALIDATION) as s:
-        v = s.call(f"ListObjectsV2 + GetObject of every object under {where}, sha256 each",
-                   verify_objects, client, bucket, manifest, prefix=prefix, ignore=ignore,
-                   workers=workers)
+    with drill.step(
+        f"verify every object under {where} against the manifest", Phase.VALIDATION
+    ) as s:
+        v = s.call(
+            f"ListObjectsV2 + GetObject of every object under {where}, sha256 each",
+            verify_objects,
+            client,
+            bucket,
+            manifest,
+            prefix=prefix,
+            ignore=ignore,
+            workers=workers,
+        )
         s.processed(v.bytes_read)
         s.note("verification", v.summary())
     drill.check(
         "every manifest object present",
         not v.missing,
-        f"{len(v.missing)} of {v.manifest_objects} missing: {_short(v.missing)}" if v.missing
+        f"{len(v.missing)} of {v.manifest_objects} missing: {_short(v.missing)}"
+        if v.missing
         else f"all {v.manifest_objects} present",
-        expected=v.manifest_objects, actual=v.manifest_objects - len(v.missing),
+        expected=v.manifest_objects,
+        actual=v.manifest_objects - len(v.missing),
     )
     drill.check(
         "every object's sha256 matches the manifest",
         not v.mismatched and not v.unreadable,
         f"{len(v.mismatched)} differ, {len(v.unreadable)} unreadable: "
-        f"{_short(v.mismatched + v.unreadable)}" if v.mismatched or v.unreadable
+        f"{_short(v.mismatched + v.unreadable)}"
+        if v.mismatched or v.unreadable
         else f"{v.matched} objects, {v.bytes_read} bytes hashed",
-        expected=v.manifest_objects, actual=v.matched,
+        expected=v.manifest_objects,
+        actual=v.matched,
     )
     drill.check(
         "no object outside the manifest",
         not v.extra,
         f"{len(v.extra)} unexpected: {_short(v.extra)}" if v.extra else "none",
-        expected=0, actual=len(v.extra),
+        expected=0,
+        actual=len(v.extra),
     )
     drill.check(
         "object count per prefix",
         v.expected_by_prefix == v.actual_by_prefix,
-        ", ".join(f"{p} {v.actual_by_prefix.get(p, 0)}/{v.expected_by_prefix.get(p, 0)}"
-                  for p in sorted(set(v.expected_by_prefix) | set(v.actual_by_prefix))),
-        expected=v.expected_by_prefix, actual=v.actual_by_prefix,
+        ", ".join(
+            f"{p} {v.actual_by_prefix.get(p, 0)}/{v.expected_by_prefix.get(p, 0)}"
+            for p in sorted(set(v.expected_by_prefix) | set(v.actual_by_prefix))
+        ),
+        expected=v.expected_by_prefix,
+        actual=v.actual_by_prefix,
     )
     if attacker_sha256 is not None:
         left = sorted(k for k, d in v.current_sha256.items() if d in attacker_sha256)
@@ -464,21 +518,28 @@ def validate(
             "no attacker bytes left",
             not differ,
             f"{len(differ)} current objects hold the attacker's bytes or differ from the "
-            f"manifest: {_short(differ)}" if differ
+            f"manifest: {_short(differ)}"
+            if differ
             else f"none of the {len(attacker_sha256)} attacker digests in "
-                 f"{len(v.current_sha256)} current objects",
-            expected=0, actual=len(differ),
+            f"{len(v.current_sha256)} current objects",
+            expected=0,
+            actual=len(differ),
         )
     if ransom_note is not None:
         present = ransom_note in v.current_sha256 or ransom_note in v.extra
-        drill.check("ransom note removed", not present,
-                    f"s3://{bucket}/{ransom_note} {'still present' if present else 'gone'}",
-                    expected="absent", actual="present" if present else "absent")
+        drill.check(
+            "ransom note removed",
+            not present,
+            f"s3://{bucket}/{ransom_note} {'still present' if present else 'gone'}",
+            expected="absent",
+            actual="present" if present else "absent",
+        )
     return v
 
 
-def await_healthy(drill: Drill, probe: Callable[[], Any], *, name: str,
-                  timeout: float = 10.0) -> bool:
+def await_healthy(
+    drill: Drill, probe: Callable[[], Any], *, name: str, timeout: float = 10.0
+) -> bool:
     """``drill.wait_healthy`` whose failure becomes a failed check, not a drill error.
 
     A restore that left the bucket broken must still reach validation, so the record
@@ -503,21 +564,20 @@ class CatalogLedgerSink(S3LedgerSink):
     without it a write made in t0's second cannot be told from the attacker's.
     """
 
-    def __init__(self, handle: Any, bucket: str, catalog: Manifest, *,
-                 prefix: str = MEDIA_LEDGER_PREFIX) -> None:
+    def __init__(
+        self, handle: Any, bucket: str, catalog: Manifest, *, prefix: str = MEDIA_LEDGER_PREFIX
+    ) -> None:
         super().__init__(handle, bucket, prefix=prefix)
         self.catalog = catalog
-
-    def key(self, seq: int) -> str:
-        return f"{self.prefix}{seq:010d}"
 
     def write(self, seq: int, payload: str) -> None:
         if self._client is None:
             self._client = self.handle.client(timeout=2)
         body = payload.encode()
         resp = self._client.put_object(Bucket=self.bucket, Key=self.key(seq), Body=body)
-        self.catalog.record(self.key(seq), body, etag=resp.get("ETag"),
-                            version_id=resp.get("VersionId"))
+        self.catalog.record(
+            self.key(seq), body, etag=resp.get("ETag"), version_id=resp.get("VersionId")
+        )
 
 
 # -- probes ----------------------------------------------------------------------------------
@@ -533,8 +593,7 @@ def bucket_probe(client: Any, bucket: str) -> Callable[[], None]:
     return probe
 
 
-def sample_keys(manifest: Manifest, n: int = 8, *, prefix: str = "",
-                seed: int = 0) -> list[str]:
+def sample_keys(manifest: Manifest, n: int = 8, *, prefix: str = "", seed: int = 0) -> list[str]:
     keys = [k for k in manifest.all_keys() if k.startswith(prefix)]
     if len(keys) <= n:
         return keys
@@ -555,14 +614,21 @@ def presence_probe(client: Any, bucket: str, keys: Sequence[str]) -> Callable[[]
                 else:
                     raise
         if missing:
-            raise RuntimeError(f"{len(missing)}/{len(keys)} sampled objects missing: "
-                               f"{_short(missing)}")
+            raise RuntimeError(
+                f"{len(missing)}/{len(keys)} sampled objects missing: {_short(missing)}"
+            )
 
     return probe
 
 
-def integrity_probe(client: Any, bucket: str, manifest: Manifest, keys: Sequence[str], *,
-                    note_key: str | None = None) -> Callable[[], None]:
+def integrity_probe(
+    client: Any,
+    bucket: str,
+    manifest: Manifest,
+    keys: Sequence[str],
+    *,
+    note_key: str | None = None,
+) -> Callable[[], None]:
     """GET each sampled key and compare its sha256 with the manifest (and look for a note)."""
 
     def probe() -> None:
@@ -573,8 +639,9 @@ def integrity_probe(client: Any, bucket: str, manifest: Manifest, keys: Sequence
             if entry is not None and sha256_hex(data) != entry.sha256:
                 bad.append(key)
         if bad:
-            raise RuntimeError(f"{len(bad)}/{len(keys)} sampled objects differ from the "
-                               f"manifest: {_short(bad)}")
+            raise RuntimeError(
+                f"{len(bad)}/{len(keys)} sampled objects differ from the manifest: {_short(bad)}"
+            )
         if note_key is not None:
             try:
                 client.head_object(Bucket=bucket, Key=note_key)
@@ -587,8 +654,14 @@ def integrity_probe(client: Any, bucket: str, manifest: Manifest, keys: Sequence
     return probe
 
 
-def triage_probes(client: Any, bucket: str, manifest: Manifest, *,
-                  ignore: Sequence[str] = LEDGER_PREFIXES, workers: int = 16) -> TriageProbes:
+def triage_probes(
+    client: Any,
+    bucket: str,
+    manifest: Manifest,
+    *,
+    ignore: Sequence[str] = LEDGER_PREFIXES,
+    workers: int = 16,
+) -> TriageProbes:
     """The decision tree's questions for a bucket, answered against *manifest*.
 
     reachable: HeadBucket succeeds (the endpoint answers and the bucket exists);
@@ -608,12 +681,13 @@ def triage_probes(client: Any, bucket: str, manifest: Manifest, *,
         v = verify_objects(client, bucket, manifest, ignore=ignore, workers=workers)
         found = []
         if v.mismatched:
-            found.append(f"{len(v.mismatched)} objects differ from the manifest "
-                         f"({_short(v.mismatched, 3)})")
+            found.append(
+                f"{len(v.mismatched)} objects differ from the manifest ({_short(v.mismatched, 3)})"
+            )
         if v.extra:
             found.append(f"{len(v.extra)} objects not in the manifest ({_short(v.extra, 3)})")
         text = "; ".join(found)
-        return (text[:EVIDENCE_LIMIT] if text else None)
+        return text[:EVIDENCE_LIMIT] if text else None
 
     def missing() -> str | None:
         current = list_current(client, bucket)
@@ -621,8 +695,10 @@ def triage_probes(client: Any, bucket: str, manifest: Manifest, *,
         if not gone:
             return None
         by_prefix = Counter(prefix_of(k) for k in gone)
-        return (f"{len(gone)} of {len(manifest)} manifest objects missing: "
-                + ", ".join(f"{p} {n}" for p, n in sorted(by_prefix.items())))[:EVIDENCE_LIMIT]
+        return (
+            f"{len(gone)} of {len(manifest)} manifest objects missing: "
+            + ", ".join(f"{p} {n}" for p, n in sorted(by_prefix.items()))
+        )[:EVIDENCE_LIMIT]
 
     return TriageProbes(reachable=reachable, corrupt=corrupt, missing=missing)
 

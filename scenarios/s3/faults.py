@@ -49,8 +49,13 @@ class PrefixDeleted:
     errors: list[str] = field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
-        return {"bucket": self.bucket, "prefix": self.prefix, "objects": len(self.keys),
-                "delete_markers": self.markers, "errors": self.errors[:10]}
+        return {
+            "bucket": self.bucket,
+            "prefix": self.prefix,
+            "objects": len(self.keys),
+            "delete_markers": self.markers,
+            "errors": self.errors[:10],
+        }
 
 
 def delete_prefix(c: Any, bucket: str, prefix: str) -> PrefixDeleted:
@@ -74,9 +79,13 @@ class BucketLost:
     errors: list[str] = field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
-        return {"bucket": self.bucket, "versions_deleted": self.versions_deleted,
-                "markers_deleted": self.markers_deleted, "bucket_deleted": self.bucket_deleted,
-                "errors": self.errors[:10]}
+        return {
+            "bucket": self.bucket,
+            "versions_deleted": self.versions_deleted,
+            "markers_deleted": self.markers_deleted,
+            "bucket_deleted": self.bucket_deleted,
+            "errors": self.errors[:10],
+        }
 
 
 def delete_bucket(c: Any, bucket: str, *, bypass_governance: bool = True) -> BucketLost:
@@ -86,14 +95,32 @@ def delete_bucket(c: Any, bucket: str, *, bypass_governance: bool = True) -> Buc
     the replica keeps its copies: this is the loss replication protects against.
     """
     out = BucketLost(bucket)
+    # A write in flight at t0 can land between the listing and DeleteBucket
+    # (BucketNotEmpty): list and delete again, a bounded number of times.
+    for attempt in range(5):
+        _delete_all_versions(c, bucket, out, bypass_governance)
+        try:
+            c.delete_bucket(Bucket=bucket)
+            out.bucket_deleted = True
+            return out
+        except ClientError as exc:
+            if error_code(exc) != "BucketNotEmpty" or attempt == 4:
+                out.errors.append(f"DeleteBucket: {error_code(exc)}")
+                return out
+    return out
+
+
+def _delete_all_versions(c: Any, bucket: str, out: BucketLost, bypass_governance: bool) -> None:
     versions = list_versions(c, bucket)
     items = [(v.key, v.version_id, v.delete_marker) for vs in versions.values() for v in vs]
     for i in range(0, len(items), 1000):
         batch = items[i : i + 1000]
         resp = c.delete_objects(
             Bucket=bucket,
-            Delete={"Objects": [{"Key": k, "VersionId": vid} for k, vid, _ in batch],
-                    "Quiet": False},
+            Delete={
+                "Objects": [{"Key": k, "VersionId": vid} for k, vid, _ in batch],
+                "Quiet": False,
+            },
             BypassGovernanceRetention=bypass_governance,
         )
         deleted = {(d["Key"], d.get("VersionId")) for d in resp.get("Deleted", [])}
@@ -104,12 +131,6 @@ def delete_bucket(c: Any, bucket: str, *, bypass_governance: bool = True) -> Buc
                 else:
                     out.versions_deleted += 1
         out.errors += [f"{e.get('Key')}: {e.get('Code')}" for e in resp.get("Errors", [])]
-    try:
-        c.delete_bucket(Bucket=bucket)
-        out.bucket_deleted = True
-    except ClientError as exc:
-        out.errors.append(f"DeleteBucket: {error_code(exc)}")
-    return out
 
 
 @dataclass
@@ -162,10 +183,15 @@ class RansomwareAttack:
     finished_wall: float = 0.0
 
     def summary(self) -> dict[str, Any]:
-        return {"bucket": self.bucket, "prefix": self.prefix, "objects_overwritten": len(self.keys),
-                "bytes_written": self.bytes_written, "ransom_note": self.note_key,
-                "errors": self.errors[:10], "attack_seconds":
-                round(self.finished_wall - self.started_wall, 3)}
+        return {
+            "bucket": self.bucket,
+            "prefix": self.prefix,
+            "objects_overwritten": len(self.keys),
+            "bytes_written": self.bytes_written,
+            "ransom_note": self.note_key,
+            "errors": self.errors[:10],
+            "attack_seconds": round(self.finished_wall - self.started_wall, 3),
+        }
 
 
 def ransomware_overwrite(
@@ -188,8 +214,13 @@ def ransomware_overwrite(
 
     def encrypt(key: str) -> tuple[str, int]:
         data = os.urandom(max(current[key].size, 16))
-        c.put_object(Bucket=bucket, Key=key, Body=data, ContentType="application/octet-stream",
-                     Metadata={"encrypted-by": "drill-ransomware"})
+        c.put_object(
+            Bucket=bucket,
+            Key=key,
+            Body=data,
+            ContentType="application/octet-stream",
+            Metadata={"encrypted-by": "drill-ransomware"},
+        )
         return sha256_hex(data), len(data)
 
     for key, res in zip(keys, pool_map(encrypt, keys, workers), strict=True):
@@ -231,10 +262,16 @@ class DeletionAttempts:
         return self.attempted > 0 and self.refused == self.attempted
 
     def summary(self) -> dict[str, Any]:
-        return {"bucket": self.bucket, "bypass_governance": self.bypass_governance,
-                "attempted": self.attempted, "refused": self.refused,
-                "succeeded": self.succeeded, "other_errors": self.other_errors,
-                "codes": dict(self.codes), "deleted": self.deleted[:10]}
+        return {
+            "bucket": self.bucket,
+            "bypass_governance": self.bypass_governance,
+            "attempted": self.attempted,
+            "refused": self.refused,
+            "succeeded": self.succeeded,
+            "other_errors": self.other_errors,
+            "codes": dict(self.codes),
+            "deleted": self.deleted[:10],
+        }
 
 
 REFUSALS = ("AccessDenied", "InvalidRequest", "ObjectLocked")
@@ -250,8 +287,12 @@ def purge_versions(
 ) -> DeletionAttempts:
     """Try to delete every object version under *prefix* for good, one DeleteObject each."""
     out = DeletionAttempts(bucket, bypass_governance)
-    targets = [(v.key, v.version_id) for vs in list_versions(c, bucket, prefix).values()
-               for v in vs if not v.delete_marker]
+    targets = [
+        (v.key, v.version_id)
+        for vs in list_versions(c, bucket, prefix).values()
+        for v in vs
+        if not v.delete_marker
+    ]
 
     def attempt(item: tuple[str, str]) -> str:
         key, vid = item

@@ -25,12 +25,14 @@ class S3LedgerSink:
         if self.bucket not in existing:
             c.create_bucket(Bucket=self.bucket)
 
+    def key(self, seq: int) -> str:
+        """The object key of write *seq* (read_all parses it back)."""
+        return f"{self.prefix}{seq:010d}"
+
     def write(self, seq: int, payload: str) -> None:
         if self._client is None:
             self._client = self.handle.client(timeout=2)
-        self._client.put_object(
-            Bucket=self.bucket, Key=f"{self.prefix}{seq:010d}", Body=payload.encode()
-        )
+        self._client.put_object(Bucket=self.bucket, Key=self.key(seq), Body=payload.encode())
 
     def read_all(self) -> dict[int, str]:
         c = self.read_handle.client()

@@ -41,8 +41,11 @@ LockMode = Literal["GOVERNANCE", "COMPLIANCE"]
 S3Factory: TypeAlias = Callable[[str], S3Handle]
 
 MEDIA_PREFIXES: tuple[str, ...] = ("media/images/", "media/video/", "media/thumbs/")
-MEDIA_TYPES = {"media/images/": "image/jpeg", "media/video/": "video/mp4",
-               "media/thumbs/": "image/webp"}
+MEDIA_TYPES = {
+    "media/images/": "image/jpeg",
+    "media/video/": "video/mp4",
+    "media/thumbs/": "image/webp",
+}
 
 
 # -- clients -----------------------------------------------------------------------------------
@@ -131,22 +134,26 @@ def object_lock_support(handle: Any) -> LockSupport:
     try:
         c.create_bucket(Bucket=bucket, ObjectLockEnabledForBucket=True)
     except ClientError as exc:
-        result = LockSupport(False, f"CreateBucket with ObjectLockEnabledForBucket refused: "
-                                    f"{error_code(exc)}")
+        result = LockSupport(
+            False, f"CreateBucket with ObjectLockEnabledForBucket refused: {error_code(exc)}"
+        )
         _LOCK_SUPPORT[handle.endpoint] = result
         return result
     try:
         c.put_object_lock_configuration(
-            Bucket=bucket, ObjectLockConfiguration=ObjectLock("GOVERNANCE", 1).configuration())
+            Bucket=bucket, ObjectLockConfiguration=ObjectLock("GOVERNANCE", 1).configuration()
+        )
         put = c.put_object(Bucket=bucket, Key="probe", Body=b"lock probe")
         try:
             c.delete_object(Bucket=bucket, Key="probe", VersionId=put["VersionId"])
         except ClientError as exc:
-            result = LockSupport(True, f"a locked version's delete was refused "
-                                       f"({error_code(exc)})")
+            result = LockSupport(True, f"a locked version's delete was refused ({error_code(exc)})")
         else:
-            result = LockSupport(False, "object lock accepted but not enforced: a locked "
-                                        "version was deleted without the governance bypass")
+            result = LockSupport(
+                False,
+                "object lock accepted but not enforced: a locked "
+                "version was deleted without the governance bypass",
+            )
     except ClientError as exc:
         result = LockSupport(False, f"object lock configuration refused: {error_code(exc)}")
     finally:
@@ -172,11 +179,16 @@ def require_object_lock(handle: Any) -> LockSupport:
 def _drop_bucket(c: Any, bucket: str) -> None:
     try:
         versions = c.list_object_versions(Bucket=bucket)
-        items = [{"Key": v["Key"], "VersionId": v["VersionId"]}
-                 for v in versions.get("Versions", []) + versions.get("DeleteMarkers", [])]
+        items = [
+            {"Key": v["Key"], "VersionId": v["VersionId"]}
+            for v in versions.get("Versions", []) + versions.get("DeleteMarkers", [])
+        ]
         if items:
-            c.delete_objects(Bucket=bucket, Delete={"Objects": items, "Quiet": True},
-                             BypassGovernanceRetention=True)
+            c.delete_objects(
+                Bucket=bucket,
+                Delete={"Objects": items, "Quiet": True},
+                BypassGovernanceRetention=True,
+            )
         c.delete_bucket(Bucket=bucket)
     except ClientError:
         pass  # the fixture's reset removes what is left (with the same bypass)
@@ -195,8 +207,14 @@ def bucket_exists(c: Any, bucket: str) -> bool:
     return True
 
 
-def create_bucket(step: StepContext | None, c: Any, bucket: str, *, versioning: bool = True,
-                  lock: ObjectLock | None = None) -> dict[str, Any]:
+def create_bucket(
+    step: StepContext | None,
+    c: Any,
+    bucket: str,
+    *,
+    versioning: bool = True,
+    lock: ObjectLock | None = None,
+) -> dict[str, Any]:
     """Create *bucket* (if missing) with versioning and an optional default retention.
 
     Object lock can only be chosen at creation (and implies versioning). Returns the
@@ -206,16 +224,28 @@ def create_bucket(step: StepContext | None, c: Any, bucket: str, *, versioning: 
         kwargs: dict[str, Any] = {"Bucket": bucket}
         if lock is not None:
             kwargs["ObjectLockEnabledForBucket"] = True
-        recorded(step, f"CreateBucket {bucket}"
-                 + (" ObjectLockEnabledForBucket=true" if lock else ""), c.create_bucket,
-                 **kwargs)
+        recorded(
+            step,
+            f"CreateBucket {bucket}" + (" ObjectLockEnabledForBucket=true" if lock else ""),
+            c.create_bucket,
+            **kwargs,
+        )
     if versioning or lock is not None:
-        recorded(step, f"PutBucketVersioning {bucket} Status=Enabled", c.put_bucket_versioning,
-                 Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+        recorded(
+            step,
+            f"PutBucketVersioning {bucket} Status=Enabled",
+            c.put_bucket_versioning,
+            Bucket=bucket,
+            VersioningConfiguration={"Status": "Enabled"},
+        )
     if lock is not None:
-        recorded(step, f"PutObjectLockConfiguration {bucket} {lock.mode} {lock.days}d",
-                 c.put_object_lock_configuration, Bucket=bucket,
-                 ObjectLockConfiguration=lock.configuration())
+        recorded(
+            step,
+            f"PutObjectLockConfiguration {bucket} {lock.mode} {lock.days}d",
+            c.put_object_lock_configuration,
+            Bucket=bucket,
+            ObjectLockConfiguration=lock.configuration(),
+        )
     state = protection_state(c, bucket)
     if step is not None:
         step.note(f"protection {bucket}", state)
@@ -225,15 +255,15 @@ def create_bucket(step: StepContext | None, c: Any, bucket: str, *, versioning: 
 def protection_state(c: Any, bucket: str) -> dict[str, Any]:
     """Versioning, object lock and replication of *bucket*, as the endpoint reports them."""
     state: dict[str, Any] = {
-        "versioning": c.get_bucket_versioning(Bucket=bucket).get("Status", "Disabled")}
+        "versioning": c.get_bucket_versioning(Bucket=bucket).get("Status", "Disabled")
+    }
     try:
         lock = c.get_object_lock_configuration(Bucket=bucket)["ObjectLockConfiguration"]
         state["object_lock"] = lock
     except ClientError:
         state["object_lock"] = None
     try:
-        state["replication"] = c.get_bucket_replication(Bucket=bucket)[
-            "ReplicationConfiguration"]
+        state["replication"] = c.get_bucket_replication(Bucket=bucket)["ReplicationConfiguration"]
     except ClientError:
         state["replication"] = None
     return state
@@ -267,31 +297,41 @@ class ReplicationRule:
                     "Priority": 1,
                     "Filter": {"Prefix": self.prefix},
                     "DeleteMarkerReplication": {
-                        "Status": "Enabled" if self.delete_markers else "Disabled"},
+                        "Status": "Enabled" if self.delete_markers else "Disabled"
+                    },
                     "Destination": {
                         "Bucket": self.destination_arn,
-                        "ReplicationTime": {"Status": "Enabled",
-                                            "Time": {"Minutes": self.rtc_minutes}},
-                        "Metrics": {"Status": "Enabled",
-                                    "EventThreshold": {"Minutes": self.rtc_minutes}},
+                        "ReplicationTime": {
+                            "Status": "Enabled",
+                            "Time": {"Minutes": self.rtc_minutes},
+                        },
+                        "Metrics": {
+                            "Status": "Enabled",
+                            "EventThreshold": {"Minutes": self.rtc_minutes},
+                        },
                     },
                 }
             ],
         }
 
 
-def configure_replication(step: StepContext | None, c: Any, bucket: str,
-                          rule: ReplicationRule) -> dict[str, Any]:
+def configure_replication(
+    step: StepContext | None, c: Any, bucket: str, rule: ReplicationRule
+) -> dict[str, Any]:
     """``aws s3api put-bucket-replication`` on the primary, then read it back.
 
     What the endpoint kept is recorded next to what was asked: moto, for one, drops the
     rule's Filter prefix and DeleteMarkerReplication. drillbook's replicator follows the
     rule as asked (:class:`ReplicationRule`), never the endpoint's echo.
     """
-    recorded(step, f"PutBucketReplication {bucket} -> {rule.destination_arn} "
-             f"(prefix {rule.prefix!r}, RTC {rule.rtc_minutes} min)",
-             c.put_bucket_replication, Bucket=bucket,
-             ReplicationConfiguration=rule.configuration())
+    recorded(
+        step,
+        f"PutBucketReplication {bucket} -> {rule.destination_arn} "
+        f"(prefix {rule.prefix!r}, RTC {rule.rtc_minutes} min)",
+        c.put_bucket_replication,
+        Bucket=bucket,
+        ReplicationConfiguration=rule.configuration(),
+    )
     kept = c.get_bucket_replication(Bucket=bucket)["ReplicationConfiguration"]
     asked = rule.configuration()["Rules"][0]
     got = (kept.get("Rules") or [{}])[0]
@@ -336,15 +376,21 @@ def seed_media(
     for i in range(count):
         prefix = prefixes[i % len(prefixes)]
         size = rng.randint(min_size, max_size)
-        plan.append((f"{prefix}asset-{i:05d}.bin", size, MEDIA_TYPES.get(prefix,
-                                                                          "application/octet-stream")))
+        plan.append(
+            (
+                f"{prefix}asset-{i:05d}.bin",
+                size,
+                MEDIA_TYPES.get(prefix, "application/octet-stream"),
+            )
+        )
 
     def upload(item: tuple[str, int, str]) -> ManifestEntry:
         key, size, ctype = item
         data = os.urandom(size)
         digest = hashlib.sha256(data).hexdigest()
-        resp = c.put_object(Bucket=bucket, Key=key, Body=data, ContentType=ctype,
-                            Metadata={"sha256": digest})
+        resp = c.put_object(
+            Bucket=bucket, Key=key, Body=data, ContentType=ctype, Metadata={"sha256": digest}
+        )
         ack = time.monotonic()
         etag = resp["ETag"].strip('"')
         if etag != hashlib.md5(data, usedforsecurity=False).hexdigest():
@@ -363,8 +409,12 @@ def seed_media(
             manifest.add(res)
         return len(manifest)
 
-    recorded(step, f"PutObject ×{count} s3://{bucket}/{{{','.join(prefixes)}}} "
-             f"({min_size}-{max_size} bytes, {workers} workers)", run)
+    recorded(
+        step,
+        f"PutObject ×{count} s3://{bucket}/{{{','.join(prefixes)}}} "
+        f"({min_size}-{max_size} bytes, {workers} workers)",
+        run,
+    )
     if step is not None:
         step.processed(manifest.total_bytes)
         step.note("seeded", manifest.summary())

@@ -115,15 +115,18 @@ def _copy_version(c: Any, bucket: str, version: Version) -> str:
     )
     got = norm_etag(resp.get("CopyObjectResult", {}).get("ETag"))
     if version.etag and not is_multipart_etag(version.etag) and got != version.etag:
-        raise RuntimeError(f"copy of {version.key}@{version.version_id}: ETag {got} "
-                           f"!= {version.etag}")
+        raise RuntimeError(
+            f"copy of {version.key}@{version.version_id}: ETag {got} != {version.etag}"
+        )
     return str(resp.get("VersionId", ""))
 
 
-def _apply_copies(c: Any, bucket: str, plan: Sequence[Version], workers: int,
-                  result: RestoreResult) -> None:
-    for version, res in zip(plan, pool_map(lambda v: _copy_version(c, bucket, v), plan,
-                                           workers), strict=True):
+def _apply_copies(
+    c: Any, bucket: str, plan: Sequence[Version], workers: int, result: RestoreResult
+) -> None:
+    for version, res in zip(
+        plan, pool_map(lambda v: _copy_version(c, bucket, v), plan, workers), strict=True
+    ):
         if isinstance(res, BaseException):
             result.errors.append(f"{version.key}: {error_code(res)}: {res}"[:300])
         else:
@@ -154,8 +157,9 @@ def undelete(
     """
     result = RestoreResult(f"undelete ({method})", bucket, prefix)
     t_start = time.monotonic()
-    versions = recorded(step, f"ListObjectVersions s3://{bucket}/{prefix}", list_versions, c,
-                        bucket, prefix)
+    versions = recorded(
+        step, f"ListObjectVersions s3://{bucket}/{prefix}", list_versions, c, bucket, prefix
+    )
     cut = t0_cut(t0_wall, skew)
     markers: list[tuple[Version, Version]] = []  # (marker, version it uncovers)
     copies: list[Version] = []
@@ -200,12 +204,27 @@ def undelete(
 
     t_apply = time.monotonic()
     if markers:
-        recorded(step, f"DeleteObjects ×{len(markers)} delete markers (VersionId) "
-                 f"s3://{bucket}/{prefix}", _remove_markers, c, bucket, markers, result)
+        recorded(
+            step,
+            f"DeleteObjects ×{len(markers)} delete markers (VersionId) s3://{bucket}/{prefix}",
+            _remove_markers,
+            c,
+            bucket,
+            markers,
+            result,
+        )
     if copies:
-        recorded(step, f"CopyObject ×{len(copies)} s3://{bucket}/{prefix}* from the chosen "
-                 f"VersionId ({workers} workers)", _apply_copies, c, bucket, copies, workers,
-                 result)
+        recorded(
+            step,
+            f"CopyObject ×{len(copies)} s3://{bucket}/{prefix}* from the chosen "
+            f"VersionId ({workers} workers)",
+            _apply_copies,
+            c,
+            bucket,
+            copies,
+            workers,
+            result,
+        )
     result.apply_seconds = time.monotonic() - t_apply
     return _finish(step, result)
 
@@ -222,8 +241,9 @@ def _newest_good(objects: Sequence[Version], entry: ManifestEntry | None) -> Ver
     return None
 
 
-def _remove_markers(c: Any, bucket: str, markers: Sequence[tuple[Version, Version]],
-                    result: RestoreResult) -> int:
+def _remove_markers(
+    c: Any, bucket: str, markers: Sequence[tuple[Version, Version]], result: RestoreResult
+) -> int:
     uncovered: dict[str, Version] = {}
     items = []
     for marker, good in markers:
@@ -232,8 +252,9 @@ def _remove_markers(c: Any, bucket: str, markers: Sequence[tuple[Version, Versio
     done: set[str] = set()
     failed: set[str] = set()
     for i in range(0, len(items), 1000):
-        resp = c.delete_objects(Bucket=bucket, Delete={"Objects": items[i : i + 1000],
-                                                       "Quiet": False})
+        resp = c.delete_objects(
+            Bucket=bucket, Delete={"Objects": items[i : i + 1000], "Quiet": False}
+        )
         for e in resp.get("Errors", []):
             failed.add(str(e.get("Key")))
             result.errors.append(f"{e.get('Key')}: {e.get('Code')}")
@@ -301,16 +322,18 @@ def restore_clean_versions(
     """
     result = RestoreResult("restore newest pre-t0 versions", bucket, prefix)
     t_start = time.monotonic()
-    versions = recorded(step, f"ListObjectVersions s3://{bucket}/{prefix}", list_versions, c,
-                        bucket, prefix)
+    versions = recorded(
+        step, f"ListObjectVersions s3://{bucket}/{prefix}", list_versions, c, bucket, prefix
+    )
     copies: list[Version] = []
     remove: list[str] = []
     for key, vs in sorted(versions.items()):
         if only_keys is not None and key not in only_keys:
             continue
         result.keys_examined += 1
-        chosen, why, ambiguous = choose_clean_version(vs, t0_wall=t0_wall,
-                                                      entry=manifest.get(key), skew=skew)
+        chosen, why, ambiguous = choose_clean_version(
+            vs, t0_wall=t0_wall, entry=manifest.get(key), skew=skew
+        )
         result.ambiguous += ambiguous
         top = vs[0]
         if chosen is None:
@@ -327,28 +350,48 @@ def restore_clean_versions(
         copies.append(chosen)
         result.reasons[why] += 1
     listed = set(versions)
-    result.unrecoverable += [e.key for e in manifest if e.key.startswith(prefix)
-                             and e.key not in listed
-                             and (only_keys is None or e.key in only_keys)]
+    result.unrecoverable += [
+        e.key
+        for e in manifest
+        if e.key.startswith(prefix)
+        and e.key not in listed
+        and (only_keys is None or e.key in only_keys)
+    ]
     result.plan_seconds = time.monotonic() - t_start
 
     t_apply = time.monotonic()
     if copies:
-        recorded(step, f"CopyObject ×{len(copies)} s3://{bucket}/{prefix}* from the newest "
-                 f"pre-t0 VersionId ({workers} workers)", _apply_copies, c, bucket, copies,
-                 workers, result)
+        recorded(
+            step,
+            f"CopyObject ×{len(copies)} s3://{bucket}/{prefix}* from the newest "
+            f"pre-t0 VersionId ({workers} workers)",
+            _apply_copies,
+            c,
+            bucket,
+            copies,
+            workers,
+            result,
+        )
     if remove:
-        recorded(step, f"DeleteObject ×{len(remove)} (delete marker; versions kept as "
-                 f"evidence) s3://{bucket}/: {', '.join(remove[:5])}", _hide, c, bucket,
-                 remove, workers, result)
+        recorded(
+            step,
+            f"DeleteObject ×{len(remove)} (delete marker; versions kept as "
+            f"evidence) s3://{bucket}/: {', '.join(remove[:5])}",
+            _hide,
+            c,
+            bucket,
+            remove,
+            workers,
+            result,
+        )
     result.apply_seconds = time.monotonic() - t_apply
     return _finish(step, result)
 
 
-def _hide(c: Any, bucket: str, keys: Sequence[str], workers: int,
-          result: RestoreResult) -> None:
-    for key, res in zip(keys, pool_map(lambda k: c.delete_object(Bucket=bucket, Key=k), keys,
-                                       workers), strict=True):
+def _hide(c: Any, bucket: str, keys: Sequence[str], workers: int, result: RestoreResult) -> None:
+    for key, res in zip(
+        keys, pool_map(lambda k: c.delete_object(Bucket=bucket, Key=k), keys, workers), strict=True
+    ):
         if isinstance(res, BaseException):
             result.errors.append(f"{key}: {error_code(res)}")
         else:
@@ -381,8 +424,14 @@ def restore_from_replica(
     result = RestoreResult("restore from the replica endpoint", bucket, prefix)
     t_start = time.monotonic()
     create_bucket(step, primary, bucket, versioning=versioning, lock=lock)
-    objects = recorded(step, f"ListObjectsV2 replica s3://{replica_bucket}/{prefix}",
-                       list_current, replica, replica_bucket, prefix)
+    objects = recorded(
+        step,
+        f"ListObjectsV2 replica s3://{replica_bucket}/{prefix}",
+        list_current,
+        replica,
+        replica_bucket,
+        prefix,
+    )
     result.keys_examined = len(objects)
     result.plan_seconds = time.monotonic() - t_start
 
@@ -392,8 +441,12 @@ def restore_from_replica(
         want = norm_etag(resp.get("ETag"))
         if not is_multipart_etag(want) and md5_hex(data) != want:
             raise RuntimeError(f"replica object {key}: MD5 {md5_hex(data)} != ETag {want}")
-        kwargs: dict[str, Any] = {"Bucket": bucket, "Key": key, "Body": data,
-                                  "Metadata": resp.get("Metadata", {})}
+        kwargs: dict[str, Any] = {
+            "Bucket": bucket,
+            "Key": key,
+            "Body": data,
+            "Metadata": resp.get("Metadata", {}),
+        }
         if resp.get("ContentType"):
             kwargs["ContentType"] = resp["ContentType"]
         put = primary.put_object(**kwargs)
@@ -413,8 +466,12 @@ def restore_from_replica(
                 result.bytes += res
         return result.restored
 
-    recorded(step, f"GetObject replica + PutObject primary ×{len(keys)} "
-             f"s3://{replica_bucket}/{prefix}* -> s3://{bucket}/ ({workers} workers)", apply)
+    recorded(
+        step,
+        f"GetObject replica + PutObject primary ×{len(keys)} "
+        f"s3://{replica_bucket}/{prefix}* -> s3://{bucket}/ ({workers} workers)",
+        apply,
+    )
     result.reasons["copied from the replica"] = result.restored
     result.apply_seconds = time.monotonic() - t_apply
     return _finish(step, result)

@@ -178,8 +178,9 @@ class Replicator:
 
     def start(self) -> Replicator:
         if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name=f"drillbook-{self.name}",
-                                            daemon=True)
+            self._thread = threading.Thread(
+                target=self._run, name=f"drillbook-{self.name}", daemon=True
+            )
             self._thread.start()
         return self
 
@@ -196,8 +197,12 @@ class Replicator:
     def __enter__(self) -> Replicator:
         return self.start()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.stop()
 
     def pause(self) -> None:
@@ -226,8 +231,9 @@ class Replicator:
         now = time.monotonic()
         with self._cond:
             self._gen += 1
-            self._pending[key] = _Pending(key, now, ack_mono if ack_mono is not None else now,
-                                          self._gen)
+            self._pending[key] = _Pending(
+                key, now, ack_mono if ack_mono is not None else now, self._gen
+            )
         self._wake.set()
 
     def wait_replicated(self, key: str, etag: str, timeout: float) -> bool:
@@ -264,25 +270,29 @@ class Replicator:
     def event_lag(self) -> LagStats:
         """Lag of every copy whose primary ack is known (events)."""
         with self._cond:
-            pairs = [(r.ack_mono, r.replicated_mono) for r in self._done.values()
-                     if r.ack_mono is not None]
+            pairs = [
+                (r.ack_mono, r.replicated_mono)
+                for r in self._done.values()
+                if r.ack_mono is not None
+            ]
         return lag_stats(pairs)
 
     def describe(self) -> dict[str, Any]:
         """For the drill record: who copies, from where to where, how, and how it went."""
         with self._cond:
             paused = self._paused_total + (
-                time.monotonic() - self._paused_since if self._paused_since is not None else 0.0)
+                time.monotonic() - self._paused_since if self._paused_since is not None else 0.0
+            )
             pending = len(self._pending)
         return {
             "performed_by": "drillbook replicator (scenarios/s3/replicator.py): the S3 "
-                            "server stores the replication configuration but copies nothing",
+            "server stores the replication configuration but copies nothing",
             "source": f"{self.source.endpoint}/{self.source_bucket}/{self.prefix}",
             "replica": f"{self.replica.endpoint}/{self.replica_bucket}/",
             "mode": f"events + scan every {self.scan_interval:g} s, delay {self.delay:g} s, "
-                    f"{self.workers} workers, delete markers "
-                    f"{'replicated' if self.delete_markers else 'not replicated'}, "
-                    "permanent version deletes never replicated",
+            f"{self.workers} workers, delete markers "
+            f"{'replicated' if self.delete_markers else 'not replicated'}, "
+            "permanent version deletes never replicated",
             "copies": self.copies,
             "bytes": self.bytes,
             "deletes_propagated": self.deletes_propagated,
@@ -388,8 +398,11 @@ class Replicator:
         with self._cond:
             if self._paused_since is not None and not force:
                 return 0  # paused mid-round: copies not yet started wait for resume()
-            due = [p for p in self._pending.values()
-                   if (ignore_delay or p.seen_mono + self.delay <= now) and p.retry_at <= now]
+            due = [
+                p
+                for p in self._pending.values()
+                if (ignore_delay or p.seen_mono + self.delay <= now) and p.retry_at <= now
+            ]
         if not due:
             return 0
         results = pool_map(self._copy_one, due, self.workers)
@@ -431,8 +444,12 @@ class Replicator:
         if item.ack_mono is None and done is None and self._replica_has(item.key, etag):
             self._record(item, etag, len(data), copied=False)
             return False
-        kwargs: dict[str, Any] = {"Bucket": self.replica_bucket, "Key": item.key, "Body": data,
-                                  "Metadata": resp.get("Metadata", {})}
+        kwargs: dict[str, Any] = {
+            "Bucket": self.replica_bucket,
+            "Key": item.key,
+            "Body": data,
+            "Metadata": resp.get("Metadata", {}),
+        }
         if resp.get("ContentType"):
             kwargs["ContentType"] = resp["ContentType"]
         put = self._dst.put_object(**kwargs)
@@ -452,8 +469,9 @@ class Replicator:
     def _record(self, item: _Pending, etag: str, size: int, *, copied: bool) -> None:
         now = time.monotonic()
         with self._cond:
-            self._done[item.key] = Replication(item.key, etag, size, item.seen_mono,
-                                               item.ack_mono, now)
+            self._done[item.key] = Replication(
+                item.key, etag, size, item.seen_mono, item.ack_mono, now
+            )
             self._first.setdefault(item.key, now)
             if copied:
                 self.copies += 1
@@ -485,18 +503,22 @@ class ReplicatedLedgerSink(S3LedgerSink):
     a write not confirmed within *confirm_timeout* raises (never acknowledged).
     """
 
-    def __init__(self, handle: Any, bucket: str, replicator: Replicator, *,
-                 prefix: str = MEDIA_LEDGER_PREFIX, confirm: bool = False,
-                 confirm_timeout: float = 2.0) -> None:
+    def __init__(
+        self,
+        handle: Any,
+        bucket: str,
+        replicator: Replicator,
+        *,
+        prefix: str = MEDIA_LEDGER_PREFIX,
+        confirm: bool = False,
+        confirm_timeout: float = 2.0,
+    ) -> None:
         super().__init__(handle, bucket, prefix=prefix)
         self.replicator = replicator
         self.confirm = confirm
         self.confirm_timeout = confirm_timeout
         self.primary_acks: dict[str, float] = {}
         self._acks_lock = threading.Lock()
-
-    def key(self, seq: int) -> str:
-        return f"{self.prefix}{seq:010d}"
 
     def write(self, seq: int, payload: str) -> None:
         if self._client is None:
@@ -508,10 +530,10 @@ class ReplicatedLedgerSink(S3LedgerSink):
             self.primary_acks[key] = ack
         etag = norm_etag(resp.get("ETag"))
         self.replicator.notify(key, etag=etag, ack_mono=ack)
-        if self.confirm and not self.replicator.wait_replicated(key, etag,
-                                                                self.confirm_timeout):
+        if self.confirm and not self.replicator.wait_replicated(key, etag, self.confirm_timeout):
             raise ReplicationNotConfirmed(
-                f"{key}: not on the replica {self.confirm_timeout:g} s after the primary's ack")
+                f"{key}: not on the replica {self.confirm_timeout:g} s after the primary's ack"
+            )
 
     def acks(self) -> dict[str, float]:
         with self._acks_lock:
