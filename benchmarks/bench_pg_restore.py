@@ -213,9 +213,7 @@ class SizeBench:
         log(f"{st.label}: loading app_database scale {st.scale} ...")
         schema.app_database(self.src, DB, scale=st.scale)
         st.setup_seconds["load"] = time.monotonic() - t
-        st.db_bytes = int(
-            self.src.execute("SELECT pg_database_size(%s)", (DB,))[0][0]
-        )
+        st.db_bytes = int(self.src.execute("SELECT pg_database_size(%s)", (DB,))[0][0])
         st.counts = row_counts(self.src, DB, schema.TABLES)
         log(f"{st.label}: loaded {st.db_bytes / 1e6:.0f} MB in {st.setup_seconds['load']:.0f} s")
 
@@ -232,8 +230,10 @@ class SizeBench:
         st.setup_seconds["backups"] = time.monotonic() - t
         st.dump_bytes = self.dump.size
         st.base_bytes = self.base.size
-        log(f"{st.label}: dump {st.dump_bytes / 1e6:.0f} MB, base backup "
-            f"{st.base_bytes / 1e6:.0f} MB in {st.setup_seconds['backups']:.0f} s")
+        log(
+            f"{st.label}: dump {st.dump_bytes / 1e6:.0f} MB, base backup "
+            f"{st.base_bytes / 1e6:.0f} MB in {st.setup_seconds['backups']:.0f} s"
+        )
 
         # WAL after the base backup, for the PITR to replay.
         t = time.monotonic()
@@ -257,8 +257,7 @@ class SizeBench:
         if len(tars) != 1:
             raise RuntimeError(f"base backup with tablespaces: {tars}")
         for obj, path in ((self.dump_obj, self.dump_file), (self.base_obj, self.base_tar)):
-            self.store.client.download_file(self.store.bucket, obj.key, str(path),
-                                            Config=ONE_GET)
+            self.store.client.download_file(self.store.bucket, obj.key, str(path), Config=ONE_GET)
             if sha256_file(path) != obj.sha256:
                 raise RuntimeError(f"{obj.key}: checksum mismatch after download")
         self.base_tar.chmod(0o644)
@@ -296,28 +295,48 @@ class SizeBench:
                 drill = Drill(DrillRecord(drill_id="bench", name="bench"))
                 try:
                     with drill.step("restore", Phase.EXECUTION) as s:
-                        restore_dump(s, self.store, [self.dump], target, dbname=DB,
-                                     jobs=self.args.jobs)
+                        restore_dump(
+                            s, self.store, [self.dump], target, dbname=DB, jobs=self.args.jobs
+                        )
                 finally:
                     drill.close()
                 step = drill.record.steps[-1]
                 assert step.duration is not None
                 total = step.duration
-                parts = command_parts(step, [
-                    ("api", "s3 get", "download+verify"),
-                    ("sql", "CREATE DATABASE", "create db"),
-                    ("argv", target.tool("pg_restore"), "pg_restore"),
-                ])
+                parts = command_parts(
+                    step,
+                    [
+                        ("api", "s3 get", "download+verify"),
+                        ("sql", "CREATE DATABASE", "create db"),
+                        ("argv", target.tool("pg_restore"), "pg_restore"),
+                    ],
+                )
             else:
                 env = {**os.environ, **target.env()}
                 t0 = time.monotonic()
-                subprocess.run([target.tool("createdb"), DB], env=env, check=True,
-                               capture_output=True, stdin=subprocess.DEVNULL)
+                subprocess.run(
+                    [target.tool("createdb"), DB],
+                    env=env,
+                    check=True,
+                    capture_output=True,
+                    stdin=subprocess.DEVNULL,
+                )
                 t1 = time.monotonic()
                 subprocess.run(
-                    [target.tool("pg_restore"), "-j", str(self.args.jobs), "--no-owner",
-                     "--exit-on-error", "-d", DB, str(self.dump_file)],
-                    env=env, check=True, capture_output=True, stdin=subprocess.DEVNULL,
+                    [
+                        target.tool("pg_restore"),
+                        "-j",
+                        str(self.args.jobs),
+                        "--no-owner",
+                        "--exit-on-error",
+                        "-d",
+                        DB,
+                        str(self.dump_file),
+                    ],
+                    env=env,
+                    check=True,
+                    capture_output=True,
+                    stdin=subprocess.DEVNULL,
                 )
                 t2 = time.monotonic()
                 total = t2 - t0
@@ -338,8 +357,7 @@ class SizeBench:
         if self.setup.filler_rows:
             expected["wal_filler"] = self.setup.filler_rows
         with conn_pg() as conn:
-            got = {t: int(conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0])
-                   for t in tables}
+            got = {t: int(conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]) for t in tables}
             rec = conn.execute("SELECT pg_is_in_recovery()").fetchone()[0]
         if rec:
             return "STILL IN RECOVERY"
@@ -359,18 +377,28 @@ class SizeBench:
             drill = Drill(DrillRecord(drill_id="bench", name="bench"))
             try:
                 with drill.step("restore", Phase.EXECUTION) as s:
-                    restored = pitr(s, factory, self.store, self.base, self.archive,
-                                    credentials_from=self.src, name=f"pd-{self.tag}-{rnd}")
+                    restored = pitr(
+                        s,
+                        factory,
+                        self.store,
+                        self.base,
+                        self.archive,
+                        credentials_from=self.src,
+                        name=f"pd-{self.tag}-{rnd}",
+                    )
             finally:
                 drill.close()
             step = drill.record.steps[-1]
             assert step.duration is not None
-            parts = command_parts(step, [
-                ("api", "s3 get", "download+verify"),
-                ("api", "tar -xf", "extract"),
-                ("api", "start ", "start (until SELECT 1)"),
-                ("api", "wait until promoted", "wait promoted"),
-            ])
+            parts = command_parts(
+                step,
+                [
+                    ("api", "s3 get", "download+verify"),
+                    ("api", "tar -xf", "extract"),
+                    ("api", "start ", "start (until SELECT 1)"),
+                    ("api", "wait until promoted", "wait promoted"),
+                ],
+            )
             check = self._verify_pitr(lambda: restored.connect(DB, timeout=30))
             # Aside (outside the step): the ownership walk pitr does before the start
             # (adopt_data_dir), repeated on the restored data dir: same files, same chowns.
@@ -380,8 +408,7 @@ class SizeBench:
         finally:
             for handle in made:
                 self._close_handle(handle)
-        return Sample(self.setup.label, "physical", "drill", rnd, step.duration, parts, load,
-                      check)
+        return Sample(self.setup.label, "physical", "drill", rnd, step.duration, parts, load, check)
 
     def _bare_settings(self, port: int, sock: Path) -> str:
         assert self.archive
@@ -417,8 +444,13 @@ class SizeBench:
         try:
             load = load1()
             t0 = time.monotonic()
-            subprocess.run(["tar", "-xf", str(self.base_tar), "-C", str(data)], check=True,
-                           capture_output=True, stdin=subprocess.DEVNULL, **as_user)
+            subprocess.run(
+                ["tar", "-xf", str(self.base_tar), "-C", str(data)],
+                check=True,
+                capture_output=True,
+                stdin=subprocess.DEVNULL,
+                **as_user,
+            )
             t1 = time.monotonic()
             (data / "recovery.signal").touch()
             (data / "drillbook.conf").write_text(conf_text)  # replaces the source's
@@ -436,23 +468,37 @@ class SizeBench:
             t2 = time.monotonic()
             while True:
                 if proc.poll() is not None:
-                    raise RuntimeError(f"bare postgres exited {proc.returncode}:\n"
-                                       + logf.read_text()[-3000:])
+                    raise RuntimeError(
+                        f"bare postgres exited {proc.returncode}:\n" + logf.read_text()[-3000:]
+                    )
                 try:
-                    with psycopg.connect(host="127.0.0.1", port=port, user=self.src.user,
-                                         password=self.src.password, dbname="postgres",
-                                         autocommit=True, connect_timeout=2) as conn:
+                    with psycopg.connect(
+                        host="127.0.0.1",
+                        port=port,
+                        user=self.src.user,
+                        password=self.src.password,
+                        dbname="postgres",
+                        autocommit=True,
+                        connect_timeout=2,
+                    ) as conn:
                         if conn.execute("SELECT pg_is_in_recovery()").fetchone()[0] is False:
                             break
                 except psycopg.OperationalError:
                     pass
                 time.sleep(interval)
             t3 = time.monotonic()
-            parts = {"extract": t1 - t0, "start->promoted": t3 - t1,
-                     "signal+conf+spawn": t2 - t1}
-            check = self._verify_pitr(lambda: psycopg.connect(
-                host="127.0.0.1", port=port, user=self.src.user, password=self.src.password,
-                dbname=DB, autocommit=True, connect_timeout=30))
+            parts = {"extract": t1 - t0, "start->promoted": t3 - t1, "signal+conf+spawn": t2 - t1}
+            check = self._verify_pitr(
+                lambda: psycopg.connect(
+                    host="127.0.0.1",
+                    port=port,
+                    user=self.src.user,
+                    password=self.src.password,
+                    dbname=DB,
+                    autocommit=True,
+                    connect_timeout=30,
+                )
+            )
         finally:
             if proc is not None:
                 if proc.poll() is None:
@@ -480,8 +526,9 @@ class SizeBench:
             for name, obj in (("dump", self.dump_obj), ("base.tar", self.base_obj)):
                 path = tmp / name
                 t = time.monotonic()
-                self.store.client.download_file(self.store.bucket, obj.key, str(path),
-                                                Config=ONE_GET)
+                self.store.client.download_file(
+                    self.store.bucket, obj.key, str(path), Config=ONE_GET
+                )
                 out[f"{name}: one GET"] = time.monotonic() - t
                 t = time.monotonic()
                 sha256_file(path)
@@ -512,32 +559,62 @@ def fmt(xs: list[float], digits: int = 2) -> str:
     return f"{statistics.median(xs):.{digits}f} [{min(xs):.{digits}f}-{max(xs):.{digits}f}]"
 
 
-def rows_for(samples: list[Sample], size: str) -> list[tuple[str, list[float], list[float],
-                                                             list[float], list[float]]]:
+def rows_for(
+    samples: list[Sample], size: str
+) -> list[tuple[str, list[float], list[float], list[float], list[float]]]:
     """(what, drill values, bare values, per-round ratios, loads) for one size."""
 
     def pick(kind: str, side: str) -> dict[int, Sample]:
-        return {s.round: s for s in samples if s.size == size and s.kind == kind
-                and s.side == side}
+        return {s.round: s for s in samples if s.size == size and s.kind == kind and s.side == side}
 
     out = []
-    specs: list[tuple[str, str, Callable[[Sample], float | None],
-                      Callable[[Sample], float | None]]] = [
-        ("logical: step total / createdb+pg_restore", "logical",
-         lambda s: s.total, lambda s: s.total),
-        ("logical: pg_restore -j2 alone", "logical",
-         lambda s: s.parts.get("pg_restore"), lambda s: s.parts.get("pg_restore")),
-        ("logical: step minus download / bare", "logical",
-         lambda s: s.total - s.parts.get("download+verify", 0.0), lambda s: s.total),
-        ("physical: pitr step total / tar+start+promoted", "physical",
-         lambda s: s.total, lambda s: s.total),
-        ("physical: step minus download / bare", "physical",
-         lambda s: s.total - s.parts.get("download+verify", 0.0), lambda s: s.total),
-        ("physical: extract (tarfile / tar -xf)", "physical",
-         lambda s: s.parts.get("extract"), lambda s: s.parts.get("extract")),
-        ("physical: start->promoted", "physical",
-         lambda s: s.parts.get("start (until SELECT 1)", 0.0) + s.parts.get("wait promoted", 0.0),
-         lambda s: s.parts.get("start->promoted")),
+    specs: list[
+        tuple[str, str, Callable[[Sample], float | None], Callable[[Sample], float | None]]
+    ] = [
+        (
+            "logical: step total / createdb+pg_restore",
+            "logical",
+            lambda s: s.total,
+            lambda s: s.total,
+        ),
+        (
+            "logical: pg_restore -j2 alone",
+            "logical",
+            lambda s: s.parts.get("pg_restore"),
+            lambda s: s.parts.get("pg_restore"),
+        ),
+        (
+            "logical: step minus download / bare",
+            "logical",
+            lambda s: s.total - s.parts.get("download+verify", 0.0),
+            lambda s: s.total,
+        ),
+        (
+            "physical: pitr step total / tar+start+promoted",
+            "physical",
+            lambda s: s.total,
+            lambda s: s.total,
+        ),
+        (
+            "physical: step minus download / bare",
+            "physical",
+            lambda s: s.total - s.parts.get("download+verify", 0.0),
+            lambda s: s.total,
+        ),
+        (
+            "physical: extract (tarfile / tar -xf)",
+            "physical",
+            lambda s: s.parts.get("extract"),
+            lambda s: s.parts.get("extract"),
+        ),
+        (
+            "physical: start->promoted",
+            "physical",
+            lambda s: (
+                s.parts.get("start (until SELECT 1)", 0.0) + s.parts.get("wait promoted", 0.0)
+            ),
+            lambda s: s.parts.get("start->promoted"),
+        ),
     ]
     for what, kind, fd, fb in specs:
         drill, bare = pick(kind, "drill"), pick(kind, "bare")
@@ -556,55 +633,74 @@ def rows_for(samples: list[Sample], size: str) -> list[tuple[str, list[float], l
 
 def print_report(setups: list[SizeSetup], samples: list[Sample], extra: dict[str, Any]) -> None:
     print()
-    print(f"{'size':6} {'what':48} {'drill s':>22} {'bare s':>22} {'drill/bare':>20} "
-          f"{'load1':>12}")
+    print(f"{'size':6} {'what':48} {'drill s':>22} {'bare s':>22} {'drill/bare':>20} {'load1':>12}")
     print("-" * 136)
     for st in setups:
         for what, dv, bv, ratios, loads in rows_for(samples, st.label):
-            print(f"{st.label:6} {what:48} {fmt(dv):>22} {fmt(bv):>22} {fmt(ratios, 3):>20} "
-                  f"{fmt(loads, 1) if loads else '-':>12}")
+            print(
+                f"{st.label:6} {what:48} {fmt(dv):>22} {fmt(bv):>22} {fmt(ratios, 3):>20} "
+                f"{fmt(loads, 1) if loads else '-':>12}"
+            )
         print()
     print("parts (median [min-max] s):")
     for st in setups:
         for kind in ("logical", "physical"):
             for side in ("drill", "bare"):
-                ss = [s for s in samples if s.size == st.label and s.kind == kind
-                      and s.side == side]
+                ss = [
+                    s for s in samples if s.size == st.label and s.kind == kind and s.side == side
+                ]
                 if not ss:
                     continue
                 names = list(dict.fromkeys(k for s in ss for k in s.parts))
-                cells = ", ".join(f"{n} {fmt([s.parts[n] for s in ss if n in s.parts])}"
-                                  for n in names)
-                print(f"  {st.label:6} {kind:8} {side:5} total {fmt([s.total for s in ss])}: "
-                      f"{cells}")
+                cells = ", ".join(
+                    f"{n} {fmt([s.parts[n] for s in ss if n in s.parts])}" for n in names
+                )
+                print(
+                    f"  {st.label:6} {kind:8} {side:5} total {fmt([s.total for s in ss])}: {cells}"
+                )
         whatif = extra.get("download", {}).get(st.label)
         if whatif:
-            print(f"  {st.label:6} aside, same objects, one plain GET each then SHA-256: "
-                  + ", ".join(f"{k} {fmt(v)}" for k, v in whatif.items()))
+            print(
+                f"  {st.label:6} aside, same objects, one plain GET each then SHA-256: "
+                + ", ".join(f"{k} {fmt(v)}" for k, v in whatif.items())
+            )
         walks = extra.get("chown_walk", {}).get(st.label)
         if walks:
-            print(f"  {st.label:6} aside, adopt_data_dir() walk on the restored data dir: "
-                  f"{fmt(walks)}")
+            print(
+                f"  {st.label:6} aside, adopt_data_dir() walk on the restored data dir: "
+                f"{fmt(walks)}"
+            )
     bad = [s for s in samples if s.check != "ok"]
     print()
-    print("checks: " + ("every restore has every row (and PITR every post-backup row), "
-                        "promoted" if not bad else
-                        "; ".join(f"{s.size} {s.kind} {s.side} r{s.round}: {s.check}"
-                                  for s in bad)))
+    print(
+        "checks: "
+        + (
+            "every restore has every row (and PITR every post-backup row), promoted"
+            if not bad
+            else "; ".join(f"{s.size} {s.kind} {s.side} r{s.round}: {s.check}" for s in bad)
+        )
+    )
     print("goal: drill/bare <= 1.03")
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     ap.add_argument("--sizes", default="100MB", help="comma list, e.g. 100MB,1GB")
-    ap.add_argument("--rounds", default="3",
-                    help="rounds, one number or one per size (e.g. 3,2)")
+    ap.add_argument("--rounds", default="3", help="rounds, one number or one per size (e.g. 3,2)")
     ap.add_argument("--kinds", default="logical,physical")
     ap.add_argument("--jobs", type=int, default=2, help="pg_restore -j (both sides)")
-    ap.add_argument("--wal-mb", type=int, default=64,
-                    help="MB of WAL written after the base backup (PITR replays it)")
-    ap.add_argument("--bare-interval", type=float, default=0.02,
-                    help="bare poll interval, s (drillbook's wait_until: 0.02)")
+    ap.add_argument(
+        "--wal-mb",
+        type=int,
+        default=64,
+        help="MB of WAL written after the base backup (PITR replays it)",
+    )
+    ap.add_argument(
+        "--bare-interval",
+        type=float,
+        default=0.02,
+        help="bare poll interval, s (drillbook's wait_until: 0.02)",
+    )
     ap.add_argument("--postgres", default="auto")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args(argv)
@@ -620,10 +716,13 @@ def main(argv: list[str] | None = None) -> int:
     started = dt.datetime.now().astimezone()
     backend = LocalBackend(postgres=args.postgres)
     install = backend.pg_install()
-    print(f"{started:%Y-%m-%d %H:%M %Z}, {os.cpu_count()} CPUs, load average "
-          f"{'/'.join(f'{x:.2f}' for x in os.getloadavg())}; PostgreSQL {install.version} "
-          f"({install.source}: {install.bindir}); pg_restore -j{args.jobs}; "
-          f"--wal-mb {args.wal_mb}", flush=True)
+    print(
+        f"{started:%Y-%m-%d %H:%M %Z}, {os.cpu_count()} CPUs, load average "
+        f"{'/'.join(f'{x:.2f}' for x in os.getloadavg())}; PostgreSQL {install.version} "
+        f"({install.source}: {install.bindir}); pg_restore -j{args.jobs}; "
+        f"--wal-mb {args.wal_mb}",
+        flush=True,
+    )
     setups: list[SizeSetup] = []
     samples: list[Sample] = []
     extra: dict[str, Any] = {"download": {}, "chown_walk": {}}
@@ -634,12 +733,14 @@ def main(argv: list[str] | None = None) -> int:
                 bench.prepare()
                 st = bench.setup
                 setups.append(st)
-                print(f"{label}: scale {scale}, database {st.db_bytes / 1e6:.0f} MB, dump "
-                      f"{st.dump_bytes / 1e6:.0f} MB, base.tar {st.base_bytes / 1e6:.0f} MB, "
-                      f"{st.wal_segments} WAL segments in the archive "
-                      f"({st.filler_rows} rows after the base backup); setup "
-                      + ", ".join(f"{k} {v:.0f} s" for k, v in st.setup_seconds.items()),
-                      flush=True)
+                print(
+                    f"{label}: scale {scale}, database {st.db_bytes / 1e6:.0f} MB, dump "
+                    f"{st.dump_bytes / 1e6:.0f} MB, base.tar {st.base_bytes / 1e6:.0f} MB, "
+                    f"{st.wal_segments} WAL segments in the archive "
+                    f"({st.filler_rows} rows after the base backup); setup "
+                    + ", ".join(f"{k} {v:.0f} s" for k, v in st.setup_seconds.items()),
+                    flush=True,
+                )
                 whatif: dict[str, list[float]] = {}
                 for r in range(n_rounds):
                     for kind in kinds:
@@ -648,10 +749,13 @@ def main(argv: list[str] | None = None) -> int:
                             fn = bench.logical if kind == "logical" else bench.physical
                             s = fn(side, r)
                             samples.append(s)
-                            print(f"  {label} round {r + 1} {kind:8} {side:5} "
-                                  f"{s.total:8.2f} s (load {s.load1:.2f}) "
-                                  + " ".join(f"{k}={v:.2f}" for k, v in s.parts.items())
-                                  + f" check={s.check}", flush=True)
+                            print(
+                                f"  {label} round {r + 1} {kind:8} {side:5} "
+                                f"{s.total:8.2f} s (load {s.load1:.2f}) "
+                                + " ".join(f"{k}={v:.2f}" for k, v in s.parts.items())
+                                + f" check={s.check}",
+                                flush=True,
+                            )
                     for k, v in bench.download_whatif().items():
                         whatif.setdefault(k, []).append(v)
                 extra["download"][label] = whatif
@@ -660,15 +764,22 @@ def main(argv: list[str] | None = None) -> int:
                 bench.close()
         print_report(setups, samples, extra)
         ended = dt.datetime.now().astimezone()
-        print(f"ended {ended:%H:%M}, load average "
-              f"{'/'.join(f'{x:.2f}' for x in os.getloadavg())}")
+        print(f"ended {ended:%H:%M}, load average {'/'.join(f'{x:.2f}' for x in os.getloadavg())}")
         if args.json:
-            args.json.write_text(json.dumps({
-                "started": started.isoformat(), "ended": ended.isoformat(),
-                "postgres": install.version, "args": vars(args) | {"json": str(args.json)},
-                "setups": [asdict(s) for s in setups],
-                "samples": [asdict(s) for s in samples], "extra": extra,
-            }, indent=2))
+            args.json.write_text(
+                json.dumps(
+                    {
+                        "started": started.isoformat(),
+                        "ended": ended.isoformat(),
+                        "postgres": install.version,
+                        "args": vars(args) | {"json": str(args.json)},
+                        "setups": [asdict(s) for s in setups],
+                        "samples": [asdict(s) for s in samples],
+                        "extra": extra,
+                    },
+                    indent=2,
+                )
+            )
     finally:
         procs.close_current_run()
     return 0
