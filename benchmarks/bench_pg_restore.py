@@ -81,7 +81,7 @@ from boto3.s3.transfer import TransferConfig  # noqa: E402
 from drillbook.drill import Drill  # noqa: E402
 from drillbook.record import DrillRecord, Phase, Step  # noqa: E402
 from fixtures import procs  # noqa: E402
-from fixtures.local import LocalBackend, LocalPostgres, OsUser, _pg_value  # noqa: E402
+from fixtures.local import LocalBackend, LocalPostgres, OsUser  # noqa: E402
 from scenarios.postgres import schema  # noqa: E402
 from scenarios.postgres.backup import Backup, WalArchive, base_backup, pg_dump  # noqa: E402
 from scenarios.postgres.recovery import pitr, restore_dump  # noqa: E402
@@ -98,6 +98,15 @@ def log(msg: str) -> None:
 
 def load1() -> float:
     return os.getloadavg()[0]
+
+
+def conf_value(v: Any) -> str:
+    """A value as postgresql.conf spells it (as drillbook writes its drillbook.conf)."""
+    if isinstance(v, bool):
+        return "on" if v else "off"
+    if isinstance(v, int | float):
+        return str(v)
+    return "'" + str(v).replace("'", "''") + "'"
 
 
 def parse_size(text: str) -> tuple[str, int]:
@@ -423,7 +432,7 @@ class SizeBench:
             "hot_standby": "off",
             "recovery_target_timeline": "latest",
         }
-        return "\n".join(f"{k} = {_pg_value(v)}" for k, v in merged.items()) + "\n"
+        return "\n".join(f"{k} = {conf_value(v)}" for k, v in merged.items()) + "\n"
 
     def _physical_bare(self, rnd: int) -> Sample:
         assert self.base_tar
@@ -637,6 +646,8 @@ def print_report(setups: list[SizeSetup], samples: list[Sample], extra: dict[str
     print("-" * 136)
     for st in setups:
         for what, dv, bv, ratios, loads in rows_for(samples, st.label):
+            if not dv:
+                continue  # a kind not run (--kinds)
             print(
                 f"{st.label:6} {what:48} {fmt(dv):>22} {fmt(bv):>22} {fmt(ratios, 3):>20} "
                 f"{fmt(loads, 1) if loads else '-':>12}"
