@@ -125,6 +125,19 @@ def ransomware_drill(drill: Drill, s3_factory: S3Factory, *, restore_fraction: f
         attacker_sha256=attack.attacker_sha256,
         ransom_note=attack.note_key,
     )
+    check_lock_held(
+        drill,
+        c,
+        manifest,
+        purge,
+        "no version lost to the attack (VersionId of each upload still listed)",
+    )
+    drill.verify_ledger(ledger)
+
+
+def check_lock_held(drill, c, manifest, purge, versions_check: str) -> None:
+    """Object lock held: every delete of a locked version was refused, and every uploaded
+    version (by its VersionId, not a count) is still listed."""
     drill.check(
         "every attempt to delete a locked version was refused",
         purge.all_refused,
@@ -136,7 +149,7 @@ def ransomware_drill(drill: Drill, s3_factory: S3Factory, *, restore_fraction: f
     have = {(k, v.version_id) for k, vs in versions.items() for v in vs}
     gone = [e.key for e in manifest if (e.key, e.version_id) not in have]
     drill.check(
-        "no version lost to the attack (VersionId of each upload still listed)",
+        versions_check,
         not gone,
         f"{len(gone)} of {len(manifest)} original versions gone"
         if gone
@@ -144,7 +157,6 @@ def ransomware_drill(drill: Drill, s3_factory: S3Factory, *, restore_fraction: f
         expected=len(manifest),
         actual=len(manifest) - len(gone),
     )
-    drill.verify_ledger(ledger)
 
 
 @pytest.mark.drill(service="media", scenario="ransomware overwrite -> newest pre-t0 versions")
@@ -193,24 +205,8 @@ def locked_deletion_drill(drill: Drill, s3_factory: S3Factory) -> None:
     drill.note("restore", result.summary())
 
     checks.validate(drill, c, MEDIA, manifest)
-    drill.check(
-        "every attempt to delete a locked version was refused",
-        purge.all_refused,
-        f"{purge.refused}/{purge.attempted} refused ({dict(purge.codes)})",
-        expected=purge.attempted,
-        actual=purge.refused,
-    )
-    versions = checks.list_versions(c, MEDIA, "media/")
-    have = {(k, v.version_id) for k, vs in versions.items() for v in vs}
-    gone = [e.key for e in manifest if (e.key, e.version_id) not in have]
-    drill.check(
-        "every uploaded version still exists (VersionId of each upload)",
-        not gone,
-        f"{len(gone)} of {len(manifest)} original versions gone"
-        if gone
-        else f"all {len(manifest)} original versions present",
-        expected=len(manifest),
-        actual=len(manifest) - len(gone),
+    check_lock_held(
+        drill, c, manifest, purge, "every uploaded version still exists (VersionId of each upload)"
     )
     drill.verify_ledger(ledger)
 
