@@ -1,8 +1,2 @@
-pytest_plugins = [
-    "drillbook.plugin",
-    "fixtures.backend",
-    "fixtures.postgres",
-    "fixtures.redis",
-    "fixtures.s3",
-    "reports.plugin",
-]
+# drillbook's pytest plugin is loaded by its pytest11 entry point (drillbook.pytest_plugin):
+# this project's conftest needs nothing of its own, like a team repository's.

@@ -96,9 +96,9 @@ def main(argv: list[str] | None = None) -> int:
     services = [s for s in args.services.split(",") if s]
 
     from drillbook.errors import DrillNotRun
-    from fixtures import procs
-    from fixtures.docker import DockerBackend
-    from fixtures.local import LocalBackend
+    from drillbook.fixtures import procs
+    from drillbook.fixtures.docker import DockerBackend
+    from drillbook.fixtures.local import LocalBackend
 
     try:
         docker = DockerBackend(

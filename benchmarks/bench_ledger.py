@@ -122,7 +122,7 @@ class Stack:
     """The three LocalBackend servers every run writes to, and per-run sinks on them."""
 
     def __init__(self, postgres: str) -> None:
-        from fixtures.local import LocalBackend
+        from drillbook.fixtures.local import LocalBackend
 
         self.backend = LocalBackend(postgres=postgres)
         self.handles: dict[str, Any] = {}
@@ -139,14 +139,14 @@ class Stack:
         if kind == "null":
             return NullSink()
         if kind == "postgres":
-            from scenarios.postgres.ledger import PostgresLedgerSink
+            from drillbook.scenarios.postgres.ledger import PostgresLedgerSink
 
             return PostgresLedgerSink(self.handles["postgres"], table=f"ledger_{tag}")
         if kind == "redis":
-            from scenarios.redis.ledger import RedisLedgerSink
+            from drillbook.scenarios.redis.ledger import RedisLedgerSink
 
             return RedisLedgerSink(self.handles["redis"], prefix=f"bench:{tag}:")
-        from scenarios.s3.ledger import S3LedgerSink
+        from drillbook.scenarios.s3.ledger import S3LedgerSink
 
         return S3LedgerSink(self.handles["s3"], bucket=f"bench-{tag}".replace("_", "-"))
 
@@ -165,7 +165,7 @@ class Stack:
                     for i in range(0, len(keys), 1000):
                         c.delete(*keys[i : i + 1000])
             else:
-                from fixtures.s3 import empty_bucket
+                from drillbook.fixtures.s3 import empty_bucket
 
                 c = self.handles["s3"].client()
                 with contextlib.suppress(c.exceptions.NoSuchBucket):
@@ -179,7 +179,7 @@ class Stack:
             with contextlib.suppress(Exception):
                 h.close()
         self.backend.close()
-        from fixtures import procs
+        from drillbook.fixtures import procs
 
         procs.close_current_run()
 

@@ -79,13 +79,13 @@ import psycopg  # noqa: E402
 from boto3.s3.transfer import TransferConfig  # noqa: E402
 
 from drillbook.drill import Drill  # noqa: E402
+from drillbook.fixtures import procs  # noqa: E402
+from drillbook.fixtures.local import LocalBackend, LocalPostgres, OsUser  # noqa: E402
 from drillbook.record import DrillRecord, Phase, Step  # noqa: E402
-from fixtures import procs  # noqa: E402
-from fixtures.local import LocalBackend, LocalPostgres, OsUser  # noqa: E402
-from scenarios.postgres import schema  # noqa: E402
-from scenarios.postgres.backup import Backup, WalArchive, base_backup, pg_dump  # noqa: E402
-from scenarios.postgres.recovery import pitr, restore_dump  # noqa: E402
-from scenarios.s3.store import BackupStore, sha256_file  # noqa: E402
+from drillbook.scenarios.postgres import schema  # noqa: E402
+from drillbook.scenarios.postgres.backup import Backup, WalArchive, base_backup, pg_dump  # noqa: E402
+from drillbook.scenarios.postgres.recovery import pitr, restore_dump  # noqa: E402
+from drillbook.scenarios.s3.store import BackupStore, sha256_file  # noqa: E402
 
 ONE_GET = TransferConfig(multipart_threshold=1 << 40)  # never split into ranged GETs
 

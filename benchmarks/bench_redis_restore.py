@@ -50,11 +50,11 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from drillbook.drill import Drill  # noqa: E402
+from drillbook.fixtures import binaries, procs  # noqa: E402
+from drillbook.fixtures.local import LocalRedis  # noqa: E402
 from drillbook.record import DrillRecord, Phase  # noqa: E402
-from fixtures import binaries, procs  # noqa: E402
-from fixtures.local import LocalRedis  # noqa: E402
-from scenarios.redis import recovery  # noqa: E402
-from scenarios.redis.persistence import bgsave, handle_aof_layout  # noqa: E402
+from drillbook.scenarios.redis import recovery  # noqa: E402
+from drillbook.scenarios.redis.persistence import bgsave, handle_aof_layout  # noqa: E402
 
 MODES = ("rdb", "aof")
 
@@ -86,16 +86,22 @@ class Results:
             row: dict[str, Any] = {}
             for path in ("bare", "drill"):
                 xs = self.series(mode, path)
-                loads = [s.server_load_s for s in self.samples
-                         if s.mode == mode and s.path == path and s.server_load_s is not None]
+                loads = [
+                    s.server_load_s
+                    for s in self.samples
+                    if s.mode == mode and s.path == path and s.server_load_s is not None
+                ]
                 row[path] = {
                     "median_s": statistics.median(xs),
                     "min_s": min(xs),
                     "max_s": max(xs),
                     "server_load_median_s": statistics.median(loads) if loads else None,
                     "overhead_median_s": statistics.median(
-                        [s.seconds - (s.server_load_s or 0.0) for s in self.samples
-                         if s.mode == mode and s.path == path]
+                        [
+                            s.seconds - (s.server_load_s or 0.0)
+                            for s in self.samples
+                            if s.mode == mode and s.path == path
+                        ]
                     ),
                     "keys": sorted({s.keys for s in self.samples if s.mode == mode}),
                 }
@@ -103,8 +109,11 @@ class Results:
             # The load itself is the same work on byte-identical files; on a busy machine
             # it varies more than either path costs. Pooling it isolates the path's cost:
             # (pooled load + drill overhead) / (pooled load + bare overhead).
-            pooled = [s.server_load_s for s in self.samples
-                      if s.mode == mode and s.server_load_s is not None]
+            pooled = [
+                s.server_load_s
+                for s in self.samples
+                if s.mode == mode and s.server_load_s is not None
+            ]
             if pooled:
                 load = statistics.median(pooled)
                 row["pooled_server_load_median_s"] = load
@@ -184,8 +193,9 @@ def _dbsize_when_loaded(port: int, proc: Any, log: Path, interval: float = 0.001
     try:
         while True:
             if proc.poll() is not None:
-                raise RuntimeError(f"bare redis exited {proc.returncode}: "
-                                   + log.read_text()[-2000:])
+                raise RuntimeError(
+                    f"bare redis exited {proc.returncode}: " + log.read_text()[-2000:]
+                )
             try:
                 if sock is None:
                     sock = socket.create_connection(("127.0.0.1", port), timeout=30)
@@ -211,9 +221,23 @@ def run_bare(install: binaries.RedisInstall, run: procs.Run, golden: Path, mode:
     copy_files(golden, data, mode)
     port = procs.free_port()
     argv = [
-        str(install.server), "--bind", "127.0.0.1", "--port", str(port), "--dir", str(data),
-        "--save", "", "--appendonly", "yes" if mode == "aof" else "no",
-        "--dbfilename", "dump.rdb", "--daemonize", "no", "--logfile", "",
+        str(install.server),
+        "--bind",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--dir",
+        str(data),
+        "--save",
+        "",
+        "--appendonly",
+        "yes" if mode == "aof" else "no",
+        "--dbfilename",
+        "dump.rdb",
+        "--daemonize",
+        "no",
+        "--logfile",
+        "",
     ]
     log = root / "redis.log"
     start = time.monotonic()
@@ -269,8 +293,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"server: {install.flavour} {install.version} ({install.source}: {install.server})")
         print(f"building the data set: {args.keys} keys ...", flush=True)
         golden, build_s = build_dataset(install, run, args.keys)
-        aof_bytes = sum(p.stat().st_size for p in golden.rglob("*") if p.is_file()
-                        and p.name != "dump.rdb")
+        aof_bytes = sum(
+            p.stat().st_size for p in golden.rglob("*") if p.is_file() and p.name != "dump.rdb"
+        )
         res = Results(
             server=f"{install.flavour} {install.version}",
             keys=args.keys,
@@ -278,48 +303,66 @@ def main(argv: list[str] | None = None) -> int:
             aof_bytes=aof_bytes,
             build_seconds=build_s,
         )
-        print(f"  built in {build_s:.1f} s: dump.rdb {res.rdb_bytes / 1e6:.1f} MB, "
-              f"AOF {res.aof_bytes / 1e6:.1f} MB")
+        print(
+            f"  built in {build_s:.1f} s: dump.rdb {res.rdb_bytes / 1e6:.1f} MB, "
+            f"AOF {res.aof_bytes / 1e6:.1f} MB"
+        )
         for r in range(args.rounds):
             for mode in MODES:
                 order = ("bare", "drill") if (r % 2 == 0) else ("drill", "bare")
                 for path in order:
-                    sample = (run_bare if path == "bare" else run_drill)(install, run, golden,
-                                                                        mode)
+                    sample = (run_bare if path == "bare" else run_drill)(install, run, golden, mode)
                     res.samples.append(sample)
-                    print(f"  round {r + 1} {mode:3} {path:5} {sample.seconds:7.3f} s "
-                          f"(server log: loaded in {sample.server_load_s} s; "
-                          f"{sample.keys} keys)", flush=True)
+                    print(
+                        f"  round {r + 1} {mode:3} {path:5} {sample.seconds:7.3f} s "
+                        f"(server log: loaded in {sample.server_load_s} s; "
+                        f"{sample.keys} keys)",
+                        flush=True,
+                    )
         summary = res.summary()
         print()
-        print(f"{'mode':4} {'bare median [min-max]':>28} {'drill median [min-max]':>28} "
-              f"{'drill/bare':>10}")
+        print(
+            f"{'mode':4} {'bare median [min-max]':>28} {'drill median [min-max]':>28} "
+            f"{'drill/bare':>10}"
+        )
         for mode in MODES:
             row = summary[mode]
 
             def cell(d: dict[str, Any]) -> str:
                 return f"{d['median_s']:.3f} [{d['min_s']:.3f}-{d['max_s']:.3f}] s"
 
-            print(f"{mode:4} {cell(row['bare']):>28} {cell(row['drill']):>28} "
-                  f"{row['ratio_drill_over_bare']:>10.3f}")
+            print(
+                f"{mode:4} {cell(row['bare']):>28} {cell(row['drill']):>28} "
+                f"{row['ratio_drill_over_bare']:>10.3f}"
+            )
         print()
         print("server-side load (log) and what the path adds on top (medians):")
         for mode in MODES:
             row = summary[mode]
-            print(f"{mode:4} bare: load {row['bare']['server_load_median_s']} s + "
-                  f"{row['bare']['overhead_median_s'] * 1000:.1f} ms;  drill: load "
-                  f"{row['drill']['server_load_median_s']} s + "
-                  f"{row['drill']['overhead_median_s'] * 1000:.1f} ms;  ratio with the load "
-                  f"pooled ({row.get('pooled_server_load_median_s')} s): "
-                  f"{row.get('ratio_load_pooled', float('nan')):.3f}")
+            print(
+                f"{mode:4} bare: load {row['bare']['server_load_median_s']} s + "
+                f"{row['bare']['overhead_median_s'] * 1000:.1f} ms;  drill: load "
+                f"{row['drill']['server_load_median_s']} s + "
+                f"{row['drill']['overhead_median_s'] * 1000:.1f} ms;  ratio with the load "
+                f"pooled ({row.get('pooled_server_load_median_s')} s): "
+                f"{row.get('ratio_load_pooled', float('nan')):.3f}"
+            )
         print("goal: drill/bare <= 1.03")
         if args.json:
-            args.json.write_text(json.dumps(
-                {"server": res.server, "keys": res.keys, "rdb_bytes": res.rdb_bytes,
-                 "aof_bytes": res.aof_bytes, "build_seconds": res.build_seconds,
-                 "summary": summary, "samples": [s.__dict__ for s in res.samples]},
-                indent=2,
-            ))
+            args.json.write_text(
+                json.dumps(
+                    {
+                        "server": res.server,
+                        "keys": res.keys,
+                        "rdb_bytes": res.rdb_bytes,
+                        "aof_bytes": res.aof_bytes,
+                        "build_seconds": res.build_seconds,
+                        "summary": summary,
+                        "samples": [s.__dict__ for s in res.samples],
+                    },
+                    indent=2,
+                )
+            )
     finally:
         procs.close_current_run()
     return 0

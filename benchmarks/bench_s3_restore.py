@@ -41,9 +41,9 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from scenarios.s3 import protection, recovery  # noqa: E402
-from scenarios.s3.checks import Manifest, ManifestEntry, list_current, pool_map  # noqa: E402
-from scenarios.s3.faults import ransomware_overwrite  # noqa: E402
+from drillbook.scenarios.s3 import protection, recovery  # noqa: E402
+from drillbook.scenarios.s3.checks import Manifest, ManifestEntry, list_current, pool_map  # noqa: E402
+from drillbook.scenarios.s3.faults import ransomware_overwrite  # noqa: E402
 
 BUCKET = "bench-media"
 
@@ -70,15 +70,17 @@ def seed(c: Any, n: int, size: int, workers: int) -> Manifest:
 def verify(c: Any, manifest: Manifest) -> int:
     """Keys whose current ETag is not the uploaded one (0 = fully restored)."""
     current = list_current(c, BUCKET)
-    return sum(1 for e in manifest if current.get(e.key) is None
-               or current[e.key].etag != e.etag)
+    return sum(1 for e in manifest if current.get(e.key) is None or current[e.key].etag != e.etag)
 
 
 def plain_loop(c: Any, manifest: Manifest) -> int:
     n = 0
     for e in manifest:
-        c.copy_object(Bucket=BUCKET, Key=e.key,
-                      CopySource={"Bucket": BUCKET, "Key": e.key, "VersionId": e.version_id})
+        c.copy_object(
+            Bucket=BUCKET,
+            Key=e.key,
+            CopySource={"Bucket": BUCKET, "Key": e.key, "VersionId": e.version_id},
+        )
         n += 1
     return n
 
@@ -91,8 +93,8 @@ def main() -> int:
     ap.add_argument("--json", action="store_true", help="print the figures as JSON too")
     args = ap.parse_args()
 
-    from fixtures import procs
-    from fixtures.local import LocalBackend
+    from drillbook.fixtures import procs
+    from drillbook.fixtures.local import LocalBackend
 
     backend = LocalBackend()
     handle = None
@@ -114,13 +116,16 @@ def main() -> int:
         attack_s = time.monotonic() - t
         log(f"attack 1: {len(attack.keys)} overwritten in {attack_s:.1f} s")
         t = time.monotonic()
-        result = recovery.restore_clean_versions(None, c, BUCKET, t0_wall=t0_wall,
-                                                 manifest=manifest, workers=args.workers)
+        result = recovery.restore_clean_versions(
+            None, c, BUCKET, t0_wall=t0_wall, manifest=manifest, workers=args.workers
+        )
         drill_s = time.monotonic() - t
         drill_bad = verify(c, manifest)
-        log(f"drill restore: {result.restored} in {drill_s:.1f} s "
+        log(
+            f"drill restore: {result.restored} in {drill_s:.1f} s "
             f"(plan {result.plan_seconds:.1f} s, apply {result.apply_seconds:.1f} s), "
-            f"{drill_bad} not restored")
+            f"{drill_bad} not restored"
+        )
 
         t = time.monotonic()
         ransomware_overwrite(c, BUCKET, note_key=None, workers=args.workers)
@@ -145,26 +150,38 @@ def main() -> int:
             "drill_apply_s": round(result.apply_seconds, 2),
             "drill_objects_per_s": round(result.restored / drill_s, 1),
             "drill_apply_objects_per_s": round(result.restored / result.apply_seconds, 1)
-            if result.apply_seconds else None,
+            if result.apply_seconds
+            else None,
             "ratio_drill_vs_plain": round((result.restored / drill_s) / (plain_n / plain_s), 2),
-            "ratio_apply_vs_plain": round((result.restored / result.apply_seconds)
-                                          / (plain_n / plain_s), 2)
-            if result.apply_seconds else None,
+            "ratio_apply_vs_plain": round(
+                (result.restored / result.apply_seconds) / (plain_n / plain_s), 2
+            )
+            if result.apply_seconds
+            else None,
             "not_restored": {"drill": drill_bad, "plain": plain_bad},
             "drill_errors": result.errors[:5],
         }
-        print(f"S3 restore of {n} objects of {args.size} B on moto ({handle.endpoint}), "
-              f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+        print(
+            f"S3 restore of {n} objects of {args.size} B on moto ({handle.endpoint}), "
+            f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
+        )
         print(f"  upload (16 threads)                {figures['upload_objects_per_s']:8} obj/s")
-        print(f"  plain boto3 copy_object loop       {figures['plain_loop_objects_per_s']:8} "
-              f"obj/s  ({plain_s:.1f} s, VersionIds known, no listing)")
-        print(f"  drill restore_clean_versions       {figures['drill_objects_per_s']:8} "
-              f"obj/s  ({drill_s:.1f} s: plan {result.plan_seconds:.1f} s + apply "
-              f"{result.apply_seconds:.1f} s, {args.workers} workers)")
-        print(f"    apply phase alone                {figures['drill_apply_objects_per_s']:8} "
-              f"obj/s")
-        print(f"  ratio drill / plain: {figures['ratio_drill_vs_plain']} overall, "
-              f"{figures['ratio_apply_vs_plain']} for the copies alone")
+        print(
+            f"  plain boto3 copy_object loop       {figures['plain_loop_objects_per_s']:8} "
+            f"obj/s  ({plain_s:.1f} s, VersionIds known, no listing)"
+        )
+        print(
+            f"  drill restore_clean_versions       {figures['drill_objects_per_s']:8} "
+            f"obj/s  ({drill_s:.1f} s: plan {result.plan_seconds:.1f} s + apply "
+            f"{result.apply_seconds:.1f} s, {args.workers} workers)"
+        )
+        print(
+            f"    apply phase alone                {figures['drill_apply_objects_per_s']:8} obj/s"
+        )
+        print(
+            f"  ratio drill / plain: {figures['ratio_drill_vs_plain']} overall, "
+            f"{figures['ratio_apply_vs_plain']} for the copies alone"
+        )
         print(f"  not restored afterwards: drill {drill_bad}, plain {plain_bad}")
         if args.json:
             print(json.dumps(figures))

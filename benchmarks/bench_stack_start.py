@@ -121,7 +121,7 @@ def worker_drillbook(
 
     out["import_pytest"] = now() - t
     t = now()
-    from fixtures import binaries, local, procs
+    from drillbook.fixtures import binaries, local, procs
 
     out["import_fixtures"] = now() - t
 
@@ -576,8 +576,8 @@ def main() -> int:
     if opts.worker:
         return worker_main(opts)
 
-    from fixtures import binaries, procs
-    from fixtures.local import LocalBackend, OsUser
+    from drillbook.fixtures import binaries, procs
+    from drillbook.fixtures.local import LocalBackend, OsUser
 
     # The same binaries the harness uses (a root run needs the shareable copy).
     backend_probe = LocalBackend(postgres=opts.postgres)

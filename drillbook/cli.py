@@ -5,8 +5,8 @@
 - ``clean`` removes what a ``kill -9``'d pytest left behind (servers and run dirs).
 - ``check`` validates the targets file (``drills.toml``) and prints each RPO bound.
 
-``fixtures`` is deliberately not installed into site-packages (generic name, see
-DESIGN.md): the commands that need it import it from the project root, lazily.
+Service modules (``drillbook.fixtures``, ``drillbook.reports``) are imported lazily: a
+command that does not need boto3 or psycopg does not pay for importing them.
 """
 
 from __future__ import annotations
@@ -65,42 +65,6 @@ def _own_version() -> str:
 
 
 __version__ = _own_version()
-
-
-PROJECT_MARKER = Path("fixtures") / "procs.py"  # what makes a folder the project root
-
-
-class ProjectRootError(RuntimeError):
-    """The project's top-level packages (``fixtures``) cannot be imported from here."""
-
-
-def import_project_module(name: str) -> ModuleType:
-    """Import ``fixtures.<x>`` from the project root, which is not in site-packages.
-
-    A console script's ``sys.path`` starts with its bin directory, not the working
-    directory, so the project root (the working directory or one of its parents holding
-    ``fixtures/procs.py``) is put in front. An unrelated ``fixtures`` distribution from
-    PyPI would shadow ours: it is dropped from ``sys.modules`` before the retry.
-    """
-    try:
-        return importlib.import_module(name)
-    except ImportError:
-        pass
-    top = name.split(".")[0]
-    cwd = Path.cwd()
-    root = next((d for d in (cwd, *cwd.parents) if (d / PROJECT_MARKER).is_file()), cwd)
-    if str(root) not in sys.path:
-        sys.path.insert(0, str(root))
-    for mod in [m for m in sys.modules if m == top or m.startswith(top + ".")]:
-        del sys.modules[mod]
-    importlib.invalidate_caches()
-    try:
-        return importlib.import_module(name)
-    except ImportError as exc:
-        raise ProjectRootError(
-            f"cannot import {name} ({exc}): run drillbook from the project root "
-            "(the folder with conftest.py, fixtures/ and drills/)"
-        ) from exc
 
 
 # -- doctor ---------------------------------------------------------------------------------
@@ -365,10 +329,8 @@ def _check_docker(report: DoctorReport) -> None:
             "apt-get install docker.io",
         )
     try:
-        docker_mod = import_project_module("fixtures.docker")
+        docker_mod = importlib.import_module("drillbook.fixtures.docker")
         items = docker_mod.readiness()
-    except ProjectRootError:
-        raise
     except Exception as exc:  # doctor never fails on a probe
         report.add(section, "docker backend", WARN, f"readiness check failed: {exc}")
         return
@@ -450,7 +412,7 @@ def _check_disk(report: DoctorReport) -> None:
 
 def doctor() -> DoctorReport:
     """Check every backend's prerequisites; never raises for a missing piece."""
-    binaries = import_project_module("fixtures.binaries")
+    binaries = importlib.import_module("drillbook.fixtures.binaries")
 
     report = DoctorReport()
     with warnings.catch_warnings():
@@ -559,7 +521,7 @@ def plan_clean(procs: ModuleType, *, include_live: bool) -> list[RunPlan]:
 
 
 def cmd_clean(args: argparse.Namespace) -> int:
-    procs = import_project_module("fixtures.procs")
+    procs = importlib.import_module("drillbook.fixtures.procs")
     plans = plan_clean(procs, include_live=args.all)
     live_runs = [p for p in plans if p.owner_alive]
     if args.all and live_runs:
@@ -582,7 +544,7 @@ def cmd_clean(args: argparse.Namespace) -> int:
     report = procs.reap_stale_runs(include_live=args.all)
     # Containers whose run directory is already gone (labelled drillbook.run=...).
     with contextlib.suppress(Exception):
-        docker = import_project_module("fixtures.docker")
+        docker = importlib.import_module("drillbook.fixtures.docker")
         report.procs_killed += docker.reap_orphan_containers(include_live=args.all)
     for label in report.procs_killed:
         print(f"killed: {label}")
@@ -657,12 +619,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args_in = sys.argv[1:] if argv is None else argv
     if args_in and args_in[0] == "report":
-        # The summary lives in reports/ (run from the project root, not installed).
-        try:
-            module = import_project_module("reports.cli")
-        except ProjectRootError as exc:
-            print(f"drillbook report: {exc}", file=sys.stderr)
-            return 2
+        module = importlib.import_module("drillbook.reports.cli")
         return int(module.main_report(args_in[1:], prog="drillbook report"))
     parser = build_parser()
     try:
@@ -674,9 +631,6 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return int(args.func(args))
-    except ProjectRootError as exc:
-        print(f"drillbook {args.command}: {exc}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         return 130
 

@@ -98,7 +98,7 @@ def _sigterm_to_interrupt(signum: int, frame: Any) -> None:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
-    from fixtures import procs
+    from drillbook.fixtures import procs
 
     config.addinivalue_line(
         "markers", "drill(service, scenario): ties a drill to its service's targets in drills.toml"
@@ -121,7 +121,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.hookimpl(trylast=True)
 def pytest_unconfigure(config: pytest.Config) -> None:
-    from fixtures import procs
+    from drillbook.fixtures import procs
 
     if _CONFIG.get("config") is config:
         del _CONFIG["config"]
@@ -176,7 +176,7 @@ def _marker_info(item: pytest.Item) -> tuple[str | None, str | None] | None:
 
 
 def _new_record(item: pytest.Item) -> DrillRecord:
-    from fixtures.backend import option
+    from drillbook.fixtures.backend import option
 
     service, scenario = _marker_info(item) or (None, None)
     record = DrillRecord(

@@ -18,10 +18,10 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from reports.files import atomic_write_text
-from reports.history import DEFAULT_PATH, read_history
-from reports.redaction import Scrubber
-from reports.summary import (
+from drillbook.reports.files import atomic_write_text
+from drillbook.reports.history import DEFAULT_PATH, read_history
+from drillbook.reports.redaction import Scrubber
+from drillbook.reports.summary import (
     Period,
     last_days,
     month,

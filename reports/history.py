@@ -22,7 +22,15 @@ from typing import Any
 from filelock import FileLock
 
 from drillbook.record import DrillRecord, Verdict
-from reports.model import RunInfo, day, fmt_s, resolution, rpo_is_lower_bound, tier, verdict_of
+from drillbook.reports.model import (
+    RunInfo,
+    day,
+    fmt_s,
+    resolution,
+    rpo_is_lower_bound,
+    tier,
+    verdict_of,
+)
 
 HISTORY_SCHEMA = "drillbook.history/1"
 #: Where the history lives, relative to the project root.

@@ -17,9 +17,9 @@ from html import escape
 from typing import Any
 
 from drillbook.record import DrillRecord, Phase, Verdict
-from reports import svg
-from reports.history import Trend
-from reports.model import (
+from drillbook.reports import svg
+from drillbook.reports.history import Trend
+from drillbook.reports.model import (
     NA,
     NO,
     PARTIAL,
@@ -308,7 +308,7 @@ def render_gaps(gaps: Sequence[Gap]) -> str:
 
 
 def render_checklist_matrix(records: Sequence[DrillRecord]) -> str:
-    from reports.model import DURING_DRILL
+    from drillbook.reports.model import DURING_DRILL
 
     head = "".join(f"<th>{e(label)}</th>" for _, label in DURING_DRILL)
     rows = []

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from drillbook.record import DrillRecord
-from reports.files import atomic_write_text
-from reports.model import Gap, RunInfo, anchor, counts, overall, verdict_of
+from drillbook.reports.files import atomic_write_text
+from drillbook.reports.model import Gap, RunInfo, anchor, counts, overall, verdict_of
 
 SCHEMA = "drillbook.drills/1"
 SCHEMA_VERSION = 1

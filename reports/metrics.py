@@ -28,7 +28,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from drillbook.record import DrillRecord, Verdict
-from reports.model import verdict_of
+from drillbook.reports.model import verdict_of
 
 UNKNOWN_SERVICE = "unknown"
 

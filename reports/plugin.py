@@ -1,6 +1,6 @@
 """pytest plugin: write the drill report, drills.json, history and metrics after a run.
 
-Enable it with ``pytest_plugins = [..., "reports.plugin"]`` in conftest.py (or ``-p
+Enable it with ``pytest_plugins = [..., "drillbook.reports.plugin"]`` in conftest.py (or ``-p
 reports.plugin``). At the end of a run that produced at least one drill record it
 writes, on the controller only (never on a pytest-xdist worker):
 
@@ -39,8 +39,8 @@ from typing import Any
 import pytest
 
 from drillbook.record import DrillRecord, Verdict
-from reports.history import DEFAULT_PATH
-from reports.model import anchor, fmt_s, fmt_target, verdict_of
+from drillbook.reports.history import DEFAULT_PATH
+from drillbook.reports.model import anchor, fmt_s, fmt_target, verdict_of
 
 DEFAULT_REPORT_DIR = "reports/out"
 DEFAULT_HISTORY = DEFAULT_PATH
@@ -215,7 +215,7 @@ def pytest_runtest_makereport(
 
     from pytest_html import extras
 
-    from reports.redaction import Scrubber
+    from drillbook.reports.redaction import Scrubber
 
     scrub = Scrubber()
     rec = DrillRecord.from_dict(scrub.data(data))
@@ -249,7 +249,7 @@ def pytest_html_results_table_row(report: pytest.TestReport, cells: list[str]) -
     data = getattr(report, "drill_record", None)
     text = ""
     if data:
-        from reports.redaction import Scrubber
+        from drillbook.reports.redaction import Scrubber
 
         text = escape(_one_line(DrillRecord.from_dict(Scrubber().data(data))))
     cells.insert(2, f'<td class="col-drill">{text}</td>')
@@ -278,7 +278,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     records = drill_records(config)
     if not records:
         return
-    from reports.artefacts import write_artefacts
+    from drillbook.reports.artefacts import write_artefacts
 
     config.stash[WRITTEN_KEY] = write_artefacts(
         records,

@@ -27,7 +27,7 @@ from html import escape
 from statistics import fmean
 from typing import Any
 
-from reports.model import day, fmt_s, fmt_target, pct
+from drillbook.reports.model import day, fmt_s, fmt_target, pct
 
 DATA_CODES = {
     "DATA_LOST",
@@ -479,7 +479,7 @@ def render_markdown(s: Summary) -> str:
 
 
 def render_html(s: Summary) -> str:
-    from reports.html import CSS
+    from drillbook.reports.html import CSS
 
     def table(head: list[str], rows: list[list[str]]) -> str:
         h = "".join(f"<th>{escape(x)}</th>" for x in head)

@@ -12,8 +12,8 @@ from collections.abc import Sequence
 from html import escape
 
 from drillbook.record import DrillRecord, Phase
-from reports.history import TrendPoint
-from reports.model import day, fmt_s, fmt_target
+from drillbook.reports.history import TrendPoint
+from drillbook.reports.model import day, fmt_s, fmt_target
 
 PHASE_COLOURS = {
     Phase.SETUP.value: "#9aa5b1",

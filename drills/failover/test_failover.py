@@ -10,9 +10,9 @@ from __future__ import annotations
 import pytest
 
 from drillbook.record import Phase
+from drillbook.scenarios.postgres import checks, faults, recovery, schema, triage
+from drillbook.scenarios.postgres.ledger import PostgresLedgerSink
 from drillbook.triage import Incident
-from scenarios.postgres import checks, faults, recovery, schema, triage
-from scenarios.postgres.ledger import PostgresLedgerSink
 
 
 def failover_drill(drill, pg_factory, *, synchronous: bool) -> None:

@@ -29,15 +29,15 @@ from typing import Any, Literal
 import pytest
 
 from drillbook.drill import Drill
+from drillbook.fixtures.base import Capability
+from drillbook.fixtures.s3 import S3Handle
 from drillbook.record import Phase
+from drillbook.scenarios.s3 import checks, faults, protection, recovery
+from drillbook.scenarios.s3.checks import MEDIA_LEDGER_PREFIX
+from drillbook.scenarios.s3.ledger import S3LedgerSink
+from drillbook.scenarios.s3.protection import S3Factory
+from drillbook.scenarios.s3.replicator import ReplicatedLedgerSink, Replicator
 from drillbook.triage import Incident
-from fixtures.base import Capability
-from fixtures.s3 import S3Handle
-from scenarios.s3 import checks, faults, protection, recovery
-from scenarios.s3.checks import MEDIA_LEDGER_PREFIX
-from scenarios.s3.ledger import S3LedgerSink
-from scenarios.s3.protection import S3Factory
-from scenarios.s3.replicator import ReplicatedLedgerSink, Replicator
 
 MEDIA = "media-assets"
 REPLICA = "media-assets-replica"

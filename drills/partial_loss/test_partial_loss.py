@@ -11,8 +11,8 @@ from __future__ import annotations
 import pytest
 
 from drillbook.record import Phase
+from drillbook.scenarios.postgres import checks, faults, recovery, stack, triage
 from drillbook.triage import Incident
-from scenarios.postgres import checks, faults, recovery, stack, triage
 
 LOST = ["scenes", "sessions"]
 

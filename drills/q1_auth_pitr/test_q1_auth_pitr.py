@@ -19,9 +19,9 @@ from datetime import UTC, datetime
 import pytest
 
 from drillbook.record import Phase
+from drillbook.scenarios.postgres import checks, faults, recovery, stack, triage
+from drillbook.scenarios.postgres.ledger import PostgresLedgerSink
 from drillbook.triage import Incident
-from scenarios.postgres import checks, faults, recovery, stack, triage
-from scenarios.postgres.ledger import PostgresLedgerSink
 
 
 @pytest.mark.drill(service="auth", scenario="total loss -> PITR from base backup + WAL archive")

@@ -18,10 +18,10 @@ from datetime import UTC, datetime
 import pytest
 
 from drillbook.record import Phase
+from drillbook.scenarios.postgres import backup as bk
+from drillbook.scenarios.postgres import checks, faults, recovery, stack, triage
+from drillbook.scenarios.postgres.ledger import PostgresLedgerSink
 from drillbook.triage import Incident
-from scenarios.postgres import backup as bk
-from scenarios.postgres import checks, faults, recovery, stack, triage
-from scenarios.postgres.ledger import PostgresLedgerSink
 
 
 def save_corrupted_state(drill, st, *, physical: bool) -> None:

@@ -27,13 +27,13 @@ from typing import Any
 import pytest
 
 from drillbook.drill import Drill
+from drillbook.fixtures.s3 import S3Handle
 from drillbook.record import Phase
+from drillbook.scenarios.s3 import checks, faults, protection, recovery
+from drillbook.scenarios.s3.checks import MEDIA_LEDGER_PREFIX, CatalogLedgerSink, Manifest
+from drillbook.scenarios.s3.ledger import S3LedgerSink
+from drillbook.scenarios.s3.protection import ObjectLock, S3Factory
 from drillbook.triage import Incident
-from fixtures.s3 import S3Handle
-from scenarios.s3 import checks, faults, protection, recovery
-from scenarios.s3.checks import MEDIA_LEDGER_PREFIX, CatalogLedgerSink, Manifest
-from scenarios.s3.ledger import S3LedgerSink
-from scenarios.s3.protection import ObjectLock, S3Factory
 
 MEDIA = "media-assets"
 MEDIA_OBJECTS = 60

@@ -29,9 +29,9 @@ import dataclasses
 import pytest
 
 from drillbook.record import Phase
-from scenarios.redis import checks, faults, recovery
-from scenarios.redis.checks import Procedure, SessionSink
-from scenarios.redis.persistence import RedisStack, build_stack
+from drillbook.scenarios.redis import checks, faults, recovery
+from drillbook.scenarios.redis.checks import Procedure, SessionSink
+from drillbook.scenarios.redis.persistence import RedisStack, build_stack
 
 USERS = 400
 SNAPSHOT_EVERY = 1.0  # drill seconds standing for the hourly snapshot

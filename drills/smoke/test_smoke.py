@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import pytest
 
+from drillbook.fixtures.postgres import PostgresView
+from drillbook.fixtures.redis import RedisHandle
+from drillbook.fixtures.s3 import S3Handle
 from drillbook.record import Phase
-from fixtures.postgres import PostgresView
-from fixtures.redis import RedisHandle
-from fixtures.s3 import S3Handle
-from scenarios.postgres.ledger import PostgresLedgerSink
-from scenarios.redis.ledger import RedisLedgerSink
-from scenarios.s3.ledger import S3LedgerSink
+from drillbook.scenarios.postgres.ledger import PostgresLedgerSink
+from drillbook.scenarios.redis.ledger import RedisLedgerSink
+from drillbook.scenarios.s3.ledger import S3LedgerSink
 
 
 @pytest.mark.drill(service="smoke", scenario="postgres crash, restart in place")

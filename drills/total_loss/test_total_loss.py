@@ -12,9 +12,9 @@ from __future__ import annotations
 import pytest
 
 from drillbook.record import Phase
+from drillbook.scenarios.postgres import checks, faults, recovery, stack, triage
+from drillbook.scenarios.postgres.ledger import PostgresLedgerSink
 from drillbook.triage import Incident
-from scenarios.postgres import checks, faults, recovery, stack, triage
-from scenarios.postgres.ledger import PostgresLedgerSink
 
 
 @pytest.mark.drill(service="affiliate", scenario="total loss -> restore newest pg_dump from S3")

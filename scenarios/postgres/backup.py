@@ -24,12 +24,12 @@ from pathlib import Path
 from typing import Any
 
 from drillbook.drill import StepContext
-from fixtures import procs
-from fixtures.binaries import others_can_reach
-from fixtures.local import OsUser
-from fixtures.postgres import PostgresHandle
-from fixtures.s3 import S3Handle
-from scenarios.s3.store import BackupStore, StoredObject
+from drillbook.fixtures import procs
+from drillbook.fixtures.binaries import others_can_reach
+from drillbook.fixtures.local import OsUser
+from drillbook.fixtures.postgres import PostgresHandle
+from drillbook.fixtures.s3 import S3Handle
+from drillbook.scenarios.s3.store import BackupStore, StoredObject
 
 WAL_SCRIPT = Path(__file__).with_name("wal_s3.py")
 

@@ -34,8 +34,13 @@ from typing import Any, Literal
 import psycopg
 
 from drillbook.errors import DrillNotRun
-from fixtures.base import Capability
-from scenarios.postgres.checks import ident, list_foreign_keys, list_unique_keys, qualified
+from drillbook.fixtures.base import Capability
+from drillbook.scenarios.postgres.checks import (
+    ident,
+    list_foreign_keys,
+    list_unique_keys,
+    qualified,
+)
 
 PAGE_HEADER_SIZE = 24  # PageHeaderData; pd_lower at offset 12, pd_upper at 14
 

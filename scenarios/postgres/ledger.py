@@ -12,7 +12,7 @@ from typing import Any
 
 import psycopg
 
-from fixtures.postgres import PostgresHandle
+from drillbook.fixtures.postgres import PostgresHandle
 
 TABLE = "drill_ledger"
 

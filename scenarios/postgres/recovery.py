@@ -24,10 +24,10 @@ from typing import Any
 from psycopg import sql
 
 from drillbook.drill import StepContext
-from fixtures import procs
-from fixtures.postgres import PostgresHandle
-from scenarios.postgres.backup import Backup, WalArchive, download, extract_base
-from scenarios.s3.store import BackupCorrupt, BackupMissing, BackupStore
+from drillbook.fixtures import procs
+from drillbook.fixtures.postgres import PostgresHandle
+from drillbook.scenarios.postgres.backup import Backup, WalArchive, download, extract_base
+from drillbook.scenarios.s3.store import BackupCorrupt, BackupMissing, BackupStore
 
 PgFactory = Callable[..., Any]
 

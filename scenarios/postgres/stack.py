@@ -12,12 +12,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from drillbook.drill import Drill
+from drillbook.fixtures.postgres import PostgresHandle
+from drillbook.fixtures.s3 import S3Handle
 from drillbook.record import Phase
-from fixtures.postgres import PostgresHandle
-from fixtures.s3 import S3Handle
-from scenarios.postgres import backup as bk
-from scenarios.postgres import schema
-from scenarios.s3.store import BackupStore
+from drillbook.scenarios.postgres import backup as bk
+from drillbook.scenarios.postgres import schema
+from drillbook.scenarios.s3.store import BackupStore
 
 DEFAULT_ARCHIVE_TIMEOUT = 1.0
 

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from drillbook.scenarios.postgres import checks
+from drillbook.scenarios.postgres.checks import Snapshot
 from drillbook.triage import TriageProbes
-from scenarios.postgres import checks
-from scenarios.postgres.checks import Snapshot
 
 EVIDENCE_LIMIT = 600  # characters per probe answer kept in the record
 

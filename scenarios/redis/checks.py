@@ -24,12 +24,12 @@ from pathlib import Path
 from typing import Any
 
 from drillbook.drill import Drill, StepContext
+from drillbook.fixtures.base import Capability
+from drillbook.fixtures.redis import RedisHandle
 from drillbook.ledger import LedgerWrite, WriteStatus, checksum_of
 from drillbook.record import Phase
-from fixtures.base import Capability
-from fixtures.redis import RedisHandle
-from scenarios.redis.persistence import RdbSnapshot, check_rdb
-from scenarios.redis.recovery import LoadResult, handle_layout_offline
+from drillbook.scenarios.redis.persistence import RdbSnapshot, check_rdb
+from drillbook.scenarios.redis.recovery import LoadResult, handle_layout_offline
 
 # -- assessment and the choice of procedure ----------------------------------------------------
 

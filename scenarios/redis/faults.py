@@ -26,9 +26,14 @@ import signal
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from fixtures.base import Capability
-from fixtures.redis import RedisHandle
-from scenarios.redis.persistence import handle_aof_layout, iter_keys, rdb_path, resp_commands
+from drillbook.fixtures.base import Capability
+from drillbook.fixtures.redis import RedisHandle
+from drillbook.scenarios.redis.persistence import (
+    handle_aof_layout,
+    iter_keys,
+    rdb_path,
+    resp_commands,
+)
 
 # -- crash ------------------------------------------------------------------------------------
 

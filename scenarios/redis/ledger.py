@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
-from fixtures.redis import RedisHandle
+from drillbook.fixtures.redis import RedisHandle
 
 PREFIX = "drill:ledger:"
 

@@ -35,11 +35,11 @@ from typing import Any
 import redis as redis_lib
 
 from drillbook.drill import Drill, StepContext
+from drillbook.fixtures import procs
+from drillbook.fixtures.base import Capability
+from drillbook.fixtures.redis import RedisHandle
 from drillbook.record import Phase
-from fixtures import procs
-from fixtures.base import Capability
-from fixtures.redis import RedisHandle
-from scenarios.s3.store import BackupStore, StoredObject
+from drillbook.scenarios.s3.store import BackupStore, StoredObject
 
 #: The drill's stand-in for a production snapshot interval (hours become seconds).
 DEFAULT_DRILL_INTERVAL = 2.0

@@ -30,10 +30,10 @@ from pathlib import Path
 from typing import Any
 
 from drillbook.drill import StepContext
-from fixtures import procs
-from fixtures.base import Capability, ServiceError
-from fixtures.redis import RedisHandle
-from scenarios.redis.persistence import (
+from drillbook.fixtures import procs
+from drillbook.fixtures.base import Capability, ServiceError
+from drillbook.fixtures.redis import RedisHandle
+from drillbook.scenarios.redis.persistence import (
     DEFAULT_RDB_PREFIX,
     AofLayout,
     RdbSnapshot,
@@ -47,7 +47,7 @@ from scenarios.redis.persistence import (
     resp_commands,
     scan_damaged,
 )
-from scenarios.s3.store import BackupCorrupt, BackupMissing, BackupStore
+from drillbook.scenarios.s3.store import BackupCorrupt, BackupMissing, BackupStore
 
 LOAD_LOG_WORDS = ("load", "aof", "truncat", "rdb", "fatal", "bad file", "error", "wrong")
 

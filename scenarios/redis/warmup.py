@@ -40,9 +40,9 @@ import psycopg
 import redis as redis_lib
 
 from drillbook.drill import Drill
+from drillbook.fixtures.postgres import PostgresHandle
+from drillbook.fixtures.redis import RedisHandle
 from drillbook.record import Phase
-from fixtures.postgres import PostgresHandle
-from fixtures.redis import RedisHandle
 
 DEFAULT_THRESHOLD = 0.70
 HIT, MISS, DEGRADED, ERROR = 0, 1, 2, 3

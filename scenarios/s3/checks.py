@@ -40,9 +40,9 @@ from botocore.exceptions import ClientError
 
 from drillbook.drill import Drill, StepContext
 from drillbook.record import Phase
+from drillbook.scenarios.s3.ledger import PREFIX as LEDGER_PREFIX
+from drillbook.scenarios.s3.ledger import S3LedgerSink
 from drillbook.triage import TriageProbes
-from scenarios.s3.ledger import PREFIX as LEDGER_PREFIX
-from scenarios.s3.ledger import S3LedgerSink
 
 T = TypeVar("T")
 R = TypeVar("R")

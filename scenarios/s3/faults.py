@@ -27,8 +27,14 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from fixtures.base import Capability
-from scenarios.s3.checks import error_code, list_current, list_versions, pool_map, sha256_hex
+from drillbook.fixtures.base import Capability
+from drillbook.scenarios.s3.checks import (
+    error_code,
+    list_current,
+    list_versions,
+    pool_map,
+    sha256_hex,
+)
 
 RANSOM_NOTE = "README-RESTORE-YOUR-FILES.txt"
 RANSOM_TEXT = (

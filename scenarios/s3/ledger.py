@@ -5,7 +5,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from fixtures.s3 import S3Handle
+from drillbook.fixtures.s3 import S3Handle
 
 PREFIX = "drill-ledger/"
 

@@ -33,8 +33,8 @@ from botocore.exceptions import ClientError
 
 from drillbook.drill import StepContext
 from drillbook.errors import DrillNotRun
-from fixtures.s3 import S3Handle
-from scenarios.s3.checks import Manifest, ManifestEntry, error_code, pool_map, recorded
+from drillbook.fixtures.s3 import S3Handle
+from drillbook.scenarios.s3.checks import Manifest, ManifestEntry, error_code, pool_map, recorded
 
 LockMode = Literal["GOVERNANCE", "COMPLIANCE"]
 # The ``s3_factory`` fixture: another endpoint (a "region") per call.

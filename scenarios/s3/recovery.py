@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from drillbook.drill import StepContext
-from scenarios.s3.checks import (
+from drillbook.scenarios.s3.checks import (
     Manifest,
     ManifestEntry,
     Version,
@@ -41,7 +41,7 @@ from scenarios.s3.checks import (
     recorded,
     t0_cut,
 )
-from scenarios.s3.protection import ObjectLock, create_bucket
+from drillbook.scenarios.s3.protection import ObjectLock, create_bucket
 
 UndeleteMethod = Literal["remove_markers", "copy_back"]
 

@@ -42,8 +42,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from scenarios.s3 import protection
-from scenarios.s3.checks import (
+from drillbook.scenarios.s3 import protection
+from drillbook.scenarios.s3.checks import (
     MEDIA_LEDGER_PREFIX,
     error_code,
     is_delete_marker_error,
@@ -53,7 +53,7 @@ from scenarios.s3.checks import (
     norm_etag,
     pool_map,
 )
-from scenarios.s3.ledger import S3LedgerSink
+from drillbook.scenarios.s3.ledger import S3LedgerSink
 
 ERRORS_KEPT = 50
 GONE = ("NoSuchBucket", "NoSuchKey", "404")

@@ -16,7 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from fixtures.s3 import S3Handle
+from drillbook.fixtures.s3 import S3Handle
 
 CHUNK = 8 * 1024 * 1024
 

@@ -23,11 +23,11 @@ from typing import Any
 import pytest
 
 from drillbook.errors import DrillNotRun
-from fixtures import backend as backend_mod
-from fixtures import docker as dk
-from fixtures import procs
-from fixtures.base import Capability
-from fixtures.local import OsUser
+from drillbook.fixtures import backend as backend_mod
+from drillbook.fixtures import docker as dk
+from drillbook.fixtures import procs
+from drillbook.fixtures.base import Capability
+from drillbook.fixtures.local import OsUser
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -286,7 +286,7 @@ def test_missing_image_is_not_run_and_never_pulled(
 
 def test_wal_archive_through_the_relay(docker_backend: dk.DockerBackend) -> None:
     """archive_command names the host's python and files: the relay runs it on the host."""
-    from scenarios.postgres.backup import WalArchive
+    from drillbook.scenarios.postgres.backup import WalArchive
 
     s3 = docker_backend.s3("wal")
     pg = None
@@ -333,7 +333,7 @@ def test_kill_9_of_pytest_leaves_nothing_after_clean(
     script = textwrap.dedent(
         f"""
         import os, signal
-        from fixtures.docker import DockerBackend
+        from drillbook.fixtures.docker import DockerBackend
         b = DockerBackend(redis_image={docker_backend.images["redis"]!r},
                           network={docker_backend.network_mode!r})
         b.redis("orphan")
@@ -373,7 +373,7 @@ def test_session_fixtures_leave_no_container(tmp_path: Path, pytestconfig: pytes
         textwrap.dedent(
             """
             import os
-            from fixtures import procs
+            from drillbook.fixtures import procs
 
             def test_flow(pg, redis_db, s3):
                 with open(os.environ["DRILL_RUN_NAME_FILE"], "w") as f:

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import pytest
 
-from fixtures import procs
+from drillbook.fixtures import procs
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVER_FIXTURES = ("pg_server", "redis_server", "s3_server")
@@ -48,7 +48,7 @@ import signal
 import time
 from pathlib import Path
 
-from fixtures.procs import proc_start_time
+from drillbook.fixtures.procs import proc_start_time
 
 # A pytest started in the background by a shell without job control inherits SIGINT
 # ignored; this test is about what happens on Ctrl-C, so restore Python's handler.

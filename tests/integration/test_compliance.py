@@ -45,12 +45,11 @@ import redis as redis_lib
 from botocore.exceptions import ClientError
 
 from drillbook.errors import DrillNotRun
-from drillbook.redact import redact
-from fixtures import procs
-from fixtures.backend import make_docker_backend
-from fixtures.base import Capability, ServiceHandle
-from fixtures.docker import DockerBackend
-from fixtures.external import (
+from drillbook.fixtures import procs
+from drillbook.fixtures.backend import make_docker_backend
+from drillbook.fixtures.base import Capability, ServiceHandle
+from drillbook.fixtures.docker import DockerBackend
+from drillbook.fixtures.external import (
     PROCESS_CAPABILITIES,
     ExternalBackend,
     ExternalPostgres,
@@ -60,8 +59,9 @@ from fixtures.external import (
     parse_redis_url,
     parse_s3_url,
 )
-from fixtures.local import LocalBackend
-from fixtures.postgres import TEMPLATE_DB, ensure_template
+from drillbook.fixtures.local import LocalBackend
+from drillbook.fixtures.postgres import TEMPLATE_DB, ensure_template
+from drillbook.redact import redact
 
 ROOT = Path(__file__).resolve().parents[2]
 ALL = frozenset(Capability)
@@ -655,7 +655,7 @@ def test_external_backend_through_the_session_fixtures(
     (tmp_path / "test_drill.py").write_text(
         textwrap.dedent(
             """
-            from fixtures.base import Capability
+            from drillbook.fixtures.base import Capability
 
             def test_flow(pg, redis_db, s3):
                 pg.execute("CREATE TABLE t (x int)")

@@ -35,7 +35,7 @@ from pathlib import Path
 
 import pytest
 
-from fixtures import procs
+from drillbook.fixtures import procs
 
 pytest_plugins = ["pytester"]
 
@@ -73,8 +73,8 @@ from pathlib import Path
 import pytest
 
 from drillbook.record import Phase
-from fixtures.procs import proc_start_time
-from scenarios.postgres.ledger import PostgresLedgerSink
+from drillbook.fixtures.procs import proc_start_time
+from drillbook.scenarios.postgres.ledger import PostgresLedgerSink
 
 OUT = Path(os.environ["DRILL_OUTCOMES_OUT"])
 

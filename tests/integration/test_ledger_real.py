@@ -49,7 +49,7 @@ class Store:
 
 
 def _pg_store(pg: Any) -> Store:
-    from scenarios.postgres.ledger import PostgresLedgerSink
+    from drillbook.scenarios.postgres.ledger import PostgresLedgerSink
 
     def make() -> LedgerSink:
         return PostgresLedgerSink(pg, table=f"ledger_{secrets.token_hex(3)}")
@@ -68,7 +68,7 @@ def _pg_store(pg: Any) -> Store:
 
 
 def _redis_store(redis_db: Any) -> Store:
-    from scenarios.redis.ledger import RedisLedgerSink
+    from drillbook.scenarios.redis.ledger import RedisLedgerSink
 
     def make() -> LedgerSink:
         return RedisLedgerSink(redis_db, prefix=f"ledger:{secrets.token_hex(3)}:")
@@ -85,7 +85,7 @@ def _redis_store(redis_db: Any) -> Store:
 
 
 def _s3_store(s3: Any) -> Store:
-    from scenarios.s3.ledger import S3LedgerSink
+    from drillbook.scenarios.s3.ledger import S3LedgerSink
 
     def make() -> LedgerSink:
         return S3LedgerSink(s3, f"ledger-{secrets.token_hex(3)}")
@@ -241,7 +241,7 @@ def test_a_drill_ledger_on_postgres_reports_the_loss_as_rpo_exceeded_and_data_lo
     pg: Any,
 ) -> None:
     """The same tail loss through the Drill API: numbers in the record, findings from them."""
-    from scenarios.postgres.ledger import PostgresLedgerSink
+    from drillbook.scenarios.postgres.ledger import PostgresLedgerSink
 
     record = DrillRecord(
         "ledger-real", "ledger-real", target={"rto": 60.0, "rpo": 0.0, "rto_clock": "fault"}

@@ -39,14 +39,7 @@ backup = ["wal archive, archive_timeout 1s"]
 """
 
 CONFTEST = """\
-pytest_plugins = [
-    "drillbook.plugin",
-    "fixtures.backend",
-    "fixtures.postgres",
-    "fixtures.redis",
-    "fixtures.s3",
-    "reports.plugin",
-]
+# the drillbook plugin comes from its pytest11 entry point
 """
 
 DRILLS = """\
@@ -56,7 +49,7 @@ from pathlib import Path
 import pytest
 
 from drillbook.record import Phase
-from scenarios.postgres.ledger import PostgresLedgerSink
+from drillbook.scenarios.postgres.ledger import PostgresLedgerSink
 
 DSN_SECRET = os.environ["PLANT_DSN_SECRET"]
 CLI_SECRET = os.environ["PLANT_CLI_SECRET"]

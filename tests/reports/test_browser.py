@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from reports.model import anchor
+from drillbook.reports.model import anchor
 
 from .conftest import RealRun
 

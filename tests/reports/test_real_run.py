@@ -11,10 +11,10 @@ from pathlib import Path
 from prometheus_client.parser import text_string_to_metric_families
 
 from drillbook.record import DrillRecord
-from reports.cli import main_report
-from reports.history import HISTORY_SCHEMA, read_history
-from reports.jsonout import SCHEMA, load_document
-from reports.model import anchor, fmt_s
+from drillbook.reports.cli import main_report
+from drillbook.reports.history import HISTORY_SCHEMA, read_history
+from drillbook.reports.jsonout import SCHEMA, load_document
+from drillbook.reports.model import anchor, fmt_s
 
 from .conftest import RealRun
 

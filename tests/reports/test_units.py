@@ -13,12 +13,12 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from drillbook.record import DrillRecord
-from reports import html, metrics, summary
-from reports.artefacts import write_artefacts
-from reports.cli import main_report
-from reports.history import append_history, history_row, read_history, trend
-from reports.jsonout import build_document, dumps, load_document
-from reports.model import (
+from drillbook.reports import html, metrics, summary
+from drillbook.reports.artefacts import write_artefacts
+from drillbook.reports.cli import main_report
+from drillbook.reports.history import append_history, history_row, read_history, trend
+from drillbook.reports.jsonout import build_document, dumps, load_document
+from drillbook.reports.model import (
     NO,
     PARTIAL,
     YES,
@@ -30,7 +30,7 @@ from reports.model import (
     overall,
     run_info,
 )
-from reports.redaction import Scrubber, env_secrets
+from drillbook.reports.redaction import Scrubber, env_secrets
 
 from . import factories
 
@@ -402,7 +402,7 @@ class _FakeConfig:
 
 
 def test_options_flag_then_ini_then_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from reports.plugin import settings_for
+    from drillbook.reports.plugin import settings_for
 
     root, cwd = tmp_path / "root", tmp_path / "cwd"
     for name in (

@@ -16,8 +16,8 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from fixtures.postgres import PostgresHandle, PostgresView, ensure_template
-from scenarios.postgres import schema
+from drillbook.fixtures.postgres import PostgresHandle, PostgresView, ensure_template
+from drillbook.scenarios.postgres import schema
 
 
 def _copy_of(server: PostgresHandle, template: str) -> Iterator[PostgresView]:

@@ -16,11 +16,11 @@ from typing import Any
 import pytest
 
 from drillbook.drill import Drill
+from drillbook.fixtures.postgres import PostgresHandle, PostgresView
 from drillbook.record import DrillRecord, Phase
+from drillbook.scenarios.postgres import checks, faults, schema, triage
+from drillbook.scenarios.postgres.checks import Snapshot
 from drillbook.triage import Incident
-from fixtures.postgres import PostgresHandle, PostgresView
-from scenarios.postgres import checks, faults, schema, triage
-from scenarios.postgres.checks import Snapshot
 from tests.scenarios import (  # noqa: F401  (fixtures)
     app_db,
     app_template,

@@ -25,11 +25,11 @@ from collections.abc import Iterator
 import pytest
 
 from drillbook.record import Phase
-from scenarios.redis import checks, faults, recovery
-from scenarios.redis.checks import Procedure, SessionSink
-from scenarios.redis.ledger import RedisLedgerSink
-from scenarios.redis.persistence import RedisStack, bgsave, build_stack, rdb_path
-from scenarios.redis.warmup import CacheRig, start_cache_rig
+from drillbook.scenarios.redis import checks, faults, recovery
+from drillbook.scenarios.redis.checks import Procedure, SessionSink
+from drillbook.scenarios.redis.ledger import RedisLedgerSink
+from drillbook.scenarios.redis.persistence import RedisStack, bgsave, build_stack, rdb_path
+from drillbook.scenarios.redis.warmup import CacheRig, start_cache_rig
 
 # -- snapshot age -------------------------------------------------------------------------------
 
@@ -56,8 +56,9 @@ def snapshot_restore_drill(drill, redis_factory, s3, *, stall: bool) -> None:
     with drill.step("SHUTDOWN NOSAVE, dump.rdb from S3, start", Phase.EXECUTION) as s:
         restore = recovery.restore_rdb_from_s3(s, st.handle, st.store)
     drill.wait_healthy(st.handle.probe)
-    checks.check_snapshot_age(drill, newest, at_mono=t0, bound=st.rdb_bound(),
-                              scale=st.persistence.scale)
+    checks.check_snapshot_age(
+        drill, newest, at_mono=t0, bound=st.rdb_bound(), scale=st.persistence.scale
+    )
     checks.check_load(drill, restore.load, what="dump.rdb from S3", expected_keys=None)
     drill.verify_ledger(ledger)
 
@@ -101,7 +102,9 @@ def test_corrupt_local_rdb_is_caught_and_s3_copy_restored(drill, redis_factory, 
     with drill.step("SHUTDOWN NOSAVE, dump.rdb from S3, start", Phase.EXECUTION) as s:
         restore = recovery.restore_rdb_from_s3(s, st.handle, st.store)
     drill.wait_healthy(st.handle.probe)
-    checks.check_load(drill, restore.load, what="dump.rdb from S3", expected_keys=newest.keys)
+    checks.check_load(
+        drill, restore.load, what="dump.rdb from S3", expected_keys=newest.keys if newest else None
+    )
     drill.verify_ledger(ledger)
     assert any(p.startswith(str(rdb_path(st.handle))) for p in restore.set_aside)
 
@@ -139,19 +142,17 @@ def aof_repair_drill(drill, redis_factory, s3, *, damage: str, records_back: int
     ``redis-check-aof --fix``; restart; the ledger counts what the repair cut."""
     # appendfsync always: the file then holds exactly the acknowledged writes (everysec
     # may postpone a write() behind a slow background fsync, up to 2 s).
-    st = build_stack(drill, redis_factory, s3, name="aof", aof="always",
-                     aof_load_truncated=False)
+    st = build_stack(drill, redis_factory, s3, name="aof", aof="always", aof_load_truncated=False)
     ledger = drill.ledger(RedisLedgerSink(st.handle), name="aof", cadence=0.005)
     drill.wait_for_writes(ledger, 200)
     # The writer stops just before the crash, so the AOF's last records are acknowledged
     # writes (one in flight at t0 would be indeterminate, and could be the torn one).
     ledger.stop()
     with drill.fault(f"{damage} of the last AOF file ({records_back} records from its end)") as f:
-        if damage == "torn write":
-            what = faults.truncate_aof(st.handle, records_back=records_back)
-        else:
-            what = faults.corrupt_aof(st.handle, records_back=records_back)
-        f.note("fault", dataclasses.asdict(what))
+        damaged = (faults.truncate_aof if damage == "torn write" else faults.corrupt_aof)(
+            st.handle, records_back=records_back
+        )
+        f.note("fault", dataclasses.asdict(damaged))
     drill.detect(st.handle.probe, name="redis-cli ping")
     checks.decide(drill, st.handle, expected=Procedure.RESTART_AOF)
     try:
@@ -176,21 +177,23 @@ def aof_repair_drill(drill, redis_factory, s3, *, damage: str, records_back: int
         expected=result.lost,
         actual=repair.writes_cut,
     )
-    return what, repair, result
+    return damaged, repair, result
 
 
 @pytest.mark.drill(service="sessions", scenario="torn AOF record -> redis-check-aof --fix")
 def test_torn_aof_fix_cuts_exactly_the_torn_write(drill, redis_factory, s3):
-    cut, repair, result = aof_repair_drill(drill, redis_factory, s3, damage="torn write",
-                                           records_back=1)
+    cut, repair, result = aof_repair_drill(
+        drill, redis_factory, s3, damage="torn write", records_back=1
+    )
     assert repair.writes_cut == 1 and repair.damaged_records == 1 and result.lost == 1
     assert cut.writes_removed == 1
 
 
 @pytest.mark.drill(service="sessions", scenario="damaged AOF record -> --fix cuts the tail")
 def test_damaged_aof_fix_cuts_every_later_write(drill, redis_factory, s3):
-    damage, repair, result = aof_repair_drill(drill, redis_factory, s3, damage="damaged header",
-                                              records_back=25)
+    damage, repair, result = aof_repair_drill(
+        drill, redis_factory, s3, damage="damaged header", records_back=25
+    )
     assert repair.writes_cut == 25 == damage.writes_from_damage == result.lost
     assert repair.keys_cut == damage.keys_from_damage
 
@@ -216,18 +219,19 @@ def test_flushall_aof_surgery_brings_every_session_back(drill, redis_factory, s3
     drill.detect(sessions_present, name="DBSIZE > 0")
     with drill.decision("AOF not rewritten since the FLUSHALL: cut it out of the AOF"):
         pass
-    with drill.step("SHUTDOWN NOSAVE; remove the FLUSHALL record from the AOF",
-                    Phase.EXECUTION) as s:
+    with drill.step(
+        "SHUTDOWN NOSAVE; remove the FLUSHALL record from the AOF", Phase.EXECUTION
+    ) as s:
         surgery = recovery.remove_flushall(s, st.handle)
     with drill.step("restart, the AOF replayed without the FLUSHALL", Phase.EXECUTION) as s:
         load = recovery.restart_from_aof(s, st.handle)
     drill.wait_healthy(st.handle.probe)
     checks.check_load(drill, load, what="the AOF without the FLUSHALL")
     result = drill.verify_ledger(ledger)
-    loss = checks.session_loss(sink, ledger.writes, sink.read_all(), sink.read_index(),
-                               t0_mono=t0)
-    drill.check("no session lost, no user logged out", loss.sessions_lost == 0,
-                detail=str(loss.to_dict()))
+    loss = checks.session_loss(sink, ledger.writes, sink.read_all(), sink.read_index(), t0_mono=t0)
+    drill.check(
+        "no session lost, no user logged out", loss.sessions_lost == 0, detail=str(loss.to_dict())
+    )
     assert surgery.removed and surgery.removed[0].startswith("FLUSHALL")
     assert result.lost == 0 and result.rpo_seconds is not None and result.rpo_seconds < 0.1
 
@@ -260,15 +264,20 @@ def warmup_drill(drill, st: RedisStack, rig: CacheRig, *, drift: bool, deadline:
             with st.handle.client() as c:
                 # An empty server's footprint plus 32 KB: room for ~80 of 5000 products.
                 limit = int(c.info("memory")["used_memory_startup"]) + 32 * 1024
-                s.call("CONFIG SET maxmemory-policy allkeys-lru", c.config_set,
-                       "maxmemory-policy", "allkeys-lru")
+                s.call(
+                    "CONFIG SET maxmemory-policy allkeys-lru",
+                    c.config_set,
+                    "maxmemory-policy",
+                    "allkeys-lru",
+                )
                 s.call(f"CONFIG SET maxmemory {limit}", c.config_set, "maxmemory", limit)
     drill.wait_healthy(st.handle.probe)
     rig.warm(Phase.EXECUTION, keys=1_000)
     drill.executed()
     checks.check_load(drill, load, what="the AOF")
-    reached = rig.wait_hit_rate(threshold=0.70, after=drill.record.first_healthy_mono or t0,
-                                deadline_s=deadline)
+    reached = rig.wait_hit_rate(
+        threshold=0.70, after=drill.record.first_healthy_mono or t0, deadline_s=deadline
+    )
     if reached is not None:
         drill.validated()
     rig.finish(threshold=0.70, deadline_s=deadline, reached=reached, after_s=0.2)

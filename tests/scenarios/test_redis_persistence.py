@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 
 from drillbook.drill import Drill
+from drillbook.fixtures.redis import RedisHandle
 from drillbook.record import DrillRecord, Phase
-from fixtures.redis import RedisHandle
-from scenarios.redis import faults, recovery
-from scenarios.redis.persistence import (
+from drillbook.scenarios.redis import faults, recovery
+from drillbook.scenarios.redis.persistence import (
     RdbSchedule,
     RedisPersistence,
     aof_layout,
@@ -34,7 +34,7 @@ from scenarios.redis.persistence import (
     resp_commands,
     snapshot_to_s3,
 )
-from scenarios.s3.store import BackupStore
+from drillbook.scenarios.s3.store import BackupStore
 
 
 def scratch_drill() -> Drill:
@@ -53,8 +53,11 @@ def resp(*args: str) -> bytes:
 
 
 def test_resp_parser_commands_torn_tail_and_annotations():
-    body = resp("SELECT", "0") + b"#TS:1700000000\r\n" + resp("SET", "k1", "v") + resp(
-        "SET", "k2", "v2"
+    body = (
+        resp("SELECT", "0")
+        + b"#TS:1700000000\r\n"
+        + resp("SET", "k1", "v")
+        + resp("SET", "k2", "v2")
     )
     torn = resp("SET", "k3", "value-three")[:-5]
     parsed = resp_commands(body + torn)

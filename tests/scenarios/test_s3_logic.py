@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from drillbook.errors import DrillNotRun
-from scenarios.s3 import protection
-from scenarios.s3.checks import (
+from drillbook.scenarios.s3 import protection
+from drillbook.scenarios.s3.checks import (
     Manifest,
     ManifestEntry,
     Version,
@@ -23,14 +23,15 @@ from scenarios.s3.checks import (
     prefix_of,
     t0_cut,
 )
-from scenarios.s3.recovery import RestoreResult, choose_clean_version
-from scenarios.s3.replicator import lag_stats
+from drillbook.scenarios.s3.recovery import RestoreResult, choose_clean_version
+from drillbook.scenarios.s3.replicator import lag_stats
 
 T0 = 1_700_000_100.4  # t0 wall clock: 0.4 s into its second
 
 
-def v(vid: str, lm: float, etag: str = "", *, marker: bool = False,
-      latest: bool = False) -> Version:
+def v(
+    vid: str, lm: float, etag: str = "", *, marker: bool = False, latest: bool = False
+) -> Version:
     return Version("media/a.jpg", vid, latest, lm, marker, etag, 10)
 
 
@@ -52,18 +53,22 @@ def test_attacker_version_on_top_is_skipped_for_the_pre_t0_one() -> None:
 
 def test_a_version_in_t0s_second_is_ambiguous_without_a_manifest() -> None:
     """Written 0.2 s before t0 but LastModified says t0's second: cannot be trusted."""
-    versions = [v("evil", math.floor(T0), "e", latest=True),
-                v("recent", math.floor(T0), "r"),
-                v("older", T0 - 5, "o")]
+    versions = [
+        v("evil", math.floor(T0), "e", latest=True),
+        v("recent", math.floor(T0), "r"),
+        v("older", T0 - 5, "o"),
+    ]
     chosen, _, ambiguous = choose_clean_version(versions, t0_wall=T0, entry=None)
     assert chosen is not None and chosen.version_id == "older"
     assert ambiguous == 2
 
 
 def test_the_manifest_checksum_resolves_t0s_second() -> None:
-    versions = [v("evil", math.floor(T0), "e", latest=True),
-                v("recent", math.floor(T0), "r"),
-                v("older", T0 - 5, "o")]
+    versions = [
+        v("evil", math.floor(T0), "e", latest=True),
+        v("recent", math.floor(T0), "r"),
+        v("older", T0 - 5, "o"),
+    ]
     chosen, why, _ = choose_clean_version(versions, t0_wall=T0, entry=entry("r"))
     assert chosen is not None and chosen.version_id == "recent"
     assert why == "checksum matches the manifest"
@@ -71,8 +76,11 @@ def test_the_manifest_checksum_resolves_t0s_second() -> None:
 
 def test_a_newer_pre_t0_version_wins_over_an_older_manifest_match() -> None:
     """Updated after the manifest but before t0: the newest good version is the update."""
-    versions = [v("evil", T0 + 2, "e", latest=True), v("update", T0 - 3, "u"),
-                v("orig", T0 - 60, "o")]
+    versions = [
+        v("evil", T0 + 2, "e", latest=True),
+        v("update", T0 - 3, "u"),
+        v("orig", T0 - 60, "o"),
+    ]
     chosen, why, _ = choose_clean_version(versions, t0_wall=T0, entry=entry("o"))
     assert chosen is not None and chosen.version_id == "update"
     assert "no version matches the manifest" in why
@@ -92,8 +100,11 @@ def test_delete_markers_are_never_chosen() -> None:
 
 
 def test_skew_widens_the_uncertain_window() -> None:
-    versions = [v("evil", T0 + 1, "e", latest=True), v("close", T0 - 1.5, "c"),
-                v("far", T0 - 10, "f")]
+    versions = [
+        v("evil", T0 + 1, "e", latest=True),
+        v("close", T0 - 1.5, "c"),
+        v("far", T0 - 10, "f"),
+    ]
     chosen, _, ambiguous = choose_clean_version(versions, t0_wall=T0, entry=None, skew=2.0)
     assert chosen is not None and chosen.version_id == "far"
     assert ambiguous >= 1
@@ -101,7 +112,9 @@ def test_skew_widens_the_uncertain_window() -> None:
 
 def test_lag_stats_counts_pending_at_t0_and_percentiles() -> None:
     pairs: list[tuple[float, float | None]] = [
-        (0.0, 0.1), (1.0, 1.2), (2.0, 2.3),  # replicated well before t0
+        (0.0, 0.1),
+        (1.0, 1.2),
+        (2.0, 2.3),  # replicated well before t0
         (9.0, 10.5),  # acknowledged before t0, replicated after: pending at t0
         (9.5, None),  # never replicated: pending at t0
         (11.0, 11.1),  # after t0
@@ -143,14 +156,15 @@ def test_replication_configuration_has_the_runbook_shape() -> None:
     assert rule["Status"] == "Enabled" and rule["Priority"] == 1
     assert rule["Filter"] == {"Prefix": "media/"}
     assert rule["Destination"]["Bucket"] == "arn:aws:s3:::media-replica"
-    assert rule["Destination"]["ReplicationTime"] == {"Status": "Enabled",
-                                                      "Time": {"Minutes": 15}}
+    assert rule["Destination"]["ReplicationTime"] == {"Status": "Enabled", "Time": {"Minutes": 15}}
 
 
 def test_object_lock_configuration() -> None:
     cfg = protection.ObjectLock("COMPLIANCE", 7).configuration()
-    assert cfg == {"ObjectLockEnabled": "Enabled",
-                   "Rule": {"DefaultRetention": {"Mode": "COMPLIANCE", "Days": 7}}}
+    assert cfg == {
+        "ObjectLockEnabled": "Enabled",
+        "Rule": {"DefaultRetention": {"Mode": "COMPLIANCE", "Days": 7}},
+    }
 
 
 class _NoLockHandle:
@@ -160,8 +174,11 @@ class _NoLockHandle:
 
 
 def test_a_backend_without_object_lock_is_not_run(monkeypatch: Any) -> None:
-    monkeypatch.setattr(protection, "object_lock_support",
-                        lambda h: protection.LockSupport(False, "CreateBucket refused"))
+    monkeypatch.setattr(
+        protection,
+        "object_lock_support",
+        lambda h: protection.LockSupport(False, "CreateBucket refused"),
+    )
     with pytest.raises(DrillNotRun) as err:
         protection.require_object_lock(_NoLockHandle())
     assert err.value.code == "BACKEND_UNSUPPORTED"

@@ -20,9 +20,9 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from scenarios.s3 import protection
-from scenarios.s3.checks import is_delete_marker_error, norm_etag
-from scenarios.s3.replicator import ReplicatedLedgerSink, Replicator
+from drillbook.scenarios.s3 import protection
+from drillbook.scenarios.s3.checks import is_delete_marker_error, norm_etag
+from drillbook.scenarios.s3.replicator import ReplicatedLedgerSink, Replicator
 
 
 @pytest.fixture(scope="module")
@@ -74,8 +74,14 @@ def on_replica(rc: Any, bucket: str, key: str) -> bytes | None:
 def test_event_copy_keeps_bytes_type_metadata_and_measures_lag(regions, pair) -> None:
     pc, rc, bucket = pair
     with make(regions, bucket, scan_interval=30) as rep:
-        etag = put(pc, bucket, "media/a.jpg", b"jpeg bytes", ContentType="image/jpeg",
-                   Metadata={"sha256": "x"})
+        etag = put(
+            pc,
+            bucket,
+            "media/a.jpg",
+            b"jpeg bytes",
+            ContentType="image/jpeg",
+            Metadata={"sha256": "x"},
+        )
         ack = time.monotonic()
         rep.notify("media/a.jpg", etag=etag, ack_mono=ack)
         assert rep.wait_replicated("media/a.jpg", etag, 10)
@@ -149,6 +155,7 @@ def test_confirmed_ledger_write_is_on_the_replica_when_acknowledged(regions, pai
         assert on_replica(rc, bucket, sink.key(1)) == b"payload one"
         rep.pause()
         with pytest.raises(RuntimeError, match="not on the replica"):
-            ReplicatedLedgerSink(primary, bucket, rep, confirm=True,
-                                 confirm_timeout=0.3).write(2, "payload two")
+            ReplicatedLedgerSink(primary, bucket, rep, confirm=True, confirm_timeout=0.3).write(
+                2, "payload two"
+            )
         sink.close()
