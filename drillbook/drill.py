@@ -351,6 +351,13 @@ class Drill:
         self.record.procedure = procedure
         self.record.decided_mono = time.monotonic()
 
+    def decide(self, procedure: str, *, why: str | None = None) -> None:
+        """A decision with no code to run: the procedure is chosen now (ends the decision
+        phase), *why* is kept as its evidence."""
+        with self.decision(procedure) as ctx:
+            if why:
+                ctx.note("why", why)
+
     def triage(self, probes: Any, *, expected: Any = None) -> Any:
         """Run the decision tree (:mod:`drillbook.triage`) in the decision phase.
 
@@ -523,10 +530,20 @@ class Drill:
                 )
             time.sleep(writer.cadence)
 
-    def verify_ledger(self, writer: LedgerWriter, *, name: str | None = None) -> Any:
-        """Read every write back and classify it; the result goes into the record."""
+    def verify_ledger(
+        self, writer: LedgerWriter, *, read_from: Any = None, name: str | None = None
+    ) -> Any:
+        """Read every write back and classify it; the result goes into the record.
+
+        *read_from*: the handle the recovery produced (a restored server, a promoted
+        standby, the replica bucket) when it is not the one the ledger wrote to.
+        """
         if self.record.t0_mono is None:
             raise RuntimeError("verify_ledger() before fault(): no t0 to measure RPO from")
+        if read_from is not None:
+            if not hasattr(writer.sink, "read_handle"):
+                raise TypeError(f"ledger sink {type(writer.sink).__name__} cannot read elsewhere")
+            writer.sink.read_handle = read_from
         key = name or next((k for k, w in self.ledgers.items() if w is writer), "ledger")
         with self.step(f"ledger read-back: {key}", Phase.VALIDATION) as ctx:
             writer.stop()

@@ -41,8 +41,7 @@ def failover_drill(drill, pg_factory, *, synchronous: bool) -> None:
         name="a write on the promoted standby",
     )
     checks.run_all(drill, standby, snap, dbname="orders", expect_counts="equal")
-    ledger.sink.read_handle = promoted
-    drill.verify_ledger(ledger)
+    drill.verify_ledger(ledger, read_from=promoted)
 
 
 @pytest.mark.drill(service="orders", scenario="primary lost -> sync standby promoted (RPO 0)")

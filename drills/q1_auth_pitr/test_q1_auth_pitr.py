@@ -48,8 +48,7 @@ def test_total_loss_pitr(drill, pg_factory, s3):
         restored.execute("SHOW archive_mode") == [("off",)],
     )
     checks.run_all(drill, restored, snap, dbname="auth", expect_counts="equal")
-    ledger.sink.read_handle = restored.with_database("auth")
-    drill.verify_ledger(ledger)
+    drill.verify_ledger(ledger, read_from=restored.with_database("auth"))
 
 
 @pytest.mark.drill(service="auth", scenario="DELETE without WHERE -> PITR to just before t0")
@@ -94,5 +93,4 @@ def test_accidental_delete_pitr_to_time(drill, pg_factory, s3):
         "marker written after t0 is absent", "after-t0" not in markers, f"markers: {markers}"
     )
     checks.run_all(drill, restored, snap, dbname="auth", expect_counts="equal")
-    ledger.sink.read_handle = restored.with_database("auth")
-    drill.verify_ledger(ledger)
+    drill.verify_ledger(ledger, read_from=restored.with_database("auth"))

@@ -93,8 +93,7 @@ def test_physical_corruption(drill, pg_factory, s3):
     restored = restore_to_before_t0(drill, st, base, pg_factory, t0_wall)
     drill.wait_healthy(restored.probe, name="SELECT 1 on the restored server")
     checks.run_all(drill, restored, snap, dbname="projects", expect_counts="equal")
-    ledger.sink.read_handle = restored.with_database("projects")
-    drill.verify_ledger(ledger)
+    drill.verify_ledger(ledger, read_from=restored.with_database("projects"))
 
 
 @pytest.mark.drill(service="projects", scenario="logical corruption -> save, restore + WAL")
@@ -129,5 +128,4 @@ def test_logical_corruption(drill, pg_factory, s3):
     restored = restore_to_before_t0(drill, st, base, pg_factory, t0_wall)
     drill.wait_healthy(restored.probe, name="SELECT 1 on the restored server")
     checks.run_all(drill, restored, snap, dbname="projects", expect_counts="equal")
-    ledger.sink.read_handle = restored.with_database("projects")
-    drill.verify_ledger(ledger)
+    drill.verify_ledger(ledger, read_from=restored.with_database("projects"))

@@ -196,8 +196,7 @@ def test_q3_rebuild_by_reads_alone(drill, q3: Q3):
         f.note("fault", dataclasses.asdict(faults.lose_data_dir(st.handle)))
     t0 = drill.record.t0_mono
     drill.detect(st.handle.probe, name="redis-cli ping")
-    with drill.decision("rebuild: start empty, the read-through path refills the cache"):
-        pass
+    drill.decide("rebuild: start empty, the read-through path refills the cache")
     with drill.step("start redis-server empty (AOF on)", Phase.EXECUTION) as s:
         load = recovery.start_server(
             s, st.handle, "empty", "systemctl start redis", appendonly="yes"

@@ -38,5 +38,4 @@ def test_total_loss_restore_from_dump(drill, pg_factory, s3):
         recovery.restore_dump(s, st.store, st.dumps, fresh, dbname="affiliate", jobs=2)
     drill.wait_healthy(fresh.with_database("affiliate").probe, name="SELECT 1 on affiliate")
     checks.run_all(drill, fresh, snap, dbname="affiliate", expect_counts="equal")
-    ledger.sink.read_handle = fresh.with_database("affiliate")
-    drill.verify_ledger(ledger)
+    drill.verify_ledger(ledger, read_from=fresh.with_database("affiliate"))

@@ -128,8 +128,7 @@ def test_slow_recovery(drill, pg, pg_factory):
     with drill.fault("DROP TABLE accounts"):
         pg.execute("DROP TABLE accounts")
     drill.detect(accounts_probe(pg), timeout=5)
-    with drill.decision("partial loss: restore the table into a new server"):
-        pass
+    drill.decide("partial loss: restore the table into a new server")
     with drill.step("restore accounts (slow)", Phase.EXECUTION):
         time.sleep(3)
     (OUT / "slow_recovery_went_on").write_text("the drill deadline did not stop the step")
@@ -141,8 +140,7 @@ def test_slow_command(drill, pg):
     with drill.fault("DROP TABLE accounts"):
         pg.execute("DROP TABLE accounts")
     drill.detect(accounts_probe(pg), timeout=5)
-    with drill.decision("partial loss: pg_restore the table"):
-        pass
+    drill.decide("partial loss: pg_restore the table")
     with drill.step("pg_restore accounts (slow)", Phase.EXECUTION) as s:
         s.run(["sleep", "3"])
     (OUT / "slow_command_went_on").write_text("the drill deadline did not stop the command")
@@ -154,8 +152,7 @@ def test_hung_step(drill, pg):
     with drill.fault("DROP TABLE accounts"):
         pg.execute("DROP TABLE accounts")
     drill.detect(accounts_probe(pg), timeout=5)
-    with drill.decision("partial loss: restore the table"):
-        pass
+    drill.decide("partial loss: restore the table")
     with drill.step("restore accounts (hangs)", Phase.EXECUTION, timeout=0.5):
         time.sleep(30)
 
@@ -170,8 +167,7 @@ def test_lossy(drill, pg):
     with drill.fault("SIGKILL of the PostgreSQL server"):
         pg.kill()
     drill.detect(pg.probe, timeout=10, name="SELECT 1")
-    with drill.decision("restore to an earlier point"):
-        pass
+    drill.decide("restore to an earlier point")
     with drill.step("restore: the copy ends at ledger seq K", Phase.EXECUTION) as s:
         pg.start()
         with pg.connect() as conn:
@@ -189,8 +185,7 @@ def test_noop_fault(drill, pg):
     with drill.fault("nothing (the fault script forgot to kill)"):
         pass
     drill.detect(pg.probe, timeout=0.5, name="SELECT 1")
-    with drill.decision("restart in place"):
-        pass
+    drill.decide("restart in place")
     with drill.step("restart", Phase.EXECUTION):
         pass
     drill.wait_healthy(pg.probe, timeout=10, name="SELECT 1")

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from drillbook import cli
+from drillbook.cli import doctor
 from drillbook.fixtures import procs
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -53,7 +54,7 @@ def test_doctor_prints_every_section_with_aligned_status(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     code, out, _ = run_main(capsys, "doctor")
-    for title in cli.SECTION_TITLES.values():
+    for title in doctor.SECTION_TITLES.values():
         assert title in out
     status_lines = [line for line in out.splitlines() if line.startswith("  [")]
     assert status_lines and all(STATUS_LINE.match(line) for line in status_lines), out
@@ -104,7 +105,7 @@ def test_doctor_names_packages_and_fails_when_nothing_usable(
 def test_doctor_root_without_server_user(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(cli.os, "geteuid", lambda: 0)
+    monkeypatch.setattr(doctor.os, "geteuid", lambda: 0)
     monkeypatch.setenv("DRILLBOOK_SERVER_USER", "drillbook-no-such-user")
     code, out, _ = run_main(capsys, "doctor")
     assert code == 1
@@ -131,7 +132,7 @@ def test_doctor_warns_on_low_disk(
 ) -> None:
     monkeypatch.setenv("DRILLBOOK_TMPDIR", str(tmp_path))
     monkeypatch.setattr(
-        cli.shutil, "disk_usage", lambda path: cli.shutil._ntuple_diskusage(10, 9, 1024**3)
+        doctor.shutil, "disk_usage", lambda path: doctor.shutil._ntuple_diskusage(10, 9, 1024**3)
     )
     _, out, _ = run_main(capsys, "doctor")
     assert re.search(r"\[warn\]\s+free disk\s+1\.0 GB free in .*under 2 GB", out), out
@@ -141,9 +142,9 @@ def test_amcheck_found_beside_a_relocatable_install(tmp_path: Path) -> None:
     (tmp_path / "bin").mkdir()
     ext = tmp_path / "share" / "extension"
     ext.mkdir(parents=True)
-    assert cli.amcheck_control(tmp_path / "bin") is None
+    assert doctor.amcheck_control(tmp_path / "bin") is None
     (ext / "amcheck.control").write_text("")
-    assert cli.amcheck_control(tmp_path / "bin") == ext / "amcheck.control"
+    assert doctor.amcheck_control(tmp_path / "bin") == ext / "amcheck.control"
 
 
 # -- clean ----------------------------------------------------------------------------------

@@ -1,18 +1,11 @@
-"""The ``drillbook`` command: ``doctor``, ``clean``, ``check`` and ``--version``.
+"""``drillbook doctor``: can drills run here, and if not, what to install.
 
-- ``doctor`` answers "can I run drills here, and if not, what do I install?" for every
-  backend, with the exact apt/pip package for each missing piece.
-- ``clean`` removes what a ``kill -9``'d pytest left behind (servers and run dirs).
-- ``check`` validates the targets file (``drills.toml``) and prints each RPO bound.
-
-Service modules (``drillbook.fixtures``, ``drillbook.reports``) are imported lazily: a
-command that does not need boto3 or psycopg does not pay for importing them.
+Every backend is checked, with the exact apt/pip package for each missing piece.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import importlib
 import importlib.util
 import json
@@ -20,9 +13,7 @@ import os
 import pwd
 import shutil
 import subprocess
-import sys
 import tempfile
-import time
 import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -31,6 +22,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from drillbook import __version__
 from drillbook.errors import DrillNotRun
 from drillbook.redact import redact_url
 
@@ -51,23 +43,6 @@ EXTERNAL_VARS = {
     "DRILLBOOK_EXTERNAL_REDIS": "redis://:$REDIS_PASSWORD@HOST:6379/0",
     "DRILLBOOK_EXTERNAL_S3": "https://HOST:9000 (and AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY)",
 }
-
-
-def _own_version() -> str:
-    # From the distribution's metadata: an editable install made before
-    # drillbook/__init__.py existed imports drillbook as a namespace package (no attributes).
-    try:
-        return metadata.version("drillbook")
-    except metadata.PackageNotFoundError:
-        import drillbook
-
-        return str(getattr(drillbook, "__version__", "unknown"))
-
-
-__version__ = _own_version()
-
-
-# -- doctor ---------------------------------------------------------------------------------
 
 
 @dataclass
@@ -460,6 +435,16 @@ def render_doctor(report: DoctorReport) -> str:
     return "\n".join(lines)
 
 
+def register(sub: Any) -> None:
+    p = sub.add_parser(
+        "doctor",
+        help="list each backend's prerequisites and what to install for what is missing",
+        description="Exit 0 when the local backend is usable (PostgreSQL, Redis and S3 found).",
+    )
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_doctor)
+
+
 def cmd_doctor(args: argparse.Namespace) -> int:
     report = doctor()
     if args.json:
@@ -472,168 +457,3 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     else:
         print(render_doctor(report))
     return 0 if report.local_usable else 1
-
-
-# -- clean ----------------------------------------------------------------------------------
-
-
-@dataclass
-class RunPlan:
-    """What ``clean`` would do to one run directory, and why."""
-
-    path: Path
-    owner_pid: int | None
-    owner_alive: bool
-    live_procs: list[str]
-    remove: bool
-    why: str
-
-
-def plan_clean(procs: ModuleType, *, include_live: bool) -> list[RunPlan]:
-    """Read every run.json the way ``reap_stale_runs`` does, without touching anything."""
-    plans: list[RunPlan] = []
-    base = runs_base(procs)
-    if not base.is_dir():
-        return plans
-    for entry in sorted(base.glob("run-*")):
-        try:
-            meta = json.loads((entry / "run.json").read_text())
-        except (FileNotFoundError, NotADirectoryError, json.JSONDecodeError):
-            try:
-                old = time.time() - entry.stat().st_mtime > 60
-            except OSError:
-                continue
-            why = "no run.json, older than 60 s" if old else "no run.json yet: being created"
-            plans.append(RunPlan(entry, None, False, [], old, why))
-            continue
-        owner = int(meta.get("owner_pid", 0))
-        if owner == os.getpid():
-            continue
-        alive = procs.pid_alive(owner, meta.get("owner_start_time"))
-        live = [
-            f"{rec['label']} (pid {rec['pid']})"
-            for rec in meta.get("procs", [])
-            if procs.pid_alive(rec["pid"], rec["start_time"])
-        ]
-        why = f"owner pytest pid {owner} " + ("still running" if alive else "is gone")
-        plans.append(RunPlan(entry, owner, alive, live, include_live or not alive, why))
-    return plans
-
-
-def cmd_clean(args: argparse.Namespace) -> int:
-    procs = importlib.import_module("drillbook.fixtures.procs")
-    plans = plan_clean(procs, include_live=args.all)
-    live_runs = [p for p in plans if p.owner_alive]
-    if args.all and live_runs:
-        print(
-            f"warning: --all also removes {len(live_runs)} run(s) of pytest processes that are "
-            "still running ("
-            + ", ".join(f"pid {p.owner_pid}" for p in live_runs)
-            + "): their drills will fail",
-            file=sys.stderr,
-        )
-    base = runs_base(procs)
-    if args.dry_run:
-        for p in plans:
-            print(f"{'would remove' if p.remove else 'would keep'}: {p.path} ({p.why})")
-            for label in p.live_procs:
-                print(f"  {'would kill' if p.remove else 'running'}: {label}")
-        if not any(p.remove for p in plans):
-            print(f"nothing to clean in {base}")
-        return 0
-    report = procs.reap_stale_runs(include_live=args.all)
-    # Containers whose run directory is already gone (labelled drillbook.run=...).
-    with contextlib.suppress(Exception):
-        docker = importlib.import_module("drillbook.fixtures.docker")
-        report.procs_killed += docker.reap_orphan_containers(include_live=args.all)
-    for label in report.procs_killed:
-        print(f"killed: {label}")
-    for path in report.runs_removed:
-        print(f"removed: {path}")
-    for p in plans:
-        if not p.remove:
-            hint = "; --all removes it" if p.owner_alive else ""
-            print(f"kept: {p.path} ({p.why}{hint})")
-    if not report.procs_killed and not report.runs_removed:
-        print(f"nothing to clean in {base}")
-    return 0
-
-
-# -- check ----------------------------------------------------------------------------------
-
-
-def cmd_check(args: argparse.Namespace) -> int:
-    from drillbook import targets
-
-    code, text = targets.check_command(args.file)
-    print(text)
-    return int(code)
-
-
-# -- entry point ----------------------------------------------------------------------------
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="drillbook",
-        description="Disaster-recovery drill harness: prerequisites, cleanup, targets.",
-    )
-    parser.add_argument("--version", action="version", version=f"drillbook {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-
-    sub.add_parser(
-        "report",
-        help="monthly/quarterly DR summary (HTML, Markdown) from the drill history",
-        add_help=False,
-    )
-    p = sub.add_parser(
-        "doctor",
-        help="list each backend's prerequisites and what to install for what is missing",
-        description="Exit 0 when the local backend is usable (PostgreSQL, Redis and S3 found).",
-    )
-    p.add_argument("--json", action="store_true", help="machine-readable output")
-    p.set_defaults(func=cmd_doctor)
-
-    p = sub.add_parser(
-        "clean",
-        help="kill servers and remove run dirs left by a pytest that died (kill -9)",
-        description="Run from the project root. Runs of live pytest processes are kept "
-        "unless --all is given.",
-    )
-    p.add_argument(
-        "--all", action="store_true", help="also remove runs of pytest processes still running"
-    )
-    p.add_argument("--dry-run", action="store_true", help="list what would go, change nothing")
-    p.set_defaults(func=cmd_clean)
-
-    p = sub.add_parser(
-        "check",
-        help="validate a targets file and show each service's RPO bound",
-        description="Exit 0 valid, 1 invalid, 2 a declared backup cannot meet its RPO.",
-    )
-    p.add_argument("file", nargs="?", default="drills.toml", help="targets file (drills.toml)")
-    p.set_defaults(func=cmd_check)
-    return parser
-
-
-def main(argv: list[str] | None = None) -> int:
-    args_in = sys.argv[1:] if argv is None else argv
-    if args_in and args_in[0] == "report":
-        module = importlib.import_module("drillbook.reports.cli")
-        return int(module.main_report(args_in[1:], prog="drillbook report"))
-    parser = build_parser()
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:  # --version, --help, usage errors: an exit code, not an exit
-        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
-    if not getattr(args, "func", None):
-        parser.print_help(sys.stderr)
-        return 2
-    try:
-        return int(args.func(args))
-    except KeyboardInterrupt:
-        return 130
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

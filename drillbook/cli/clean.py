@@ -1,0 +1,113 @@
+"""``drillbook clean``: remove what a ``kill -9``'d pytest left behind (servers, run dirs)."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib
+import importlib.util
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from drillbook.cli.doctor import runs_base
+
+
+@dataclass
+class RunPlan:
+    """What ``clean`` would do to one run directory, and why."""
+
+    path: Path
+    owner_pid: int | None
+    owner_alive: bool
+    live_procs: list[str]
+    remove: bool
+    why: str
+
+
+def plan_clean(procs: ModuleType, *, include_live: bool) -> list[RunPlan]:
+    """Read every run.json the way ``reap_stale_runs`` does, without touching anything."""
+    plans: list[RunPlan] = []
+    base = runs_base(procs)
+    if not base.is_dir():
+        return plans
+    for entry in sorted(base.glob("run-*")):
+        try:
+            meta = json.loads((entry / "run.json").read_text())
+        except (FileNotFoundError, NotADirectoryError, json.JSONDecodeError):
+            try:
+                old = time.time() - entry.stat().st_mtime > 60
+            except OSError:
+                continue
+            why = "no run.json, older than 60 s" if old else "no run.json yet: being created"
+            plans.append(RunPlan(entry, None, False, [], old, why))
+            continue
+        owner = int(meta.get("owner_pid", 0))
+        if owner == os.getpid():
+            continue
+        alive = procs.pid_alive(owner, meta.get("owner_start_time"))
+        live = [
+            f"{rec['label']} (pid {rec['pid']})"
+            for rec in meta.get("procs", [])
+            if procs.pid_alive(rec["pid"], rec["start_time"])
+        ]
+        why = f"owner pytest pid {owner} " + ("still running" if alive else "is gone")
+        plans.append(RunPlan(entry, owner, alive, live, include_live or not alive, why))
+    return plans
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser(
+        "clean",
+        help="kill servers and remove run dirs left by a pytest that died (kill -9)",
+        description="Runs of live pytest processes are kept unless --all is given.",
+    )
+    p.add_argument(
+        "--all", action="store_true", help="also remove runs of pytest processes still running"
+    )
+    p.add_argument("--dry-run", action="store_true", help="list what would go, change nothing")
+    p.set_defaults(func=cmd_clean)
+
+
+def cmd_clean(args: argparse.Namespace) -> int:
+    procs = importlib.import_module("drillbook.fixtures.procs")
+    plans = plan_clean(procs, include_live=args.all)
+    live_runs = [p for p in plans if p.owner_alive]
+    if args.all and live_runs:
+        print(
+            f"warning: --all also removes {len(live_runs)} run(s) of pytest processes that are "
+            "still running ("
+            + ", ".join(f"pid {p.owner_pid}" for p in live_runs)
+            + "): their drills will fail",
+            file=sys.stderr,
+        )
+    base = runs_base(procs)
+    if args.dry_run:
+        for p in plans:
+            print(f"{'would remove' if p.remove else 'would keep'}: {p.path} ({p.why})")
+            for label in p.live_procs:
+                print(f"  {'would kill' if p.remove else 'running'}: {label}")
+        if not any(p.remove for p in plans):
+            print(f"nothing to clean in {base}")
+        return 0
+    report = procs.reap_stale_runs(include_live=args.all)
+    # Containers whose run directory is already gone (labelled drillbook.run=...).
+    with contextlib.suppress(Exception):
+        docker = importlib.import_module("drillbook.fixtures.docker")
+        report.procs_killed += docker.reap_orphan_containers(include_live=args.all)
+    for label in report.procs_killed:
+        print(f"killed: {label}")
+    for path in report.runs_removed:
+        print(f"removed: {path}")
+    for p in plans:
+        if not p.remove:
+            hint = "; --all removes it" if p.owner_alive else ""
+            print(f"kept: {p.path} ({p.why}{hint})")
+    if not report.procs_killed and not report.runs_removed:
+        print(f"nothing to clean in {base}")
+    return 0
