@@ -18,6 +18,7 @@ import pytest
 
 from drillbook.drill import Drill
 from drillbook.errors import DrillNotRun, StepTimeout
+from drillbook.project import project_root
 from drillbook.record import DrillRecord, Verdict
 from drillbook.redact import redact
 
@@ -44,7 +45,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--drill-targets",
         dest="drill_targets",
         default=None,
-        help="targets file (default drills.toml in the rootdir; env DRILLBOOK_TARGETS)",
+        help="targets file (default: drills.toml in the project root, the nearest folder "
+        "at or above the rootdir holding one; env DRILLBOOK_TARGETS)",
     )
     parser.addini("drill_targets", default=None, help="targets file, see --drill-targets")
     group.addoption(
@@ -68,7 +70,7 @@ def load_targets(config: pytest.Config) -> Any:
     from drillbook.targets import load_targets as _load
 
     explicit = _setting(config, "drill_targets", "DRILLBOOK_TARGETS")
-    path = Path(explicit) if explicit else Path(config.rootpath) / "drills.toml"
+    path = Path(explicit) if explicit else project_root(config) / "drills.toml"
     if not path.is_absolute():
         path = Path(config.invocation_params.dir) / path
     if not path.exists():

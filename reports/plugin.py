@@ -38,6 +38,7 @@ from typing import Any
 
 import pytest
 
+from drillbook.project import project_root
 from drillbook.record import DrillRecord, Verdict
 from drillbook.reports.history import DEFAULT_PATH
 from drillbook.reports.model import anchor, fmt_s, fmt_target, verdict_of
@@ -110,7 +111,7 @@ def _path_option(config: pytest.Config, name: str, env: str) -> tuple[str, Path]
         return str(value), Path(config.invocation_params.dir)
     ini = config.getini(name)
     if ini not in (None, "", []):
-        base = config.inipath.parent if config.inipath else config.rootpath
+        base = config.inipath.parent if config.inipath else project_root(config)
         return str(ini), Path(base)
     value = os.environ.get(env)
     if value not in (None, ""):
@@ -138,7 +139,7 @@ def _enabled(config: pytest.Config) -> bool:
 
 
 def settings_for(config: pytest.Config) -> Settings:
-    root = Path(config.rootpath)
+    root = project_root(config)
     out_dir = _resolve(
         config, "drill_report_dir", "DRILLBOOK_REPORT_DIR", root / DEFAULT_REPORT_DIR
     )

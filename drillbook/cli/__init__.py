@@ -18,7 +18,7 @@ import sys
 from drillbook import __version__
 
 # Subcommand modules of this package, in the order ``--help`` lists them.
-COMMANDS = ("doctor", "clean", "check")
+COMMANDS = ("init", "check", "doctor", "clean")
 
 
 def build_parser() -> argparse.ArgumentParser:
