@@ -29,6 +29,7 @@ in the ini file, from the rootdir.
 from __future__ import annotations
 
 import os
+import sys
 import time
 from collections.abc import Generator
 from dataclasses import dataclass
@@ -38,9 +39,11 @@ from typing import Any
 
 import pytest
 
-from drillbook.record import DrillRecord, Verdict
+from drillbook.record import DrillRecord
+from drillbook.reports.fmt import fmt_s, fmt_target
+from drillbook.reports.gaps import rpo_text
 from drillbook.reports.history import DEFAULT_PATH
-from drillbook.reports.model import anchor, fmt_s, fmt_target, verdict_of
+from drillbook.reports.model import NOT_RUN, anchor, outcome, verdict_of
 
 DEFAULT_REPORT_DIR = "reports/out"
 DEFAULT_HISTORY = DEFAULT_PATH
@@ -186,14 +189,16 @@ def _report_link(config: pytest.Config, settings: Settings, drill_id: str) -> st
 
 
 def _one_line(rec: DrillRecord) -> str:
+    """The drill's row in pytest-html: outcome, then RTO and RPO against their targets."""
     s = rec.summary()
-    verdict = verdict_of(rec)
-    if verdict == Verdict.NOT_RUN.value:
+    result = outcome(rec)
+    if result.drill_verdict == NOT_RUN:
         return f"NOT RUN: {rec.not_run_reason or 'no reason recorded'}"
+    label = f" ({result.label})" if result.label else ""
     return (
-        f"{verdict} · RTO {fmt_s(s['rto_s'])} / target {fmt_target(s['rto_target_s'])} · "
-        f"RPO {fmt_s(s['rpo_s'])} / bound {fmt_target(s['rpo_bound_s'])} / target "
-        f"{fmt_target(s['rpo_target_s'])}"
+        f"{result.verdict}{label} · RTO {fmt_s(s['rto_s'])} / target "
+        f"{fmt_target(s['rto_target_s'])} · RPO {rpo_text(rec)} / bound "
+        f"{fmt_target(s['rpo_bound_s'])} / target {fmt_target(s['rpo_target_s'])}"
     )
 
 
@@ -225,7 +230,7 @@ def pytest_runtest_makereport(
     codes = ", ".join(sorted({f.code for f in rec.findings}))
     content = (
         f'<div class="drill-extra"><b style="color:{colour}">{escape(verdict)}</b> '
-        f"{escape(_one_line(rec).split(' · ', 1)[-1] if verdict != 'NOT RUN' else _one_line(rec))}"
+        f"{escape(_one_line(rec).removeprefix(verdict))}"
         + (f"<br>findings: {escape(codes)}" if codes else "")
         + (f'<br><a href="{escape(link)}">drill report section</a>' if settings.enabled else "")
         + "</div>"
@@ -278,19 +283,40 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     records = drill_records(config)
     if not records:
         return
-    from drillbook.reports.artefacts import write_artefacts
+    written = _write(config, settings, records)
+    config.stash[WRITTEN_KEY] = written
+    if written.errors:
+        # An artefact that could not be written is a failed run: CI must not go green
+        # with the drill record (or the history line) lost.
+        if session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        if config.pluginmanager.get_plugin("terminalreporter") is None:
+            for line in _error_lines(written):
+                sys.stderr.write(line + "\n")
 
-    config.stash[WRITTEN_KEY] = write_artefacts(
-        records,
-        out_dir=settings.out_dir,
-        run_dir_name=settings.run_dir.name,
-        history_path=settings.history,
-        metrics_path=settings.metrics,
-        started=settings.started,
-        finished=time.time(),
-        args=list(config.invocation_params.args),
-        workers=_workers(config),
-    )
+
+def _write(config: pytest.Config, settings: Settings, records: list[DrillRecord]) -> Any:
+    from drillbook.reports.artefacts import Written, write_artefacts
+    from drillbook.reports.fmt import one_line
+
+    try:
+        return write_artefacts(
+            records,
+            out_dir=settings.out_dir,
+            run_dir_name=settings.run_dir.name,
+            history_path=settings.history,
+            metrics_path=settings.metrics,
+            started=settings.started,
+            finished=time.time(),
+            args=list(config.invocation_params.args),
+            workers=_workers(config),
+        )
+    except Exception as exc:  # a bug in a writer: still one line and a failed run
+        return Written(run_dir=None, errors=[f"the drill report: {one_line(exc)}"])
+
+
+def _error_lines(written: Any) -> list[str]:
+    return [f"drill report: could not write {err}" for err in written.errors]
 
 
 def _show(path: Path | None, config: pytest.Config) -> str:
@@ -315,9 +341,9 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     history = _show(written.history, config)
     if written.history is not None:
         history += f" (+{written.history_rows} lines)"
-    if written.history_skipped:
-        history += f"; {written.history_skipped} unreadable lines skipped"
     tr.write_line(f"  history: {history}")
+    for line in written.history_skipped:
+        tr.write_line(f"  history {line}", yellow=True)
     tr.write_line(f"  metrics: {_show(written.metrics, config)}")
-    for err in written.errors:
-        tr.write_line(f"drill report: could not write {err}", red=True, bold=True)
+    for line in _error_lines(written):
+        tr.write_line(line, red=True, bold=True)

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from html import escape
 
-from drillbook.record import DrillRecord, Phase
-from drillbook.reports.history import TrendPoint
-from drillbook.reports.model import day, fmt_s, fmt_target
+from drillbook.record import DrillRecord, Phase, Step
+from drillbook.reports.fmt import day, fmt_s, fmt_target
+from drillbook.reports.trends import TrendPoint
 
 PHASE_COLOURS = {
     Phase.SETUP.value: "#9aa5b1",
@@ -176,6 +177,109 @@ def rpo_chart(
 # ------------------------------------------------------------------------- timeline
 
 
+@dataclass
+class _Axis:
+    """The timeline's time axis: t0 at the left edge, *total* seconds across."""
+
+    t0: float
+    total: float
+    ticks: list[float]
+    width: int = 1000
+    left: int = 300
+    right: int = 20
+    row: int = 20
+    y0: int = 26
+
+    @property
+    def span(self) -> int:
+        return self.width - self.left - self.right
+
+    def x(self, mono: float) -> float:
+        return self.left + self.span * ((mono - self.t0) / self.total)
+
+    def bottom(self, n_rows: int) -> float:
+        return self.y0 + self.row * (n_rows + 0.5)
+
+
+def _axis_for(rec: DrillRecord, t0: float, end: float) -> _Axis:
+    total = max(end - t0, 1e-3)
+    rto_target = (rec.target or {}).get("rto")
+    if rto_target is not None and rec.rto_seconds is not None and rec.rto_seconds > rto_target:
+        total = max(total, rto_target)  # show where the target was
+    ticks = nice_ticks(total)
+    return _Axis(t0, ticks[-1], ticks)
+
+
+def _grid(ax: _Axis, bottom: float) -> list[str]:
+    body = []
+    for tick in ax.ticks:
+        tx = ax.left + ax.span * tick / ax.total
+        body.append(
+            f'<line x1="{tx:.1f}" y1="{ax.y0 - 6}" x2="{tx:.1f}" y2="{bottom:.1f}" '
+            f'stroke="#d9dee3" stroke-width="1"/>'
+        )
+        body.append(_t(tx, ax.y0 - 10, _tick_label(tick), anchor="middle", size=10, fill=MUTED))
+    body.append(_t(ax.left - 8, ax.y0 - 10, "time since t0", anchor="end", size=10, fill=MUTED))
+    return body
+
+
+def _phase_band(ax: _Axis, bounds: dict[str, tuple[float, float]]) -> list[str]:
+    y = ax.y0
+    body = [_t(ax.left - 8, y + 14, "RTO phases", anchor="end", weight="600")]
+    for phase, (start, stop) in bounds.items():
+        w = max(1.5, ax.x(stop) - ax.x(start))
+        body.append(
+            f'<rect x="{ax.x(start):.1f}" y="{y + 2}" width="{w:.1f}" height="16" '
+            f'fill="{PHASE_COLOURS[phase]}"><title>{escape(phase)}: {escape(fmt_s(stop - start))}'
+            f"</title></rect>"
+        )
+        if w > 70:
+            body.append(_t(ax.x(start) + 4, y + 14, phase, size=11, fill="#fff"))
+    return body
+
+
+def _step_bar(ax: _Axis, step: Step, y: float, end: float) -> list[str]:
+    name = step.name if len(step.name) <= 44 else step.name[:43] + "…"
+    stop = step.end_mono if step.end_mono is not None else end
+    x0, x1 = ax.x(step.start_mono), ax.x(stop)
+    w = max(1.5, x1 - x0)
+    failed = step.outcome in ("failed", "timeout", "running")
+    stroke = f' stroke="{BAD}" stroke-width="2"' if failed else ""
+    tip = f"{step.name} [{step.phase}] {fmt_s(step.duration)} {step.outcome}"
+    fill = PHASE_COLOURS.get(step.phase, MUTED)
+    body = [
+        _t(ax.left - 8, y + 14, name, anchor="end", size=11),
+        f'<rect x="{x0:.1f}" y="{y + 4}" width="{w:.1f}" height="12" '
+        f'fill="{fill}"{stroke}><title>{escape(tip)}</title></rect>',
+    ]
+    dur = fmt_s(step.duration) if step.duration is not None else "unfinished"
+    if x1 + 4 <= ax.width - 90:  # right of the bar
+        body.append(_t(x1 + 4, y + 14, dur, size=10, fill=MUTED))
+    elif w > 70:  # inside the bar, at its end
+        body.append(_t(x1 - 4, y + 14, dur, anchor="end", size=10, fill="#fff"))
+    elif x0 - ax.left > 60:  # left of the bar
+        body.append(_t(x0 - 4, y + 14, dur, anchor="end", size=10, fill=MUTED))
+    return body
+
+
+def _markers(ax: _Axis, rec: DrillRecord, bottom: float) -> tuple[list[str], int]:
+    marks = [(rec.first_healthy_mono, "first healthy", OK), (rec.validated_mono, "validated", INK)]
+    rto_target = (rec.target or {}).get("rto")
+    if rto_target is not None and rto_target <= ax.total:
+        marks.append((ax.t0 + rto_target, "RTO target", BAD))
+    body = []
+    for i, (mono, name, colour) in enumerate(marks):
+        if mono is None:
+            continue
+        mx = ax.x(mono)
+        body.append(
+            f'<line x1="{mx:.1f}" y1="{ax.y0}" x2="{mx:.1f}" y2="{bottom:.1f}" stroke="{colour}" '
+            f'stroke-width="1.5" stroke-dasharray="5 3"/>'
+        )
+        body.append(_t(mx, bottom + 12 + 11 * i, name, anchor="middle", size=10, fill=colour))
+    return body, len(marks)
+
+
 def timeline(rec: DrillRecord) -> str | None:
     """Phases from t0 as a band, then each step after t0 as a bar on the same axis."""
     if rec.t0_mono is None:
@@ -184,85 +288,18 @@ def timeline(rec: DrillRecord) -> str | None:
     steps = [s for s in rec.steps if s.start_mono >= t0 - 1e-6 and s.phase != Phase.SETUP.value]
     bounds = rec.phase_bounds()
     ends = [s.end_mono for s in steps if s.end_mono is not None]
-    ends += [e for _, e in bounds.values()]
+    ends += [stop for _, stop in bounds.values()]
     ends += [m for m in (rec.validated_mono, rec.first_healthy_mono, rec.detected_mono) if m]
     end = max(ends, default=t0 + 1.0)
-    total = max(end - t0, 1e-3)
-    rto_target = (rec.target or {}).get("rto")
-    if rto_target is not None and rec.rto_seconds is not None and rec.rto_seconds > rto_target:
-        total = max(total, rto_target)
-    ticks = nice_ticks(total)
-    total = ticks[-1]
-
-    width, left, right, row = 1000, 300, 20, 20
-    span = width - left - right
-    x = lambda m: left + span * ((m - t0) / total)  # noqa: E731
-    y0 = 26
-    body: list[str] = []
-    # Axis and grid.
-    n_rows = len(steps) + 1
-    bottom = y0 + row * (n_rows + 0.5)
-    for tick in ticks:
-        tx = left + span * tick / total
-        body.append(
-            f'<line x1="{tx:.1f}" y1="{y0 - 6}" x2="{tx:.1f}" y2="{bottom:.1f}" '
-            f'stroke="#d9dee3" stroke-width="1"/>'
-        )
-        body.append(_t(tx, y0 - 10, _tick_label(tick), anchor="middle", size=10, fill=MUTED))
-    body.append(_t(left - 8, y0 - 10, "time since t0", anchor="end", size=10, fill=MUTED))
-    # Phase band.
-    body.append(_t(left - 8, y0 + 14, "RTO phases", anchor="end", weight="600"))
-    for phase, (start, stop) in bounds.items():
-        w = max(1.5, x(stop) - x(start))
-        body.append(
-            f'<rect x="{x(start):.1f}" y="{y0 + 2}" width="{w:.1f}" height="16" '
-            f'fill="{PHASE_COLOURS[phase]}"><title>{escape(phase)}: {escape(fmt_s(stop - start))}'
-            f"</title></rect>"
-        )
-        if w > 70:
-            body.append(_t(x(start) + 4, y0 + 14, phase, size=11, fill="#fff"))
-    # Steps.
+    ax = _axis_for(rec, t0, end)
+    bottom = ax.bottom(len(steps) + 1)
+    body = _grid(ax, bottom) + _phase_band(ax, bounds)
     for i, step in enumerate(steps, start=1):
-        y = y0 + i * row
-        name = step.name if len(step.name) <= 44 else step.name[:43] + "…"
-        body.append(_t(left - 8, y + 14, name, anchor="end", size=11))
-        stop = step.end_mono if step.end_mono is not None else end
-        w = max(1.5, x(stop) - x(step.start_mono))
-        failed = step.outcome in ("failed", "timeout", "running")
-        stroke = f' stroke="{BAD}" stroke-width="2"' if failed else ""
-        tip = f"{step.name} [{step.phase}] {fmt_s(step.duration)} {step.outcome}"
-        body.append(
-            f'<rect x="{x(step.start_mono):.1f}" y="{y + 4}" width="{w:.1f}" height="12" '
-            f'fill="{PHASE_COLOURS.get(step.phase, MUTED)}"{stroke}>'
-            f"<title>{escape(tip)}</title></rect>"
-        )
-        dur = fmt_s(step.duration) if step.duration is not None else "unfinished"
-        lx = x(stop) + 4
-        if lx <= width - 90:  # right of the bar
-            body.append(_t(lx, y + 14, dur, size=10, fill=MUTED))
-        elif w > 70:  # inside the bar, at its end
-            body.append(_t(x(stop) - 4, y + 14, dur, anchor="end", size=10, fill="#fff"))
-        elif x(step.start_mono) - left > 60:  # left of the bar
-            body.append(_t(x(step.start_mono) - 4, y + 14, dur, anchor="end", size=10, fill=MUTED))
-    # Markers.
-    marks = [
-        (rec.first_healthy_mono, "first healthy", OK),
-        (rec.validated_mono, "validated", INK),
-    ]
-    if rto_target is not None and rto_target <= total:
-        marks.append((t0 + rto_target, "RTO target", BAD))
-    for i, (mono, name, colour) in enumerate(marks):
-        if mono is None:
-            continue
-        mx = x(mono)
-        body.append(
-            f'<line x1="{mx:.1f}" y1="{y0}" x2="{mx:.1f}" y2="{bottom:.1f}" stroke="{colour}" '
-            f'stroke-width="1.5" stroke-dasharray="5 3"/>'
-        )
-        body.append(_t(mx, bottom + 12 + 11 * i, name, anchor="middle", size=10, fill=colour))
-    height = int(bottom + 12 + 11 * len(marks) + 4)
+        body += _step_bar(ax, step, ax.y0 + i * ax.row, end)
+    marks, n_marks = _markers(ax, rec, bottom)
+    height = int(bottom + 12 + 11 * n_marks + 4)
     label = f"Timeline of drill {rec.name}: phases and steps after t0"
-    return _svg(width, height, "".join(body), label, "chart timeline")
+    return _svg(ax.width, height, "".join(body + marks), label, "chart timeline")
 
 
 # ------------------------------------------------------------------------- sparkline
