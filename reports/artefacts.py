@@ -73,9 +73,36 @@ def scrub_records(records: Sequence[DrillRecord], scrubber: Scrubber) -> list[Dr
 class _Writer:
     """Writes the artefacts of one run, each on its own, collecting one line per failure."""
 
-    def __init__(self, recs: list[DrillRecord], run: RunInfo, scrub: Scrubber, out: Written):
-        self.recs, self.run, self.scrub, self.out = recs, run, scrub, out
+    def __init__(
+        self,
+        recs: list[DrillRecord],
+        run: RunInfo,
+        scrub: Scrubber,
+        out_dir: Path,
+        run_dir_name: str,
+        history: Path | None,
+        metrics: Path | None,
+    ):
+        self.recs, self.run, self.scrub = recs, run, scrub
+        self.out_dir, self.history, self.metrics = out_dir, history, metrics
+        self.out = Written(run_dir=None, run=run)
         self.past = History()
+        self.planned = out_dir / run_dir_name
+        self.gaps = all_gaps(recs)
+        self.rows: list[dict[str, Any]] = []
+
+    def plan(self) -> None:
+        """Where everything goes (the run folder chosen by now), and the history lines."""
+        folder = self.out.run_dir or self.planned
+        report = str(folder / INDEX)
+        self.run.artefacts = {"report": report, "json": str(folder / DRILLS_JSON)}
+        for key, path in (("history", self.history), ("metrics", self.metrics)):
+            if path is not None:
+                self.run.artefacts[key] = str(path)
+        self.rows = [
+            self.scrub.data(history_row(r, self.run, report=f"{report}#{anchor(r.drill_id)}"))
+            for r in self.recs
+        ]
 
     def attempt(self, what: str, hint: str, fn: Callable[[], Any]) -> None:
         try:
@@ -83,35 +110,53 @@ class _Writer:
         except Exception as exc:  # one artefact failing must not cost the others
             self.out.errors.append(self.scrub.text(f"{what}: {one_line(exc)} ({hint})"))
 
-    def read_history(self, path: Path) -> None:
-        self.past = read_history(path)
-        self.out.history_skipped = self.past.problem_lines()
+    def make_run_dir(self) -> None:
+        self.out.run_dir = unique_run_dir(self.out_dir, self.planned.name)
 
-    def write_json(self, run_dir: Path, out_dir: Path, gaps: Sequence[Any]) -> None:
-        doc = jsonout.build_document(self.recs, self.run, gaps)
+    def read_history(self) -> None:
+        if self.history is not None:
+            self.past = read_history(self.history)
+            self.out.history_skipped = self.past.problem_lines()
+
+    def write_json(self) -> None:
+        if self.out.run_dir is None:
+            return  # the folder could not be made: said once, by make_run_dir
+        doc = jsonout.build_document(self.recs, self.run, self.gaps)
         text = self.scrub.final(jsonout.dumps(doc))
-        self.out.json = atomic_write_text(run_dir / DRILLS_JSON, text)
-        atomic_write_text(out_dir / LATEST_JSON, text)
+        self.out.json = atomic_write_text(self.out.run_dir / DRILLS_JSON, text)
+        atomic_write_text(self.out_dir / LATEST_JSON, text)
 
-    def write_html(self, run_dir: Path, out_dir: Path, gaps: Sequence[Any]) -> None:
+    def write_history(self) -> None:
+        if self.history is not None:
+            append_history(self.history, self.rows)
+            self.out.history, self.out.history_rows = self.history, len(self.rows)
+
+    def write_html(self) -> None:
+        if self.out.run_dir is None:
+            return
         trends = {r.drill_id: trend(self.past.rows, r, self.run.run_id) for r in self.recs}
-        page = html.render_report(self.recs, self.run, trends=trends, gaps=gaps)
+        page = html.render_report(self.recs, self.run, trends=trends, gaps=self.gaps)
         text = self.scrub.final(page)
-        self.out.index = atomic_write_text(run_dir / INDEX, text)
-        self.out.latest = atomic_write_text(out_dir / LATEST_HTML, text)
+        self.out.index = atomic_write_text(self.out.run_dir / INDEX, text)
+        self.out.latest = atomic_write_text(self.out_dir / LATEST_HTML, text)
 
-    def rows(self) -> list[dict[str, Any]]:
-        index = self.run.artefacts.get("report", INDEX)
-        rows = [history_row(r, self.run, report=f"{index}#{anchor(r.drill_id)}") for r in self.recs]
-        return [self.scrub.data(row) for row in rows]
+    def write_metrics(self) -> None:
+        if self.metrics is not None:
+            text = metrics.render(self.recs, [*self.past.rows, *self.rows])
+            self.out.metrics = atomic_write_text(self.metrics, self.scrub.final(text))
 
-    def write_history(self, path: Path, rows: list[dict[str, Any]]) -> None:
-        append_history(path, rows)
-        self.out.history, self.out.history_rows = path, len(rows)
-
-    def write_metrics(self, path: Path, rows: list[dict[str, Any]]) -> None:
-        text = self.scrub.final(metrics.render(self.recs, [*self.past.rows, *rows]))
-        self.out.metrics = atomic_write_text(path, text)
+    def write_all(self) -> Written:
+        for what, hint, fn in (
+            (f"report folder {self.out_dir}", HINT_REPORT, self.make_run_dir),
+            ("the drill report", HINT_REPORT, self.plan),
+            (f"history {self.history} (reading)", HINT_HISTORY, self.read_history),
+            ("drills.json", HINT_REPORT, self.write_json),
+            (f"history {self.history}", HINT_HISTORY, self.write_history),
+            ("HTML report", HINT_REPORT, self.write_html),
+            (f"metrics {self.metrics}", HINT_METRICS, self.write_metrics),
+        ):
+            self.attempt(what, hint, fn)
+        return self.out
 
 
 def write_artefacts(
@@ -133,38 +178,5 @@ def write_artefacts(
     run = run_info(
         recs, started=started, finished=finished, args=scrub.data(list(args)), workers=workers
     )
-    out = Written(run_dir=None, run=run)
-    w = _Writer(recs, run, scrub, out)
-
-    def make_run_dir() -> None:
-        out.run_dir = unique_run_dir(out_dir, run_dir_name)
-
-    w.attempt(f"report folder {out_dir}", HINT_REPORT, make_run_dir)
-    run_dir = out.run_dir or out_dir / run_dir_name
-    run.artefacts = {"report": str(run_dir / INDEX), "json": str(run_dir / DRILLS_JSON)}
-    for key, path in (("history", history_path), ("metrics", metrics_path)):
-        if path is not None:
-            run.artefacts[key] = str(path)
-    if history_path is not None:
-        w.attempt(
-            f"history {history_path} (reading)", HINT_HISTORY, lambda: w.read_history(history_path)
-        )
-    gaps = all_gaps(recs)
-    rows = w.rows()
-    if out.run_dir is not None:
-        w.attempt(
-            f"drills.json in {run_dir}", HINT_REPORT, lambda: w.write_json(run_dir, out_dir, gaps)
-        )
-    if history_path is not None:
-        w.attempt(
-            f"history {history_path}", HINT_HISTORY, lambda: w.write_history(history_path, rows)
-        )
-    if out.run_dir is not None:
-        w.attempt(
-            f"HTML report in {run_dir}", HINT_REPORT, lambda: w.write_html(run_dir, out_dir, gaps)
-        )
-    if metrics_path is not None:
-        w.attempt(
-            f"metrics {metrics_path}", HINT_METRICS, lambda: w.write_metrics(metrics_path, rows)
-        )
-    return out
+    writer = _Writer(recs, run, scrub, out_dir, run_dir_name, history_path, metrics_path)
+    return writer.write_all()

@@ -24,7 +24,7 @@ from typing import Any
 from filelock import FileLock
 
 from drillbook.record import DrillRecord
-from drillbook.reports.model import RunInfo, outcome, resolution, rpo_is_lower_bound, tier
+from drillbook.reports.model import RunInfo, outcome_fields, resolution, rpo_is_lower_bound, tier
 from drillbook.reports.rows import row_problem
 
 HISTORY_SCHEMA = "drillbook.history/1"
@@ -83,17 +83,6 @@ def _projection(rec: DrillRecord) -> dict[str, Any] | None:
     }
 
 
-def _verdict(rec: DrillRecord) -> dict[str, Any]:
-    result = outcome(rec)
-    return {
-        "verdict": result.verdict,
-        "drill_verdict": result.drill_verdict,
-        "expected_fail": list(result.expected.codes) if result.expected else None,
-        "outcome": result.label or None,
-        "not_run_reason": rec.not_run_reason,
-    }
-
-
 def history_row(rec: DrillRecord, run: RunInfo, report: str | None = None) -> dict[str, Any]:
     """The history line of one record (already scrubbed of secrets by the caller)."""
     s = rec.summary()
@@ -112,7 +101,8 @@ def history_row(rec: DrillRecord, run: RunInfo, report: str | None = None) -> di
         "tier": tier(rec),
         "backend": rec.backend,
         "host": run.host,
-        **_verdict(rec),
+        **outcome_fields(rec),
+        "not_run_reason": rec.not_run_reason,
         **{key: s[key] for key in ("rto_s", "rto_target_s", "rto_clock")},
         "time_to_first_healthy_s": s["time_to_first_healthy_s"],
         **{key: s[key] for key in ("rpo_s", "rpo_bound_s", "rpo_target_s")},

@@ -9,7 +9,8 @@ HTML anchor) and, under ``record``, the full record exactly as
 
 ``verdict`` (per drill and ``overall``) is the outcome as counted: a must-fail drill
 that failed as expected is a PASS there, ``drill_verdict`` keeps what the drill itself
-ended as (FAIL) and ``expected_fail`` says what it had to fail with and whether it did.
+ended as (FAIL), ``expected_fail`` lists the codes it had to fail with and ``outcome``
+says how it went ("failed as expected: DATA_LOST").
 """
 
 from __future__ import annotations
@@ -21,31 +22,17 @@ from typing import Any
 
 from drillbook.record import DrillRecord
 from drillbook.reports.gaps import Gap
-from drillbook.reports.model import Outcome, RunInfo, anchor, counts, outcome, overall
+from drillbook.reports.model import RunInfo, anchor, counts, outcome_fields, overall
 
 SCHEMA = "drillbook.drills/1"
 SCHEMA_VERSION = 1
 
 
-def _expected(result: Outcome) -> dict[str, Any] | None:
-    if result.expected is None:
-        return None
-    return {
-        "codes": list(result.expected.codes),
-        "match": result.expected.match,
-        "met": result.failed_as_expected,
-        "outcome": result.label,
-    }
-
-
 def drill_entry(rec: DrillRecord) -> dict[str, Any]:
-    result = outcome(rec)
     return {
         "drill_id": rec.drill_id,
         "service": rec.service,
-        "verdict": result.verdict,
-        "drill_verdict": result.drill_verdict,
-        "expected_fail": _expected(result),
+        **outcome_fields(rec),
         "findings": sorted({f.code for f in rec.findings}),
         "summary": rec.summary(),
         "report_anchor": anchor(rec.drill_id),

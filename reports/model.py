@@ -104,6 +104,17 @@ def outcome(rec: DrillRecord) -> Outcome:
     )
 
 
+def outcome_fields(rec: DrillRecord) -> dict[str, Any]:
+    """The outcome as drills.json and the history store it (flat, JSON-ready)."""
+    result = outcome(rec)
+    return {
+        "verdict": result.verdict,
+        "drill_verdict": result.drill_verdict,
+        "expected_fail": list(result.expected.codes) if result.expected else None,
+        "outcome": result.label or None,
+    }
+
+
 def verdict_of(rec: DrillRecord) -> str:
     return outcome(rec).verdict
 

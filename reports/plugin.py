@@ -70,32 +70,32 @@ SETTINGS_KEY = pytest.StashKey[Settings]()
 WRITTEN_KEY = pytest.StashKey[Any]()
 
 
+#: The path options: (name, help); each is a flag, an ini key and an env var.
+PATH_OPTIONS = (
+    (
+        "drill_report_dir",
+        f"folder for the drill reports (default {DEFAULT_REPORT_DIR} in the rootdir; "
+        "env DRILLBOOK_REPORT_DIR)",
+    ),
+    (
+        "drill_history",
+        f"JSON-lines history the run appends to (default {DEFAULT_HISTORY} in the rootdir; "
+        "'none' disables; env DRILLBOOK_HISTORY)",
+    ),
+    (
+        "drill_metrics",
+        f"Prometheus textfile (default <report dir>/{METRICS_FILE}; 'none' disables; "
+        "env DRILLBOOK_METRICS)",
+    ),
+)
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("drillbook reports")
-    group.addoption(
-        "--drill-report-dir",
-        dest="drill_report_dir",
-        default=None,
-        help=f"folder for the drill reports (default {DEFAULT_REPORT_DIR} in the rootdir; "
-        "env DRILLBOOK_REPORT_DIR)",
-    )
-    parser.addini("drill_report_dir", default=None, help="see --drill-report-dir")
-    group.addoption(
-        "--drill-history",
-        dest="drill_history",
-        default=None,
-        help=f"JSON-lines history the run appends to (default {DEFAULT_HISTORY} in the "
-        "rootdir; 'none' disables; env DRILLBOOK_HISTORY)",
-    )
-    parser.addini("drill_history", default=None, help="see --drill-history")
-    group.addoption(
-        "--drill-metrics",
-        dest="drill_metrics",
-        default=None,
-        help=f"Prometheus textfile (default <report dir>/{METRICS_FILE}; 'none' disables; "
-        "env DRILLBOOK_METRICS)",
-    )
-    parser.addini("drill_metrics", default=None, help="see --drill-metrics")
+    for name, text in PATH_OPTIONS:
+        flag = "--" + name.replace("_", "-")
+        group.addoption(flag, dest=name, default=None, help=text)
+        parser.addini(name, default=None, help=f"see {flag}")
     group.addoption(
         "--no-drill-report",
         action="store_true",

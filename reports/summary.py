@@ -136,6 +136,10 @@ class OpenGap:
     measured: str
     target: str
 
+    @property
+    def cells(self) -> list[str]:
+        return [self.measured, self.target, self.message]
+
 
 @dataclass
 class FindingCount:

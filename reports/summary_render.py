@@ -118,38 +118,29 @@ def _drills(s: Summary) -> list[Block]:
     return [Block("h2", ["DR Drills"], anchor="drills"), Block("ul", lines)]
 
 
+def _table_section(
+    title: str, anchor: str, head: list[str], rows: list[list[str]], empty: str
+) -> list[Block]:
+    body = Block("table", [], head, rows) if rows else Block("p", [empty])
+    return [Block("h2", [title], anchor=anchor), body]
+
+
 def _findings(s: Summary) -> list[Block]:
     rows = [
         [f"`{f.code}`", str(f.count), ", ".join(f.drills), f.latest_message] for f in s.findings
     ]
-    body = (
-        Block("table", [], FINDINGS_HEAD, rows)
-        if rows
-        else Block("p", ["No findings in this period."])
+    return _table_section(
+        "Findings", "findings", FINDINGS_HEAD, rows, "No findings in this period."
     )
-    return [Block("h2", ["Findings"], anchor="findings"), body]
 
 
 def _gaps(s: Summary) -> list[Block]:
     rows = [
-        [
-            f"`{g.drill_id}`",
-            g.service or "—",
-            day(g.last_run),
-            g.verdict,
-            f"`{g.code}`",
-            g.measured,
-            g.target,
-            g.message,
-        ]
+        [f"`{g.drill_id}`", g.service or "—", day(g.last_run), g.verdict, f"`{g.code}`", *g.cells]
         for g in s.gaps
     ]
-    body = (
-        Block("table", [], GAPS_HEAD, rows)
-        if rows
-        else Block("p", ["None: the latest attempt of every drill in this period passed."])
-    )
-    return [Block("h2", ["Open gaps"], anchor="open-gaps"), body]
+    empty = "None: the latest attempt of every drill in this period passed."
+    return _table_section("Open gaps", "open-gaps", GAPS_HEAD, rows, empty)
 
 
 def _actions(s: Summary) -> list[Block]:
