@@ -18,7 +18,7 @@ from typing import Any
 
 from drillbook.record import DrillRecord
 from drillbook.reports import html, jsonout, metrics
-from drillbook.reports.files import atomic_write_text
+from drillbook.reports.files import atomic_write_text, ensure_folder
 from drillbook.reports.fmt import one_line
 from drillbook.reports.gaps import all_gaps
 from drillbook.reports.history import History, append_history, history_row, read_history
@@ -53,7 +53,7 @@ class Written:
 
 def unique_run_dir(out_dir: Path, name: str) -> Path:
     """``out_dir/name``, or ``name-2``, ``-3``... when a concurrent run took it."""
-    out_dir.mkdir(parents=True, exist_ok=True)
+    ensure_folder(out_dir)
     candidate, n = out_dir / name, 1
     while True:
         try:

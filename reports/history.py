@@ -24,6 +24,7 @@ from typing import Any
 from filelock import FileLock
 
 from drillbook.record import DrillRecord
+from drillbook.reports.files import ensure_folder
 from drillbook.reports.model import RunInfo, outcome_fields, resolution, rpo_is_lower_bound, tier
 from drillbook.reports.rows import row_problem
 
@@ -136,7 +137,7 @@ def append_history(
     payload = "".join(
         json.dumps(r, sort_keys=True, default=str, allow_nan=False) + "\n" for r in rows
     ).encode("utf-8")
-    path.parent.mkdir(parents=True, exist_ok=True)
+    ensure_folder(path.parent)
     with FileLock(str(path) + ".lock", timeout=timeout):
         # Unbuffered: nothing is left in a buffer to be flushed after the cut-back.
         fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
@@ -213,9 +214,11 @@ def read_history(path: Path) -> History:
     """Every usable row of the history file (none if it does not exist), oldest first."""
     out = History(path=path)
     try:
+        if not path.is_file():  # none yet, a folder, a device: nothing to read, and a
+            return out  # write to this path says why it cannot be written, if it cannot
         data = path.read_bytes()
     except (FileNotFoundError, NotADirectoryError):
-        return out  # no history yet; a write to this path reports why it cannot be
+        return out
     lines = data.split(b"\n")
     for number, raw in enumerate(lines, start=1):
         if not raw.strip():
