@@ -73,7 +73,7 @@ def _expected(view: DrillView) -> str:
         return ""
     if o.failed_as_expected:
         return (
-            f"<div class='notice'><b>Must-fail drill: {e(o.label)}.</b> It breaks the recovery "
+            f"<div class='notice ok'><b>Must-fail drill: {e(o.label)}.</b> It breaks the recovery "
             "on purpose; the harness caught it with the required findings, so it counts as a "
             "pass.</div>"
         )

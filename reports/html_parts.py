@@ -80,12 +80,13 @@ def badge(verdict: str) -> str:
     return f'<span class="badge {vclass(verdict)}">{e(verdict)}</span>'
 
 
-def outcome_note(outcome: Outcome) -> str:
-    """ "failed as expected: CODE" beside a must-fail drill's badge; "" for the others."""
+def outcome_note(outcome: Outcome, short: bool = False) -> str:
+    """A must-fail drill's outcome beside its badge ("failed as expected: CODE")."""
     if not outcome.label:
         return ""
     cls = "expected" if outcome.failed_as_expected else "expected-missed"
-    return f" <span class='{cls}'>{e(outcome.label)}</span>"
+    text = outcome.short if short else outcome.label
+    return f" <span class='{cls}' title='{e(outcome.label)}'>{e(text)}</span>"
 
 
 _ICONS = {

@@ -76,6 +76,8 @@ def _numbers(d: DrillView) -> tuple[str, str, str]:
     )
     codes = sorted({f.code for f in rec.findings})
     found = " ".join(f"<code>{e(c)}</code>" for c in codes) or muted("none")
+    if d.outcome.expected is not None:
+        found += "<br>" + muted("must fail with " + d.outcome.expected.text())
     return rto, rpo, found
 
 
@@ -85,7 +87,7 @@ def _drill_row(d: DrillView) -> str:
     trend = svg.sparkline(d.trend.points, (rec.target or {}).get("rto")) if d.trend else ""
     service = e(rec.service or "—") + (f" {muted('(' + t + ')')}" if (t := tier(rec)) else "")
     return (
-        f"<tr><td>{badge(d.outcome.verdict)}{outcome_note(d.outcome)}</td>"
+        f"<tr><td>{badge(d.outcome.verdict)}{outcome_note(d.outcome, short=True)}</td>"
         f"<td>{drill_link(rec)}<br>{muted(rec.scenario or '')}</td>"
         f"<td>{service}</td><td class='num'>{rto}</td><td class='num'>{rpo}</td>"
         f"<td class='codes'>{found}</td><td class='spark'>{trend}</td></tr>"

@@ -36,6 +36,7 @@ th{font-size:12px;color:var(--muted);font-weight:600;background:var(--soft)}
 td.num,th.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 td.codes code{display:inline-block;margin:0 4px 2px 0}
 td.spark{width:150px}td.spark svg{width:140px}
+td.spark .spark-max{display:none}
 code,pre{font:12px/1.4 ui-monospace,"SFMono-Regular",Menlo,Consolas,"DejaVu Sans Mono",monospace}
 pre{white-space:pre-wrap;overflow-wrap:anywhere;background:var(--soft);border:1px solid var(--line);
 border-radius:4px;padding:6px 8px;margin:4px 0;max-height:360px;overflow:auto}
@@ -43,9 +44,11 @@ border-radius:4px;padding:6px 8px;margin:4px 0;max-height:360px;overflow:auto}
 .sev-warn{color:var(--warn)}.sev-fail{color:var(--fail)}
 .finding code{font-weight:700}
 .expected{font-weight:600;color:var(--pass)}.expected-missed{font-weight:600;color:var(--fail)}
+td .expected,td .expected-missed{display:block;font-size:12px;margin-top:3px}
 ul.findings{margin:4px 0;padding-left:20px}
 .notice{border-left:4px solid var(--notrun);background:#fdf6e9;padding:8px 12px;margin:8px 0}
 .notice.fail{border-color:var(--fail);background:#fbeeee}
+.notice.ok{border-color:var(--pass);background:#eef8f1}
 .st{display:inline-flex;align-items:center;gap:4px;white-space:nowrap;font-weight:600}
 .st svg{width:14px;height:14px;flex:none}
 .st-yes{color:var(--pass)}.st-no{color:var(--fail)}.st-partial{color:var(--warn)}

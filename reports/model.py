@@ -83,6 +83,11 @@ class Outcome:
         """A harness self-check that caught the broken recovery it was built around."""
         return self.expected is not None and self.verdict == PASS
 
+    @property
+    def short(self) -> str:
+        """The label without its codes, for a narrow cell: "failed as expected"."""
+        return self.label.split(":", 1)[0]
+
 
 def outcome(rec: DrillRecord) -> Outcome:
     """PASS, FAIL or NOT RUN as counted; a record without a verdict is a FAIL."""

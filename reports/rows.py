@@ -98,6 +98,9 @@ def row_problem(row: Any) -> str | None:
     for key in TEXT_KEYS:
         if problem is None and row.get(key) is not None and not isinstance(row[key], str):
             problem = f"{key}: expected text, got {_short(row[key])}"
+    lower = row.get("rpo_is_lower_bound")
+    if problem is None and lower is not None and not isinstance(lower, bool):
+        problem = f"rpo_is_lower_bound: expected true or false, got {_short(lower)}"
     expected = row.get("expected_fail")
     codes_ok = isinstance(expected, list) and all(isinstance(c, str) for c in expected)
     if problem is None and expected is not None and not codes_ok:

@@ -90,6 +90,7 @@ class ServiceStats:
     rpos: list[float] = field(default_factory=list)
     worst_rto_row: dict[str, Any] | None = None
     prev_avg_rto: float | None = None
+    rpo_lower_bound: bool = False  # a drill lost every write: its RPO is only a minimum
 
     def add(self, row: dict[str, Any]) -> None:
         self.tier = row.get("tier") or self.tier
@@ -103,6 +104,7 @@ class ServiceStats:
                 self.worst_rto_row = row
         if row.get("rpo_s") is not None:
             self.rpos.append(float(row["rpo_s"]))
+            self.rpo_lower_bound |= row.get("rpo_is_lower_bound") is True
 
     @property
     def avg_rto(self) -> float | None:

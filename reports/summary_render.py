@@ -78,8 +78,10 @@ def _service_row(st: ServiceStats) -> list[str]:
         fmt_s(st.avg_rto),
         worst,
         _change(st),
-        fmt_s(st.avg_rpo),
-        fmt_s(st.worst_rpo),
+        *(
+            (f"≥ {v}" if st.rpo_lower_bound else v)
+            for v in (fmt_s(st.avg_rpo), fmt_s(st.worst_rpo))
+        ),
     ]
 
 

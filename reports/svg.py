@@ -348,7 +348,8 @@ def sparkline(points: Sequence[TrendPoint], target: float | None = None) -> str:
                 f'<circle cx="{xi:.1f}" cy="{y(p.rto_s):.1f}" r="{r}" fill="{colour}"{ring}>'
                 f"<title>{escape(tip)}</title></circle>"
             )
-    body.append(_t(pad, 10, f"max {fmt_s(max(values)) if values else 'n/a'}", size=9, fill=MUTED))
+    top_text = f"max {fmt_s(max(values)) if values else 'n/a'}"
+    body.append(f'<g class="spark-max">{_t(pad, 10, top_text, size=9, fill=MUTED)}</g>')
     label = f"RTO over the last {n} runs"
     if target is not None:
         label += f" (target {fmt_target(target)})"

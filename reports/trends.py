@@ -32,7 +32,6 @@ class Trend:
     drill_id: str
     points: list[TrendPoint]
     sentence: str
-    last_pass: dict[str, Any] | None = None
 
 
 def _pct_sentence(rto: float, ref: float, when: str) -> str:
@@ -45,20 +44,19 @@ def _pct_sentence(rto: float, ref: float, when: str) -> str:
     return f"RTO {abs(change):.0f} % {word} than the last passing run ({when}, {fmt_s(ref)})"
 
 
-def _sentence(rto: float | None, mine: list[dict[str, Any]]) -> tuple[str, dict[str, Any] | None]:
+def _sentence(rto: float | None, mine: list[dict[str, Any]]) -> str:
     passes = [r for r in mine if r.get("verdict") == PASS and r.get("rto_s") is not None]
     if not passes:
         if mine:
-            return "No earlier passing run of this drill in the history to compare with.", None
-        return "First run of this drill in the history: no trend yet.", None
+            return "No earlier passing run of this drill in the history to compare with."
+        return "First run of this drill in the history: no trend yet."
     last = passes[-1]
     when = day(last["started"])
     if rto is None:
         return (
-            f"No RTO this run; the last passing run ({when}) recovered in {fmt_s(last['rto_s'])}.",
-            last,
+            f"No RTO this run; the last passing run ({when}) recovered in {fmt_s(last['rto_s'])}."
         )
-    return _pct_sentence(rto, float(last["rto_s"]), when) + ".", last
+    return _pct_sentence(rto, float(last["rto_s"]), when) + "."
 
 
 def trend(
@@ -73,5 +71,4 @@ def trend(
     ]
     rto = rec.rto_seconds
     points.append(TrendPoint(rec.origin_wall, rto, verdict_of(rec), run_id, current=True))
-    sentence, last_pass = _sentence(rto, mine)
-    return Trend(rec.drill_id, points, sentence, last_pass)
+    return Trend(rec.drill_id, points, _sentence(rto, mine))

@@ -435,3 +435,33 @@ def test_options_flag_then_ini_then_env(tmp_path: Path, monkeypatch: pytest.Monk
     assert not settings_for(
         _FakeConfig(root, cwd, {"no_drill_report": True}, {})  # type: ignore[arg-type]
     ).enabled
+
+
+def test_a_new_drill_section_is_one_function_in_the_list(
+    records: dict[str, DrillRecord], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from drillbook.reports.html_parts import DrillView, Section, e
+
+    def verify(view: DrillView) -> str | None:
+        runs = view.rec.notes.get("verify")
+        return None if not runs else f"<p class='verify'>{e(runs)}</p>"
+
+    section = Section("verify", "Restore verification", verify)
+    monkeypatch.setattr(html, "DRILL_SECTIONS", [*html.DRILL_SECTIONS, section])
+    with_data = DrillRecord.from_dict(records["pass"].to_dict())
+    with_data.notes["verify"] = "base backup restored <ok>"
+    without = records["no_ledger"]
+    page = html.render_report([with_data, without], _run([with_data, without]))
+    assert page.count("<h3>Restore verification</h3>") == 1  # left out where it is None
+    assert f"id='{anchor(with_data.drill_id)}-verify'" in page
+    assert "base backup restored &lt;ok&gt;" in page
+
+
+def test_summary_marks_an_rpo_that_is_only_a_lower_bound(records: dict[str, DrillRecord]) -> None:
+    base = datetime(2026, 11, 1, tzinfo=UTC).timestamp()
+    rows = _rows(records["pass"], base)[:2]
+    exact = summary_render.render_markdown(summary.summarise(rows, periods.month("2026-11")))
+    assert "≥" not in exact
+    rows[1] = {**rows[1], "rpo_s": 1.006, "rpo_is_lower_bound": True}  # every write lost
+    md = summary_render.render_markdown(summary.summarise(rows, periods.month("2026-11")))
+    assert "| ≥ 753.0 ms | ≥ 1.006 s |" in md
