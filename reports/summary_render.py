@@ -161,8 +161,12 @@ def _actions(s: Summary) -> list[Block]:
 def _history_note(s: Summary) -> list[Block]:
     if not s.skipped:
         return []
-    lines = [f"{plural(len(s.skipped), 'unreadable history line')} skipped, not counted:"]
-    return [Block("note", [" ".join([*lines, *s.skipped])])]
+    head = f"{plural(len(s.skipped), 'unreadable history line')} skipped, not counted:"
+    return [
+        Block("h2", ["History lines not counted"], anchor="history"),
+        Block("p", [head]),
+        Block("ul", list(s.skipped)),
+    ]
 
 
 def blocks(s: Summary) -> list[Block]:

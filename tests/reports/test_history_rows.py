@@ -227,4 +227,4 @@ def test_report_cli_names_the_line_and_counts_the_rest(
     (problem,) = [e for e in err.splitlines() if "skipped" in e]
     assert f"{path}: line 2: " in problem
     assert "Drills Conducted: 3 (3 ran, 0 not run)" in out
-    assert "1 unreadable history line skipped, not counted: line 2:" in out
+    assert "1 unreadable history line skipped, not counted:\n\n- line 2: " in out
