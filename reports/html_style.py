@@ -32,6 +32,7 @@ dl.meta dt{color:var(--muted)}
 dl.meta dd{margin:0;overflow-wrap:anywhere}
 table{border-collapse:collapse;width:100%;margin:4px 0}
 th,td{border-bottom:1px solid var(--line);padding:5px 8px;text-align:left;vertical-align:top}
+td a{overflow-wrap:anywhere}
 th{font-size:12px;color:var(--muted);font-weight:600;background:var(--soft)}
 td.num,th.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 td.codes code{display:inline-block;margin:0 4px 2px 0}
