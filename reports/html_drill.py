@@ -8,7 +8,7 @@ trend yet has no trend section). The step log, the longest, is :mod:`reports.htm
 from __future__ import annotations
 
 from drillbook.record import DrillRecord, Phase
-from drillbook.reports import svg
+from drillbook.reports import svg, svg_timeline
 from drillbook.reports.checklist import NO, YES, after_checklist, drill_checklist
 from drillbook.reports.fmt import fmt_bytes, fmt_s, fmt_target
 from drillbook.reports.html_parts import (
@@ -143,7 +143,7 @@ def rpo(view: DrillView) -> str:
 
 def timeline(view: DrillView) -> str:
     rec = view.rec
-    chart = svg.timeline(rec)
+    chart = svg_timeline.timeline(rec)
     if chart is None:
         return "<p class='muted'>No timeline: no fault was injected (no t0).</p>"
     durations = rec.phase_durations()

@@ -40,10 +40,7 @@ from typing import Any
 import pytest
 
 from drillbook.record import DrillRecord
-from drillbook.reports.fmt import fmt_s, fmt_target
-from drillbook.reports.gaps import rpo_text
 from drillbook.reports.history import DEFAULT_PATH
-from drillbook.reports.model import NOT_RUN, anchor, outcome, verdict_of
 
 DEFAULT_REPORT_DIR = "reports/out"
 DEFAULT_HISTORY = DEFAULT_PATH
@@ -173,73 +170,23 @@ def pytest_configure_node(node: Any) -> None:
 # ------------------------------------------------------------------------- pytest-html
 
 
-def _html_loaded(config: pytest.Config) -> bool:
-    return bool(config.pluginmanager.hasplugin("html"))
-
-
-def _report_link(config: pytest.Config, settings: Settings, drill_id: str) -> str:
-    """The drill's section of the report, relative to the pytest-html file when known."""
-    target = settings.index.resolve()
-    html_path = getattr(config.option, "htmlpath", None)
-    if html_path:
-        base = Path(os.path.abspath(html_path)).parent
-        rel = os.path.relpath(target, base)
-        return f"{Path(rel).as_posix()}#{anchor(drill_id)}"
-    return f"{target.as_uri()}#{anchor(drill_id)}"
-
-
-def _one_line(rec: DrillRecord) -> str:
-    """The drill's row in pytest-html: outcome, then RTO and RPO against their targets."""
-    s = rec.summary()
-    result = outcome(rec)
-    if result.drill_verdict == NOT_RUN:
-        return f"NOT RUN: {rec.not_run_reason or 'no reason recorded'}"
-    label = f" ({result.label})" if result.label else ""
-    return (
-        f"{result.verdict}{label} · RTO {fmt_s(s['rto_s'])} / target "
-        f"{fmt_target(s['rto_target_s'])} · RPO {rpo_text(rec)} / bound "
-        f"{fmt_target(s['rpo_bound_s'])} / target {fmt_target(s['rpo_target_s'])}"
-    )
-
-
 @pytest.hookimpl(hookwrapper=True, tryfirst=True)
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, Any, None]:
     # tryfirst makes this wrapper the outer one: its code after ``yield`` runs after
     # drillbook's own wrapper has finalised the verdict and attached the record.
-    outcome = yield
-    report: pytest.TestReport = outcome.get_result()
+    result = yield
+    report: pytest.TestReport = result.get_result()
     data = getattr(report, "drill_record", None)
-    if not data or not _html_loaded(item.config):
-        return
     settings = item.config.stash.get(SETTINGS_KEY, None)
-    if settings is None:
+    if not data or settings is None or not item.config.pluginmanager.hasplugin("html"):
         return
-    from html import escape
+    from drillbook.reports import html_extras
 
-    from pytest_html import extras
-
-    from drillbook.reports.redaction import Scrubber
-
-    scrub = Scrubber()
-    rec = DrillRecord.from_dict(scrub.data(data))
-    link = _report_link(item.config, settings, rec.drill_id)
-    verdict = verdict_of(rec)
-    colour = {"PASS": "#1e8449", "FAIL": "#c0392b"}.get(verdict, "#b9770e")
-    codes = ", ".join(sorted({f.code for f in rec.findings}))
-    content = (
-        f'<div class="drill-extra"><b style="color:{colour}">{escape(verdict)}</b> '
-        f"{escape(_one_line(rec).removeprefix(verdict))}"
-        + (f"<br>findings: {escape(codes)}" if codes else "")
-        + (f'<br><a href="{escape(link)}">drill report section</a>' if settings.enabled else "")
-        + "</div>"
-    )
-    report_extras = list(getattr(report, "extras", []))
-    report_extras.append(extras.html(scrub.final(content)))
-    if settings.enabled:
-        report_extras.append(extras.url(link, name="drill report"))
-    report.extras = report_extras  # type: ignore[attr-defined]
+    html_path = getattr(item.config.option, "htmlpath", None)
+    link = html_extras.report_link(settings.index, html_path) if settings.enabled else None
+    html_extras.attach(report, data, link)
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -249,15 +196,9 @@ def pytest_html_results_table_header(cells: list[str]) -> None:
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_html_results_table_row(report: pytest.TestReport, cells: list[str]) -> None:
-    from html import escape
+    from drillbook.reports import html_extras
 
-    data = getattr(report, "drill_record", None)
-    text = ""
-    if data:
-        from drillbook.reports.redaction import Scrubber
-
-        text = escape(_one_line(DrillRecord.from_dict(Scrubber().data(data))))
-    cells.insert(2, f'<td class="col-drill">{text}</td>')
+    cells.insert(2, html_extras.row_cell(getattr(report, "drill_record", None)))
 
 
 # ------------------------------------------------------------------------- end of run
