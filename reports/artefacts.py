@@ -90,6 +90,7 @@ class _Writer:
         self.planned = out_dir / run_dir_name
         self.gaps = all_gaps(recs)
         self.rows: list[dict[str, Any]] = []
+        self.reasons: set[str] = set()  # each reason is said once
 
     def plan(self) -> None:
         """Where everything goes (the run folder chosen by now), and the history lines."""
@@ -108,7 +109,10 @@ class _Writer:
         try:
             fn()
         except Exception as exc:  # one artefact failing must not cost the others
-            self.out.errors.append(self.scrub.text(f"{what}: {one_line(exc)} ({hint})"))
+            reason = one_line(exc)
+            if reason not in self.reasons:  # the metrics under a report dir that is a file
+                self.reasons.add(reason)
+                self.out.errors.append(self.scrub.text(f"{what}: {reason} ({hint})"))
 
     def make_run_dir(self) -> None:
         self.out.run_dir = unique_run_dir(self.out_dir, self.planned.name)

@@ -171,8 +171,9 @@ def test_must_fail_caught_alone_is_a_passing_run(project: Project) -> None:
 
 
 def _unwritable(project: Project, option: str, value: str) -> tuple[Run, Path, Path]:
-    out, history = project.root / f"out-{option}", project.root / f"history-{option}.jsonl"
-    args = {"report-dir": str(out), "history": str(history), "metrics": str(out / "m.prom")}
+    name = f"{option}-{Path(value).name}"  # one output and history per case
+    out, history = project.root / f"out-{name}", project.root / f"history-{name}.jsonl"
+    args = {"report-dir": str(out), "history": str(history)}  # metrics: <report dir>/drills.prom
     args[option] = value
     run = project.pytest(*(f"--drill-{k}={v}" for k, v in args.items()), select="caught")
     return run, out, history
@@ -182,6 +183,7 @@ def _unwritable(project: Project, option: str, value: str) -> tuple[Run, Path, P
     ("option", "value", "reason"),
     [
         ("report-dir", "a-file/out", "NotADirectoryError"),
+        ("report-dir", "a-file", "is a file, not a folder"),  # metrics under it: said once
         ("history", "a-file/history.jsonl", "NotADirectoryError"),
         ("history", "full-disk.jsonl", "No space left on device"),
         ("metrics", "a-file/drills.prom", "NotADirectoryError"),
@@ -205,7 +207,7 @@ def test_an_artefact_that_cannot_be_written_fails_the_run(
     if option != "history":
         assert len(history.read_text().splitlines()) == 1
     if option == "history":
-        assert (out / "m.prom").is_file()
+        assert (out / "drills.prom").is_file()
 
 
 def test_a_full_disk_loses_nothing_already_written(project: Project) -> None:
