@@ -260,9 +260,10 @@ def _error_lines(written: Any) -> list[str]:
     return [f"drill report: could not write {err}" for err in written.errors]
 
 
-def _show(path: Path | None, config: pytest.Config) -> str:
+def _show(path: Path | None, config: pytest.Config, wanted: bool = True) -> str:
+    """Where an artefact went: ``off`` when turned off, ``not written`` when it failed."""
     if path is None:
-        return "off"
+        return "not written (see below)" if wanted else "off"
     try:
         return str(path.relative_to(config.invocation_params.dir))
     except ValueError:
@@ -271,7 +272,8 @@ def _show(path: Path | None, config: pytest.Config) -> str:
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
     written = config.stash.get(WRITTEN_KEY, None)
-    if written is None:
+    settings = config.stash.get(SETTINGS_KEY, None)
+    if written is None or settings is None:
         return
     tr = terminalreporter
     tr.section("drill report")
@@ -279,12 +281,12 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         tr.write_line(f"drill report: {written.index}", bold=True)
         tr.write_line(f"  latest:  {_show(written.latest, config)}")
     tr.write_line(f"  json:    {_show(written.json, config)}")
-    history = _show(written.history, config)
+    history = _show(written.history, config, settings.history is not None)
     if written.history is not None:
         history += f" (+{written.history_rows} lines)"
     tr.write_line(f"  history: {history}")
     for line in written.history_skipped:
         tr.write_line(f"  history {line}", yellow=True)
-    tr.write_line(f"  metrics: {_show(written.metrics, config)}")
+    tr.write_line(f"  metrics: {_show(written.metrics, config, settings.metrics is not None)}")
     for line in _error_lines(written):
         tr.write_line(line, red=True, bold=True)
