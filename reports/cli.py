@@ -1,8 +1,10 @@
 """``drillbook report``: the monthly or quarterly DR summary from the drill history.
 
-Meant to be wired as the ``report`` subcommand of ``drillbook.cli``; until then it runs
-as ``python -m reports.cli`` from the project root. ``main_report(argv)`` returns the
-exit code: 0 written, 1 the history has no drill in the period, 2 usage error.
+The ``report`` subcommand of ``drillbook.cli`` (also ``python -m drillbook.reports.cli``).
+``main_report(argv)`` returns the exit code: 0 written, 1 the history has no drill in
+the period, 2 a usage error or a file that cannot be read or written (one line on
+stderr). A history line that cannot be counted is named by its line number on stderr
+and in the summary, and skipped; the others are counted.
 
 Examples::
 
@@ -14,22 +16,20 @@ Examples::
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from drillbook.reports.files import atomic_write_text
+from drillbook.reports.fmt import one_line
 from drillbook.reports.history import DEFAULT_PATH, read_history
+from drillbook.reports.periods import Period, last_days, month, quarter
 from drillbook.reports.redaction import Scrubber
-from drillbook.reports.summary import (
-    Period,
-    last_days,
-    month,
-    quarter,
-    render_html,
-    render_markdown,
-    summarise,
-)
+from drillbook.reports.summary import summarise
+from drillbook.reports.summary_render import render_html, render_markdown
+
+DEFAULT_OUT = Path("reports/out")
 
 
 def build_parser(prog: str = "drillbook report") -> argparse.ArgumentParser:
@@ -79,51 +79,62 @@ def _period(args: argparse.Namespace) -> Period:
     return month(args.month)
 
 
-def main_report(argv: Sequence[str] | None = None, prog: str = "drillbook report") -> int:
-    import os
+def _outputs(args: argparse.Namespace, period: Period, md: str, page: str) -> list[Path]:
+    """Write the summary where asked (Markdown alone goes to stdout by default)."""
+    out = Path(args.output) if args.output else None
+    if args.format == "md":
+        if out is None:
+            sys.stdout.write(md)
+            return []
+        return [atomic_write_text(out, md)]
+    if args.format == "html":
+        return [atomic_write_text(out or DEFAULT_OUT / f"summary-{period.slug}.html", page)]
+    folder = out or DEFAULT_OUT
+    return [
+        atomic_write_text(folder / f"summary-{period.slug}.md", md),
+        atomic_write_text(folder / f"summary-{period.slug}.html", page),
+    ]
 
+
+def main_report(argv: Sequence[str] | None = None, prog: str = "drillbook report") -> int:
     parser = build_parser(prog)
     try:
         args = parser.parse_args(list(argv) if argv is not None else None)
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else 2
+
+    def fail(message: str) -> int:
+        print(f"{prog}: {message}", file=sys.stderr)
+        return 2
+
     try:
         period = _period(args)
     except ValueError as exc:
-        print(f"{prog}: {exc}", file=sys.stderr)
-        return 2
+        return fail(str(exc))
     path = Path(args.history or os.environ.get("DRILLBOOK_HISTORY") or DEFAULT_PATH)
-    if not path.exists():
-        print(
-            f"{prog}: no history at {path}: run drills with the report plugin first "
-            "(pytest drills), or pass --history",
-            file=sys.stderr,
+    if not path.is_file():
+        return fail(
+            f"no history file at {path}: run drills with the report plugin first "
+            "(pytest drills), or pass --history"
         )
-        return 2
-    history = read_history(path)
+    try:
+        history = read_history(path)
+    except OSError as exc:
+        return fail(f"cannot read the history: {one_line(exc)}")
+    for line in history.problem_lines(most=20):
+        print(f"{prog}: {line}", file=sys.stderr)
     scrub = Scrubber()
-    summary = summarise(scrub.data(history.rows), period, source=str(path))
-    md = scrub.final(render_markdown(summary))
-    html = scrub.final(render_html(summary))
-    if history.skipped:
-        print(f"{prog}: skipped {history.skipped} unreadable lines in {path}", file=sys.stderr)
-    out = Path(args.output) if args.output else None
-    written: list[Path] = []
-    if args.format == "md":
-        if out is None:
-            sys.stdout.write(md)
-        else:
-            written.append(atomic_write_text(out, md))
-    elif args.format == "html":
-        target = out or Path("reports/out") / f"summary-{period.slug}.html"
-        written.append(atomic_write_text(target, html))
-    else:
-        folder = out or Path("reports/out")
-        written.append(atomic_write_text(folder / f"summary-{period.slug}.md", md))
-        written.append(atomic_write_text(folder / f"summary-{period.slug}.html", html))
+    skipped = [str(p) for p in history.problems]
+    summary = summarise(scrub.data(history.rows), period, source=str(path), skipped=skipped)
+    try:
+        written = _outputs(
+            args, period, scrub.final(render_markdown(summary)), scrub.final(render_html(summary))
+        )
+    except OSError as exc:
+        return fail(f"cannot write the summary: {one_line(exc)} (choose another -o)")
     for w in written:
         print(f"wrote {w}")
-    if not summary.rows:
+    if not summary.rows and not summary.self_checks:
         print(f"{prog}: no drill in {period.label} in {path}", file=sys.stderr)
         return 1
     return 0

@@ -3,8 +3,9 @@
 Why a lock and one ``write``: pytest-xdist and CI jobs sharing a workspace may finish
 at the same moment; ``filelock`` serialises writers across processes, and each run's
 lines go out in a single ``write`` + ``fsync`` so no line is torn or interleaved. A
-reader still skips a line it cannot parse (a machine that lost power mid-write) instead
-of refusing the whole history.
+write that fails (a full disk) is cut back to the file's earlier length, so the lines
+already there stay exactly as they were and no torn tail is left for the next reader.
+A reader still skips, by line number, a row it cannot use (:mod:`reports.rows`).
 
 A row holds numbers and names only (durations, RTO, RPO, findings, versions, sizes):
 no ledger payloads, no command output, no row data of any service.
@@ -12,57 +13,52 @@ no ledger payloads, no command output, no row data of any service.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from filelock import FileLock
 
-from drillbook.record import DrillRecord, Verdict
-from drillbook.reports.model import (
-    RunInfo,
-    day,
-    fmt_s,
-    resolution,
-    rpo_is_lower_bound,
-    tier,
-    verdict_of,
-)
+from drillbook.record import DrillRecord
+from drillbook.reports.files import ensure_folder
+from drillbook.reports.model import RunInfo, outcome_fields, resolution, rpo_is_lower_bound, tier
+from drillbook.reports.rows import row_problem
 
 HISTORY_SCHEMA = "drillbook.history/1"
 #: Where the history lives, relative to the project root.
 DEFAULT_PATH = "reports/history.jsonl"
 LOCK_TIMEOUT = 60.0
-#: How many past runs a sparkline shows.
-TREND_POINTS = 30
+#: A line longer than this is not a row this writer wrote (rows are a few KB).
+MAX_LINE_BYTES = 1_000_000
+LEDGER_KEYS = (
+    "writes_total",
+    "acked_before_t0",
+    "counts",
+    "counts_after_t0",
+    "holes",
+    "recovery_point_seq",
+    "rpo_seconds",
+    "rpo_is_lower_bound",
+    "resolution_seconds",
+    "achieved_rate",
+)
+TARGET_KEYS = ("kind", "tier", "rto", "rpo", "rpo_bound", "rto_clock", "production_size")
 
 
-def history_row(rec: DrillRecord, run: RunInfo, report: str | None = None) -> dict[str, Any]:
-    """The history line of one record (already scrubbed of secrets by the caller)."""
-    s = rec.summary()
-    tgt = rec.target or {}
-    ledgers = {
-        name: {
-            key: led.get(key)
-            for key in (
-                "writes_total",
-                "acked_before_t0",
-                "counts",
-                "counts_after_t0",
-                "holes",
-                "recovery_point_seq",
-                "rpo_seconds",
-                "rpo_is_lower_bound",
-                "resolution_seconds",
-                "achieved_rate",
-            )
-        }
-        for name, led in rec.ledgers.items()
-    }
-    steps = [
+def _target(rec: DrillRecord) -> dict[str, Any] | None:
+    if not rec.target:
+        return None
+    out = {key: rec.target.get(key) for key in TARGET_KEYS}
+    out["backups"] = [b.get("text") for b in rec.target.get("backups", [])]
+    return out
+
+
+def _steps(rec: DrillRecord) -> list[dict[str, Any]]:
+    return [
         {
             "name": st.name,
             "phase": st.phase,
@@ -73,7 +69,25 @@ def history_row(rec: DrillRecord, run: RunInfo, report: str | None = None) -> di
         }
         for st in rec.steps
     ]
-    proj = rec.projection
+
+
+def _projection(rec: DrillRecord) -> dict[str, Any] | None:
+    p = rec.projection
+    if p is None:
+        return None
+    return {
+        "step": p.step,
+        "measured_bytes": p.measured_bytes,
+        "throughput_bytes_per_s": p.throughput_bytes_per_s,
+        "production_size_bytes": p.production_size_bytes,
+        "projected_seconds": p.projected_seconds,
+    }
+
+
+def history_row(rec: DrillRecord, run: RunInfo, report: str | None = None) -> dict[str, Any]:
+    """The history line of one record (already scrubbed of secrets by the caller)."""
+    s = rec.summary()
+    production_size = (rec.target or {}).get("production_size")
     return {
         "schema": HISTORY_SCHEMA,
         "run_id": run.run_id,
@@ -88,15 +102,11 @@ def history_row(rec: DrillRecord, run: RunInfo, report: str | None = None) -> di
         "tier": tier(rec),
         "backend": rec.backend,
         "host": run.host,
-        "verdict": verdict_of(rec),
+        **outcome_fields(rec),
         "not_run_reason": rec.not_run_reason,
-        "rto_s": s["rto_s"],
-        "rto_target_s": s["rto_target_s"],
-        "rto_clock": s["rto_clock"],
+        **{key: s[key] for key in ("rto_s", "rto_target_s", "rto_clock")},
         "time_to_first_healthy_s": s["time_to_first_healthy_s"],
-        "rpo_s": s["rpo_s"],
-        "rpo_bound_s": s["rpo_bound_s"],
-        "rpo_target_s": s["rpo_target_s"],
+        **{key: s[key] for key in ("rpo_s", "rpo_bound_s", "rpo_target_s")},
         "rpo_resolution_s": resolution(rec),
         "rpo_is_lower_bound": rpo_is_lower_bound(rec),
         "phases_s": s["phases_s"],
@@ -106,33 +116,14 @@ def history_row(rec: DrillRecord, run: RunInfo, report: str | None = None) -> di
         "checks": {"total": len(rec.checks), "passed": sum(1 for c in rec.checks if c.passed)},
         "versions": dict(rec.versions),
         "targets_digest": rec.targets_digest,
-        "target": {
-            "kind": tgt.get("kind"),
-            "tier": tgt.get("tier"),
-            "rto": tgt.get("rto"),
-            "rpo": tgt.get("rpo"),
-            "rpo_bound": tgt.get("rpo_bound"),
-            "rto_clock": tgt.get("rto_clock"),
-            "backups": [b.get("text") for b in tgt.get("backups", [])],
-            "production_size": tgt.get("production_size"),
-        }
-        if rec.target
-        else None,
-        "ledgers": ledgers,
-        "steps": steps,
+        "target": _target(rec),
+        "ledgers": {n: {k: led.get(k) for k in LEDGER_KEYS} for n, led in rec.ledgers.items()},
+        "steps": _steps(rec),
         "sizes": {
             "bytes_processed": sum(st.bytes_processed or 0 for st in rec.steps) or None,
-            "production_size": tgt.get("production_size"),
+            "production_size": production_size,
         },
-        "projection": None
-        if proj is None
-        else {
-            "step": proj.step,
-            "measured_bytes": proj.measured_bytes,
-            "throughput_bytes_per_s": proj.throughput_bytes_per_s,
-            "production_size_bytes": proj.production_size_bytes,
-            "projected_seconds": proj.projected_seconds,
-        },
+        "projection": _projection(rec),
         "report": report,
     }
 
@@ -140,112 +131,102 @@ def history_row(rec: DrillRecord, run: RunInfo, report: str | None = None) -> di
 def append_history(
     path: Path, rows: Sequence[dict[str, Any]], timeout: float = LOCK_TIMEOUT
 ) -> None:
-    """Append *rows* as JSON lines, atomically with respect to other writers."""
+    """Append *rows* as JSON lines; on failure the file is left as it was, and it raises."""
     if not rows:
         return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    payload = "".join(json.dumps(r, sort_keys=True, default=str) + "\n" for r in rows)
-    with FileLock(str(path) + ".lock", timeout=timeout), open(path, "ab") as fh:
+    payload = "".join(
+        json.dumps(r, sort_keys=True, default=str, allow_nan=False) + "\n" for r in rows
+    ).encode("utf-8")
+    ensure_folder(path.parent)
+    with FileLock(str(path) + ".lock", timeout=timeout):
+        # Unbuffered: nothing is left in a buffer to be flushed after the cut-back.
+        fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            _append(fd, payload)
+        finally:
+            os.close(fd)
+
+
+def _append(fd: int, payload: bytes) -> None:
+    size = os.lseek(fd, 0, os.SEEK_END)
+    try:
         # A line torn by a crash of an earlier writer must not swallow ours.
-        if fh.tell() > 0:
-            with open(path, "rb") as check:
-                check.seek(-1, os.SEEK_END)
-                if check.read(1) != b"\n":
-                    payload = "\n" + payload
-        fh.write(payload.encode("utf-8"))
-        fh.flush()
-        os.fsync(fh.fileno())
+        if size > 0 and os.pread(fd, 1, size - 1) != b"\n":
+            payload = b"\n" + payload
+        view = memoryview(payload)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.fsync(fd)
+    except BaseException:
+        with contextlib.suppress(OSError):  # a device (/dev/full) cannot be cut back
+            os.ftruncate(fd, size)
+        raise
+
+
+# ------------------------------------------------------------------------- reading
+
+
+@dataclass(frozen=True)
+class RowProblem:
+    """A history line that was skipped, and why."""
+
+    line: int  # 1-based
+    reason: str
+
+    def __str__(self) -> str:
+        return f"line {self.line}: {self.reason}"
 
 
 @dataclass
 class History:
     rows: list[dict[str, Any]] = field(default_factory=list)
-    skipped: int = 0  # unreadable lines (torn, foreign)
+    problems: list[RowProblem] = field(default_factory=list)
     path: Path | None = None
+
+    @property
+    def skipped(self) -> int:
+        return len(self.problems)
+
+    def problem_lines(self, most: int = 5) -> list[str]:
+        """One line per skipped row (the first *most*), for a terminal or stderr."""
+        lines = [f"{self.path}: {p} (skipped)" for p in self.problems[:most]]
+        if len(self.problems) > most:
+            lines.append(f"{self.path}: {len(self.problems) - most} more lines skipped")
+        return lines
+
+
+def parse_line(raw: bytes, last: bool) -> tuple[dict[str, Any] | None, str | None]:
+    """The row in one line of the file, or why it cannot be counted."""
+    if len(raw) > MAX_LINE_BYTES:
+        return None, f"line of {len(raw)} bytes, more than a history row holds"
+    try:
+        row = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        return None, "not UTF-8 text"
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, a 5,000-digit number
+        torn = " (the last line, torn: no newline at its end)" if last else ""
+        return None, f"not JSON{torn}: {str(exc)[:80]}"
+    problem = row_problem(row)
+    return (None, problem) if problem else (row, None)
 
 
 def read_history(path: Path) -> History:
-    """Every readable row of the history file (none if it does not exist)."""
+    """Every usable row of the history file (none if it does not exist), oldest first."""
     out = History(path=path)
     try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except FileNotFoundError:
+        if not path.is_file():  # none yet, a folder, a device: nothing to read, and a
+            return out  # write to this path says why it cannot be written, if it cannot
+        data = path.read_bytes()
+    except (FileNotFoundError, NotADirectoryError):
         return out
-    for line in text.splitlines():
-        if not line.strip():
+    lines = data.split(b"\n")
+    for number, raw in enumerate(lines, start=1):
+        if not raw.strip():
             continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError:
-            out.skipped += 1
-            continue
-        if not isinstance(row, dict) or not str(row.get("schema", "")).startswith(
-            "drillbook.history/"
-        ):
-            out.skipped += 1
-            continue
-        out.rows.append(row)
-    out.rows.sort(key=lambda r: r.get("started") or 0)
+        row, problem = parse_line(raw, last=number == len(lines))
+        if row is None:
+            out.problems.append(RowProblem(number, problem or "unreadable"))
+        else:
+            out.rows.append(row)
+    out.rows.sort(key=lambda r: float(r["started"]))
     return out
-
-
-# ------------------------------------------------------------------------- trends
-
-
-@dataclass
-class TrendPoint:
-    started: float
-    rto_s: float | None
-    verdict: str
-    run_id: str | None
-    current: bool = False
-
-
-@dataclass
-class Trend:
-    drill_id: str
-    points: list[TrendPoint]
-    sentence: str
-    last_pass: dict[str, Any] | None = None
-
-
-def _pct_sentence(rto: float, ref: float, when: str) -> str:
-    if ref <= 0:
-        return f"RTO {fmt_s(rto)}; the last passing run ({when}) took {fmt_s(ref)}"
-    change = (rto - ref) / ref * 100.0
-    if abs(change) < 0.5:
-        return f"RTO about the same as the last passing run ({when}, {fmt_s(ref)})"
-    word = "slower" if change > 0 else "faster"
-    return f"RTO {abs(change):.0f} % {word} than the last passing run ({when}, {fmt_s(ref)})"
-
-
-def trend(
-    past_rows: Iterable[dict[str, Any]], rec: DrillRecord, run_id: str | None = None
-) -> Trend:
-    """This drill's RTO over past runs plus this one, and how it compares."""
-    mine = [r for r in past_rows if r.get("drill_id") == rec.drill_id and r.get("run_id") != run_id]
-    mine.sort(key=lambda r: r.get("started") or 0)
-    points = [
-        TrendPoint(r.get("started") or 0.0, r.get("rto_s"), str(r.get("verdict")), r.get("run_id"))
-        for r in mine[-(TREND_POINTS - 1) :]
-    ]
-    rto = rec.rto_seconds
-    points.append(TrendPoint(rec.origin_wall, rto, verdict_of(rec), run_id, current=True))
-    passes = [
-        r for r in mine if r.get("verdict") == Verdict.PASS.value and r.get("rto_s") is not None
-    ]
-    last_pass = passes[-1] if passes else None
-    if last_pass is None:
-        sentence = (
-            "No earlier passing run of this drill in the history to compare with."
-            if mine
-            else "First run of this drill in the history: no trend yet."
-        )
-    elif rto is None:
-        sentence = (
-            f"No RTO this run; the last passing run ({day(last_pass['started'])}) "
-            f"recovered in {fmt_s(last_pass['rto_s'])}."
-        )
-    else:
-        sentence = _pct_sentence(rto, float(last_pass["rto_s"]), day(last_pass["started"])) + "."
-    return Trend(rec.drill_id, points, sentence, last_pass)

@@ -5,7 +5,12 @@ checks it before reading, and a breaking change bumps the major. Each entry of
 ``drills`` holds the headline (verdict, finding codes, summary numbers, wall times, the
 HTML anchor) and, under ``record``, the full record exactly as
 :meth:`DrillRecord.to_dict` writes it (with the engine's own ``schema_version``), so
-``DrillRecord.from_dict(entry["record"])`` gives the record back. Written atomically.
+``DrillRecord.from_dict(entry["record"])`` gives the record back.
+
+``verdict`` (per drill and ``overall``) is the outcome as counted: a must-fail drill
+that failed as expected is a PASS there, ``drill_verdict`` keeps what the drill itself
+ended as (FAIL), ``expected_fail`` lists the codes it had to fail with and ``outcome``
+says how it went ("failed as expected: DATA_LOST").
 """
 
 from __future__ import annotations
@@ -16,34 +21,33 @@ from pathlib import Path
 from typing import Any
 
 from drillbook.record import DrillRecord
-from drillbook.reports.files import atomic_write_text
-from drillbook.reports.model import Gap, RunInfo, anchor, counts, overall, verdict_of
+from drillbook.reports.gaps import Gap
+from drillbook.reports.model import RunInfo, anchor, counts, outcome_fields, overall
 
 SCHEMA = "drillbook.drills/1"
 SCHEMA_VERSION = 1
+
+
+def drill_entry(rec: DrillRecord) -> dict[str, Any]:
+    return {
+        "drill_id": rec.drill_id,
+        "service": rec.service,
+        **outcome_fields(rec),
+        "findings": sorted({f.code for f in rec.findings}),
+        "summary": rec.summary(),
+        "report_anchor": anchor(rec.drill_id),
+        "started_at": rec.iso(rec.origin_mono),
+        "t0_at": rec.iso(rec.t0_mono),
+        "validated_at": rec.iso(rec.validated_mono),
+        # Exactly DrillRecord.to_dict(): DrillRecord.from_dict() reads it back.
+        "record": rec.to_dict(),
+    }
 
 
 def build_document(
     records: Sequence[DrillRecord], run: RunInfo, gaps: Sequence[Gap] = ()
 ) -> dict[str, Any]:
     """The JSON document of a run (records already scrubbed of secrets by the caller)."""
-    drills = []
-    for rec in records:
-        drills.append(
-            {
-                "drill_id": rec.drill_id,
-                "service": rec.service,
-                "verdict": verdict_of(rec),
-                "findings": sorted({f.code for f in rec.findings}),
-                "summary": rec.summary(),
-                "report_anchor": anchor(rec.drill_id),
-                "started_at": rec.iso(rec.origin_mono),
-                "t0_at": rec.iso(rec.t0_mono),
-                "validated_at": rec.iso(rec.validated_mono),
-                # Exactly DrillRecord.to_dict(): DrillRecord.from_dict() reads it back.
-                "record": rec.to_dict(),
-            }
-        )
     return {
         "schema": SCHEMA,
         "schema_version": SCHEMA_VERSION,
@@ -51,16 +55,12 @@ def build_document(
         "overall": overall(records),
         "counts": {**counts(records), "total": len(records)},
         "gaps": [g.to_dict() for g in gaps],
-        "drills": drills,
+        "drills": [drill_entry(rec) for rec in records],
     }
 
 
 def dumps(document: dict[str, Any]) -> str:
     return json.dumps(document, indent=2, sort_keys=False, default=str, allow_nan=False) + "\n"
-
-
-def write_json(path: Path, document: dict[str, Any]) -> Path:
-    return atomic_write_text(path, dumps(document))
 
 
 def load_document(path: Path) -> dict[str, Any]:

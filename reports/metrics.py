@@ -1,36 +1,137 @@
 """Prometheus textfile (node_exporter's textfile collector) with the drill results.
 
-Metric names are those the alerts of ``../shared/runbooks/003_6f8b148609103d28.md``
-already use (``last_restore_test_timestamp_seconds``,
+Metric names are those the alerts of runbook 003 already use
+(``last_restore_test_timestamp_seconds``,
 ``backup_restore_test_success_total / backup_restore_test_total``) plus per-drill
 gauges. Counters are computed from the whole history (this run included), so they only
 ever grow while the history file is kept, as a Prometheus counter must.
 
 Definitions:
 
+- ``drill_success{drill,service}``: 1 for a PASS (a must-fail drill that failed as
+  expected included), 0 for FAIL and for NOT RUN.
 - ``backup_restore_test_total{service}``: drills attempted for the service, NOT RUN
   included (a restore test that could not run is an attempt that proved nothing).
 - ``backup_restore_test_success_total{service}``: drills that PASSed.
 - ``last_restore_test_timestamp_seconds{service}``: start of the latest drill that
   actually ran (PASS or FAIL); a NOT RUN drill tested no restore, so it does not reset
   the ``RestoreTestOverdue`` alert.
-- ``drill_success{drill,service}``: 1 for PASS, 0 for FAIL and for NOT RUN.
+
+A must-fail drill that failed as expected proved that the harness catches a broken
+recovery, not that the service restores: it is in none of the per-service restore-test
+numbers. One that did not fail as required counts as a failed attempt.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
-from prometheus_client import CollectorRegistry, generate_latest, write_to_textfile
+from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from drillbook.record import DrillRecord, Verdict
-from drillbook.reports.model import verdict_of
+from drillbook.record import DrillRecord
+from drillbook.reports.model import FAIL, NOT_RUN, PASS, verdict_of
+from drillbook.reports.rows import is_self_check
 
 UNKNOWN_SERVICE = "unknown"
+LABELS = ["drill", "service"]
+
+#: Per-drill gauges: (name, help).
+DRILL_GAUGES = (
+    ("drill_rto_seconds", "Measured RTO of the drill's last run (validated - t0)"),
+    (
+        "drill_rpo_seconds",
+        "Observed RPO of the drill's last run (worst ledger; resolution = write cadence)",
+    ),
+    (
+        "drill_success",
+        "1 if the drill's last run PASSed (a must-fail drill: failed as expected), "
+        "0 if it FAILed or was NOT RUN",
+    ),
+    ("drill_not_run", "1 if the drill's last run could not run (NOT RUN)"),
+    ("drill_last_run_timestamp_seconds", "Start of the drill's last run (Unix time)"),
+    ("drill_rto_target_seconds", "RTO target of the drill's service (drills.toml)"),
+    ("drill_rpo_target_seconds", "RPO target of the drill's service (drills.toml)"),
+    (
+        "drill_rpo_bound_seconds",
+        "Worst-case data loss the service's declared backup method allows",
+    ),
+)
+
+
+def _drill_values(rec: DrillRecord) -> dict[str, float | None]:
+    s = rec.summary()
+    verdict = verdict_of(rec)
+    return {
+        "drill_rto_seconds": s["rto_s"],
+        "drill_rpo_seconds": s["rpo_s"],
+        "drill_success": 1.0 if verdict == PASS else 0.0,
+        "drill_not_run": 1.0 if verdict == NOT_RUN else 0.0,
+        "drill_last_run_timestamp_seconds": rec.origin_wall,
+        "drill_rto_target_seconds": s["rto_target_s"],
+        "drill_rpo_target_seconds": s["rpo_target_s"],
+        "drill_rpo_bound_seconds": s["rpo_bound_s"],
+    }
+
+
+def drill_gauges(records: Sequence[DrillRecord]) -> list[Metric]:
+    """The gauges of this run's drills (a value not measured is left out, not 0)."""
+    families = {name: GaugeMetricFamily(name, doc, labels=LABELS) for name, doc in DRILL_GAUGES}
+    for rec in records:
+        labels = [rec.drill_id, rec.service or UNKNOWN_SERVICE]
+        for name, value in _drill_values(rec).items():
+            if value is not None:
+                families[name].add_metric(labels, value)
+    return list(families.values())
+
+
+@dataclass
+class _ServiceTally:
+    total: float = 0.0
+    ok: float = 0.0
+    last: float = 0.0
+
+
+def _tally(rows: Iterable[dict[str, Any]]) -> dict[str, _ServiceTally]:
+    per: dict[str, _ServiceTally] = {}
+    for row in rows:
+        if is_self_check(row):
+            continue
+        t = per.setdefault(str(row.get("service") or UNKNOWN_SERVICE), _ServiceTally())
+        t.total += 1
+        verdict = row.get("verdict")
+        t.ok += verdict == PASS
+        if verdict in (PASS, FAIL):
+            t.last = max(t.last, float(row["started"]))
+    return per
+
+
+def service_metrics(history_rows: Iterable[dict[str, Any]]) -> list[Metric]:
+    """Per-service restore-test counters and the latest test, over the whole history."""
+    total = CounterMetricFamily(
+        "backup_restore_test",
+        "Restore tests (drills) attempted per service, NOT RUN included, over the history",
+        labels=["service"],
+    )
+    ok = CounterMetricFamily(
+        "backup_restore_test_success",
+        "Restore tests (drills) that passed per service, over the history",
+        labels=["service"],
+    )
+    last = GaugeMetricFamily(
+        "last_restore_test_timestamp_seconds",
+        "Start of the latest drill per service that actually ran (PASS or FAIL)",
+        labels=["service"],
+    )
+    for svc, t in sorted(_tally(history_rows).items()):
+        total.add_metric([svc], t.total)
+        ok.add_metric([svc], t.ok)
+        if t.last:
+            last.add_metric([svc], t.last)
+    return [total, ok, last]
 
 
 class DrillCollector(Collector):
@@ -41,114 +142,13 @@ class DrillCollector(Collector):
         self.rows = list(history_rows)
 
     def collect(self) -> Iterable[Metric]:
-        labels = ["drill", "service"]
-        rto = GaugeMetricFamily(
-            "drill_rto_seconds",
-            "Measured RTO of the drill's last run (validated - t0)",
-            labels=labels,
-        )
-        rpo = GaugeMetricFamily(
-            "drill_rpo_seconds",
-            "Observed RPO of the drill's last run (worst ledger; resolution = write cadence)",
-            labels=labels,
-        )
-        success = GaugeMetricFamily(
-            "drill_success",
-            "1 if the drill's last run PASSed, 0 if it FAILed or was NOT RUN",
-            labels=labels,
-        )
-        not_run = GaugeMetricFamily(
-            "drill_not_run", "1 if the drill's last run could not run (NOT RUN)", labels=labels
-        )
-        last = GaugeMetricFamily(
-            "drill_last_run_timestamp_seconds",
-            "Start of the drill's last run (Unix time)",
-            labels=labels,
-        )
-        rto_target = GaugeMetricFamily(
-            "drill_rto_target_seconds",
-            "RTO target of the drill's service (drills.toml)",
-            labels=labels,
-        )
-        rpo_target = GaugeMetricFamily(
-            "drill_rpo_target_seconds",
-            "RPO target of the drill's service (drills.toml)",
-            labels=labels,
-        )
-        rpo_bound = GaugeMetricFamily(
-            "drill_rpo_bound_seconds",
-            "Worst-case data loss the service's declared backup method allows",
-            labels=labels,
-        )
-        for rec in self.records:
-            lv = [rec.drill_id, rec.service or UNKNOWN_SERVICE]
-            s = rec.summary()
-            verdict = verdict_of(rec)
-            if s["rto_s"] is not None:
-                rto.add_metric(lv, s["rto_s"])
-            if s["rpo_s"] is not None:
-                rpo.add_metric(lv, s["rpo_s"])
-            success.add_metric(lv, 1.0 if verdict == Verdict.PASS.value else 0.0)
-            not_run.add_metric(lv, 1.0 if verdict == Verdict.NOT_RUN.value else 0.0)
-            last.add_metric(lv, rec.origin_wall)
-            for fam, key in (
-                (rto_target, "rto_target_s"),
-                (rpo_target, "rpo_target_s"),
-                (rpo_bound, "rpo_bound_s"),
-            ):
-                if s[key] is not None:
-                    fam.add_metric(lv, s[key])
-        yield from (rto, rpo, success, not_run, last, rto_target, rpo_target, rpo_bound)
-
-        total = CounterMetricFamily(
-            "backup_restore_test",
-            "Restore tests (drills) attempted per service, NOT RUN included, over the history",
-            labels=["service"],
-        )
-        ok = CounterMetricFamily(
-            "backup_restore_test_success",
-            "Restore tests (drills) that passed per service, over the history",
-            labels=["service"],
-        )
-        last_test = GaugeMetricFamily(
-            "last_restore_test_timestamp_seconds",
-            "Start of the latest drill per service that actually ran (PASS or FAIL)",
-            labels=["service"],
-        )
-        per: dict[str, dict[str, float]] = {}
-        for row in self.rows:
-            svc = str(row.get("service") or UNKNOWN_SERVICE)
-            d = per.setdefault(svc, {"total": 0.0, "ok": 0.0, "last": 0.0})
-            d["total"] += 1
-            row_verdict = row.get("verdict")
-            if row_verdict == Verdict.PASS.value:
-                d["ok"] += 1
-            if row_verdict in (Verdict.PASS.value, Verdict.FAIL.value):
-                d["last"] = max(d["last"], float(row.get("started") or 0.0))
-        for svc, d in sorted(per.items()):
-            total.add_metric([svc], d["total"])
-            ok.add_metric([svc], d["ok"])
-            if d["last"]:
-                last_test.add_metric([svc], d["last"])
-        yield from (total, ok, last_test)
-
-
-def registry_for(
-    records: Sequence[DrillRecord], history_rows: Sequence[dict[str, Any]]
-) -> CollectorRegistry:
-    registry = CollectorRegistry(auto_describe=True)
-    registry.register(DrillCollector(records, history_rows))
-    return registry
+        yield from drill_gauges(self.records)
+        yield from service_metrics(self.rows)
 
 
 def render(records: Sequence[DrillRecord], history_rows: Sequence[dict[str, Any]]) -> str:
-    return generate_latest(registry_for(records, history_rows)).decode("utf-8")
-
-
-def write_textfile(
-    path: Path, records: Sequence[DrillRecord], history_rows: Sequence[dict[str, Any]]
-) -> Path:
-    """Write the textfile atomically (prometheus_client writes a temp file, then renames)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_to_textfile(str(path), registry_for(records, history_rows))
-    return path
+    """The textfile's text (written atomically by the caller). *history_rows* must have
+    passed :func:`reports.rows.row_problem`, as :func:`reports.history.read_history`'s do."""
+    registry = CollectorRegistry(auto_describe=True)
+    registry.register(DrillCollector(records, history_rows))
+    return generate_latest(registry).decode("utf-8")

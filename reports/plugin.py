@@ -29,6 +29,7 @@ in the ini file, from the rootdir.
 from __future__ import annotations
 
 import os
+import sys
 import time
 from collections.abc import Generator
 from dataclasses import dataclass
@@ -39,9 +40,8 @@ from typing import Any
 import pytest
 
 from drillbook.project import project_root
-from drillbook.record import DrillRecord, Verdict
+from drillbook.record import DrillRecord
 from drillbook.reports.history import DEFAULT_PATH
-from drillbook.reports.model import anchor, fmt_s, fmt_target, verdict_of
 
 DEFAULT_REPORT_DIR = "reports/out"
 DEFAULT_HISTORY = DEFAULT_PATH
@@ -68,32 +68,32 @@ SETTINGS_KEY = pytest.StashKey[Settings]()
 WRITTEN_KEY = pytest.StashKey[Any]()
 
 
+#: The path options: (name, help); each is a flag, an ini key and an env var.
+PATH_OPTIONS = (
+    (
+        "drill_report_dir",
+        f"folder for the drill reports (default {DEFAULT_REPORT_DIR} in the rootdir; "
+        "env DRILLBOOK_REPORT_DIR)",
+    ),
+    (
+        "drill_history",
+        f"JSON-lines history the run appends to (default {DEFAULT_HISTORY} in the rootdir; "
+        "'none' disables; env DRILLBOOK_HISTORY)",
+    ),
+    (
+        "drill_metrics",
+        f"Prometheus textfile (default <report dir>/{METRICS_FILE}; 'none' disables; "
+        "env DRILLBOOK_METRICS)",
+    ),
+)
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("drillbook reports")
-    group.addoption(
-        "--drill-report-dir",
-        dest="drill_report_dir",
-        default=None,
-        help=f"folder for the drill reports (default {DEFAULT_REPORT_DIR} in the rootdir; "
-        "env DRILLBOOK_REPORT_DIR)",
-    )
-    parser.addini("drill_report_dir", default=None, help="see --drill-report-dir")
-    group.addoption(
-        "--drill-history",
-        dest="drill_history",
-        default=None,
-        help=f"JSON-lines history the run appends to (default {DEFAULT_HISTORY} in the "
-        "rootdir; 'none' disables; env DRILLBOOK_HISTORY)",
-    )
-    parser.addini("drill_history", default=None, help="see --drill-history")
-    group.addoption(
-        "--drill-metrics",
-        dest="drill_metrics",
-        default=None,
-        help=f"Prometheus textfile (default <report dir>/{METRICS_FILE}; 'none' disables; "
-        "env DRILLBOOK_METRICS)",
-    )
-    parser.addini("drill_metrics", default=None, help="see --drill-metrics")
+    for name, text in PATH_OPTIONS:
+        flag = "--" + name.replace("_", "-")
+        group.addoption(flag, dest=name, default=None, help=text)
+        parser.addini(name, default=None, help=f"see {flag}")
     group.addoption(
         "--no-drill-report",
         action="store_true",
@@ -171,71 +171,23 @@ def pytest_configure_node(node: Any) -> None:
 # ------------------------------------------------------------------------- pytest-html
 
 
-def _html_loaded(config: pytest.Config) -> bool:
-    return bool(config.pluginmanager.hasplugin("html"))
-
-
-def _report_link(config: pytest.Config, settings: Settings, drill_id: str) -> str:
-    """The drill's section of the report, relative to the pytest-html file when known."""
-    target = settings.index.resolve()
-    html_path = getattr(config.option, "htmlpath", None)
-    if html_path:
-        base = Path(os.path.abspath(html_path)).parent
-        rel = os.path.relpath(target, base)
-        return f"{Path(rel).as_posix()}#{anchor(drill_id)}"
-    return f"{target.as_uri()}#{anchor(drill_id)}"
-
-
-def _one_line(rec: DrillRecord) -> str:
-    s = rec.summary()
-    verdict = verdict_of(rec)
-    if verdict == Verdict.NOT_RUN.value:
-        return f"NOT RUN: {rec.not_run_reason or 'no reason recorded'}"
-    return (
-        f"{verdict} · RTO {fmt_s(s['rto_s'])} / target {fmt_target(s['rto_target_s'])} · "
-        f"RPO {fmt_s(s['rpo_s'])} / bound {fmt_target(s['rpo_bound_s'])} / target "
-        f"{fmt_target(s['rpo_target_s'])}"
-    )
-
-
 @pytest.hookimpl(hookwrapper=True, tryfirst=True)
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, Any, None]:
     # tryfirst makes this wrapper the outer one: its code after ``yield`` runs after
     # drillbook's own wrapper has finalised the verdict and attached the record.
-    outcome = yield
-    report: pytest.TestReport = outcome.get_result()
+    result = yield
+    report: pytest.TestReport = result.get_result()
     data = getattr(report, "drill_record", None)
-    if not data or not _html_loaded(item.config):
-        return
     settings = item.config.stash.get(SETTINGS_KEY, None)
-    if settings is None:
+    if not data or settings is None or not item.config.pluginmanager.hasplugin("html"):
         return
-    from html import escape
+    from drillbook.reports import html_extras
 
-    from pytest_html import extras
-
-    from drillbook.reports.redaction import Scrubber
-
-    scrub = Scrubber()
-    rec = DrillRecord.from_dict(scrub.data(data))
-    link = _report_link(item.config, settings, rec.drill_id)
-    verdict = verdict_of(rec)
-    colour = {"PASS": "#1e8449", "FAIL": "#c0392b"}.get(verdict, "#b9770e")
-    codes = ", ".join(sorted({f.code for f in rec.findings}))
-    content = (
-        f'<div class="drill-extra"><b style="color:{colour}">{escape(verdict)}</b> '
-        f"{escape(_one_line(rec).split(' · ', 1)[-1] if verdict != 'NOT RUN' else _one_line(rec))}"
-        + (f"<br>findings: {escape(codes)}" if codes else "")
-        + (f'<br><a href="{escape(link)}">drill report section</a>' if settings.enabled else "")
-        + "</div>"
-    )
-    report_extras = list(getattr(report, "extras", []))
-    report_extras.append(extras.html(scrub.final(content)))
-    if settings.enabled:
-        report_extras.append(extras.url(link, name="drill report"))
-    report.extras = report_extras  # type: ignore[attr-defined]
+    html_path = getattr(item.config.option, "htmlpath", None)
+    link = html_extras.report_link(settings.index, html_path) if settings.enabled else None
+    html_extras.attach(report, data, link)
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -245,15 +197,9 @@ def pytest_html_results_table_header(cells: list[str]) -> None:
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_html_results_table_row(report: pytest.TestReport, cells: list[str]) -> None:
-    from html import escape
+    from drillbook.reports import html_extras
 
-    data = getattr(report, "drill_record", None)
-    text = ""
-    if data:
-        from drillbook.reports.redaction import Scrubber
-
-        text = escape(_one_line(DrillRecord.from_dict(Scrubber().data(data))))
-    cells.insert(2, f'<td class="col-drill">{text}</td>')
+    cells.insert(2, html_extras.row_cell(getattr(report, "drill_record", None)))
 
 
 # ------------------------------------------------------------------------- end of run
@@ -279,24 +225,46 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     records = drill_records(config)
     if not records:
         return
-    from drillbook.reports.artefacts import write_artefacts
-
-    config.stash[WRITTEN_KEY] = write_artefacts(
-        records,
-        out_dir=settings.out_dir,
-        run_dir_name=settings.run_dir.name,
-        history_path=settings.history,
-        metrics_path=settings.metrics,
-        started=settings.started,
-        finished=time.time(),
-        args=list(config.invocation_params.args),
-        workers=_workers(config),
-    )
+    written = _write(config, settings, records)
+    config.stash[WRITTEN_KEY] = written
+    if written.errors:
+        # An artefact that could not be written is a failed run: CI must not go green
+        # with the drill record (or the history line) lost.
+        if session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        if config.pluginmanager.get_plugin("terminalreporter") is None:
+            for line in _error_lines(written):
+                sys.stderr.write(line + "\n")
 
 
-def _show(path: Path | None, config: pytest.Config) -> str:
+def _write(config: pytest.Config, settings: Settings, records: list[DrillRecord]) -> Any:
+    from drillbook.reports.artefacts import Written, write_artefacts
+    from drillbook.reports.fmt import one_line
+
+    try:
+        return write_artefacts(
+            records,
+            out_dir=settings.out_dir,
+            run_dir_name=settings.run_dir.name,
+            history_path=settings.history,
+            metrics_path=settings.metrics,
+            started=settings.started,
+            finished=time.time(),
+            args=list(config.invocation_params.args),
+            workers=_workers(config),
+        )
+    except Exception as exc:  # a bug in a writer: still one line and a failed run
+        return Written(run_dir=None, errors=[f"the drill report: {one_line(exc)}"])
+
+
+def _error_lines(written: Any) -> list[str]:
+    return [f"drill report: could not write {err}" for err in written.errors]
+
+
+def _show(path: Path | None, config: pytest.Config, wanted: bool = True) -> str:
+    """Where an artefact went: ``off`` when turned off, ``not written`` when it failed."""
     if path is None:
-        return "off"
+        return "not written (see below)" if wanted else "off"
     try:
         return str(path.relative_to(config.invocation_params.dir))
     except ValueError:
@@ -305,7 +273,8 @@ def _show(path: Path | None, config: pytest.Config) -> str:
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
     written = config.stash.get(WRITTEN_KEY, None)
-    if written is None:
+    settings = config.stash.get(SETTINGS_KEY, None)
+    if written is None or settings is None:
         return
     tr = terminalreporter
     tr.section("drill report")
@@ -313,12 +282,12 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         tr.write_line(f"drill report: {written.index}", bold=True)
         tr.write_line(f"  latest:  {_show(written.latest, config)}")
     tr.write_line(f"  json:    {_show(written.json, config)}")
-    history = _show(written.history, config)
+    history = _show(written.history, config, settings.history is not None)
     if written.history is not None:
         history += f" (+{written.history_rows} lines)"
-    if written.history_skipped:
-        history += f"; {written.history_skipped} unreadable lines skipped"
     tr.write_line(f"  history: {history}")
-    tr.write_line(f"  metrics: {_show(written.metrics, config)}")
-    for err in written.errors:
-        tr.write_line(f"drill report: could not write {err}", red=True, bold=True)
+    for line in written.history_skipped:
+        tr.write_line(f"  history {line}", yellow=True)
+    tr.write_line(f"  metrics: {_show(written.metrics, config, settings.metrics is not None)}")
+    for line in _error_lines(written):
+        tr.write_line(line, red=True, bold=True)

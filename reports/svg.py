@@ -1,4 +1,4 @@
-"""Inline SVG charts: RTO bar, RPO comparison, phase timeline, RTO sparkline.
+"""Inline SVG charts: RTO bar, RPO comparison, RTO sparkline (the timeline: svg_timeline).
 
 Inline SVG (no script, no external file) so the report opens offline and prints to PDF
 as vectors. Every chart states its numbers in text too: a chart is never the only
@@ -11,9 +11,9 @@ import math
 from collections.abc import Sequence
 from html import escape
 
-from drillbook.record import DrillRecord, Phase
-from drillbook.reports.history import TrendPoint
-from drillbook.reports.model import day, fmt_s, fmt_target
+from drillbook.record import Phase
+from drillbook.reports.fmt import day, fmt_s, fmt_target
+from drillbook.reports.trends import TrendPoint
 
 PHASE_COLOURS = {
     Phase.SETUP.value: "#9aa5b1",
@@ -29,7 +29,7 @@ OK, BAD, TRACK, INK, MUTED = "#1e8449", "#c0392b", "#eef1f4", "#1f2933", "#616e7
 FONT = "font-family:system-ui,-apple-system,'Segoe UI',Roboto,Helvetica,Arial,sans-serif"
 
 
-def _t(
+def svg_text(
     x: float,
     y: float,
     text: str,
@@ -45,7 +45,7 @@ def _t(
     )
 
 
-def _svg(width: int, height: int, body: str, label: str, cls: str) -> str:
+def chart(width: int, height: int, body: str, label: str, cls: str) -> str:
     return (
         f'<svg class="{cls}" viewBox="0 0 {width} {height}" width="100%" '
         f'preserveAspectRatio="xMinYMin meet" role="img" aria-label="{escape(label)}" '
@@ -65,7 +65,7 @@ def nice_ticks(upper: float, count: int = 6) -> list[float]:
     return [i * step for i in range(n + 1)]
 
 
-def _tick_label(v: float) -> str:
+def tick_label(v: float) -> str:
     if v == 0:
         return "0"
     if v < 1:
@@ -99,7 +99,7 @@ def rto_bar(rto: float | None, target: float | None, *, clock: str = "fault") ->
             share = f" ({ratio:.1f} % of target)" if ratio >= 0.1 else " (< 0.1 % of target)"
         start = "detection" if clock == "detection" else "t0"
         body.append(
-            _t(
+            svg_text(
                 left,
                 48,
                 f"measured {fmt_s(rto)}{share} · validated − {start}",
@@ -108,15 +108,17 @@ def rto_bar(rto: float | None, target: float | None, *, clock: str = "fault") ->
             )
         )
     else:
-        body.append(_t(left + 8, 28, "not measured: the recovery was never validated", fill=BAD))
+        body.append(
+            svg_text(left + 8, 28, "not measured: the recovery was never validated", fill=BAD)
+        )
     if target is not None:
         tx = x(target)
         body.append(
             f'<line x1="{tx:.1f}" y1="6" x2="{tx:.1f}" y2="40" stroke="{INK}" '
             f'stroke-width="2" stroke-dasharray="4 3"/>'
         )
-        body.append(_t(tx - 4, 48, f"target {fmt_target(target)}", anchor="end", fill=MUTED))
-    return _svg(width, height, "".join(body), label, "chart rto-bar")
+        body.append(svg_text(tx - 4, 48, f"target {fmt_target(target)}", anchor="end", fill=MUTED))
+    return chart(width, height, "".join(body), label, "chart rto-bar")
 
 
 # ------------------------------------------------------------------------- RPO chart
@@ -147,13 +149,13 @@ def rpo_chart(
     )
     for i, (name, value, colour) in enumerate(rows):
         y = 4 + i * row
-        body.append(_t(left - 8, y + 14, name, anchor="end", fill=MUTED))
+        body.append(svg_text(left - 8, y + 14, name, anchor="end", fill=MUTED))
         body.append(
             f'<rect x="{left}" y="{y + 3}" width="{span}" height="14" rx="2" fill="{TRACK}"/>'
         )
         if value is None:
             text = "not measured" if i == 0 else "n/a"
-            body.append(_t(left + 6, y + 14, text, fill=MUTED))
+            body.append(svg_text(left + 6, y + 14, text, fill=MUTED))
             continue
         w = max(2.0, span * value / top)
         fill = colour
@@ -169,100 +171,8 @@ def rpo_chart(
             text += f" ± {fmt_s(res)}"
         if i == 0 and lower_bound:
             text = "≥ " + text
-        body.append(_t(left + span + 8, y + 14, text, weight="600" if i == 0 else "normal"))
-    return _svg(width, height, "".join(body), label, "chart rpo-chart")
-
-
-# ------------------------------------------------------------------------- timeline
-
-
-def timeline(rec: DrillRecord) -> str | None:
-    """Phases from t0 as a band, then each step after t0 as a bar on the same axis."""
-    if rec.t0_mono is None:
-        return None
-    t0 = rec.t0_mono
-    steps = [s for s in rec.steps if s.start_mono >= t0 - 1e-6 and s.phase != Phase.SETUP.value]
-    bounds = rec.phase_bounds()
-    ends = [s.end_mono for s in steps if s.end_mono is not None]
-    ends += [e for _, e in bounds.values()]
-    ends += [m for m in (rec.validated_mono, rec.first_healthy_mono, rec.detected_mono) if m]
-    end = max(ends, default=t0 + 1.0)
-    total = max(end - t0, 1e-3)
-    rto_target = (rec.target or {}).get("rto")
-    if rto_target is not None and rec.rto_seconds is not None and rec.rto_seconds > rto_target:
-        total = max(total, rto_target)
-    ticks = nice_ticks(total)
-    total = ticks[-1]
-
-    width, left, right, row = 1000, 300, 20, 20
-    span = width - left - right
-    x = lambda m: left + span * ((m - t0) / total)  # noqa: E731
-    y0 = 26
-    body: list[str] = []
-    # Axis and grid.
-    n_rows = len(steps) + 1
-    bottom = y0 + row * (n_rows + 0.5)
-    for tick in ticks:
-        tx = left + span * tick / total
-        body.append(
-            f'<line x1="{tx:.1f}" y1="{y0 - 6}" x2="{tx:.1f}" y2="{bottom:.1f}" '
-            f'stroke="#d9dee3" stroke-width="1"/>'
-        )
-        body.append(_t(tx, y0 - 10, _tick_label(tick), anchor="middle", size=10, fill=MUTED))
-    body.append(_t(left - 8, y0 - 10, "time since t0", anchor="end", size=10, fill=MUTED))
-    # Phase band.
-    body.append(_t(left - 8, y0 + 14, "RTO phases", anchor="end", weight="600"))
-    for phase, (start, stop) in bounds.items():
-        w = max(1.5, x(stop) - x(start))
-        body.append(
-            f'<rect x="{x(start):.1f}" y="{y0 + 2}" width="{w:.1f}" height="16" '
-            f'fill="{PHASE_COLOURS[phase]}"><title>{escape(phase)}: {escape(fmt_s(stop - start))}'
-            f"</title></rect>"
-        )
-        if w > 70:
-            body.append(_t(x(start) + 4, y0 + 14, phase, size=11, fill="#fff"))
-    # Steps.
-    for i, step in enumerate(steps, start=1):
-        y = y0 + i * row
-        name = step.name if len(step.name) <= 44 else step.name[:43] + "…"
-        body.append(_t(left - 8, y + 14, name, anchor="end", size=11))
-        stop = step.end_mono if step.end_mono is not None else end
-        w = max(1.5, x(stop) - x(step.start_mono))
-        failed = step.outcome in ("failed", "timeout", "running")
-        stroke = f' stroke="{BAD}" stroke-width="2"' if failed else ""
-        tip = f"{step.name} [{step.phase}] {fmt_s(step.duration)} {step.outcome}"
-        body.append(
-            f'<rect x="{x(step.start_mono):.1f}" y="{y + 4}" width="{w:.1f}" height="12" '
-            f'fill="{PHASE_COLOURS.get(step.phase, MUTED)}"{stroke}>'
-            f"<title>{escape(tip)}</title></rect>"
-        )
-        dur = fmt_s(step.duration) if step.duration is not None else "unfinished"
-        lx = x(stop) + 4
-        if lx <= width - 90:  # right of the bar
-            body.append(_t(lx, y + 14, dur, size=10, fill=MUTED))
-        elif w > 70:  # inside the bar, at its end
-            body.append(_t(x(stop) - 4, y + 14, dur, anchor="end", size=10, fill="#fff"))
-        elif x(step.start_mono) - left > 60:  # left of the bar
-            body.append(_t(x(step.start_mono) - 4, y + 14, dur, anchor="end", size=10, fill=MUTED))
-    # Markers.
-    marks = [
-        (rec.first_healthy_mono, "first healthy", OK),
-        (rec.validated_mono, "validated", INK),
-    ]
-    if rto_target is not None and rto_target <= total:
-        marks.append((t0 + rto_target, "RTO target", BAD))
-    for i, (mono, name, colour) in enumerate(marks):
-        if mono is None:
-            continue
-        mx = x(mono)
-        body.append(
-            f'<line x1="{mx:.1f}" y1="{y0}" x2="{mx:.1f}" y2="{bottom:.1f}" stroke="{colour}" '
-            f'stroke-width="1.5" stroke-dasharray="5 3"/>'
-        )
-        body.append(_t(mx, bottom + 12 + 11 * i, name, anchor="middle", size=10, fill=colour))
-    height = int(bottom + 12 + 11 * len(marks) + 4)
-    label = f"Timeline of drill {rec.name}: phases and steps after t0"
-    return _svg(width, height, "".join(body), label, "chart timeline")
+        body.append(svg_text(left + span + 8, y + 14, text, weight="600" if i == 0 else "normal"))
+    return chart(width, height, "".join(body), label, "chart rpo-chart")
 
 
 # ------------------------------------------------------------------------- sparkline
@@ -311,8 +221,9 @@ def sparkline(points: Sequence[TrendPoint], target: float | None = None) -> str:
                 f'<circle cx="{xi:.1f}" cy="{y(p.rto_s):.1f}" r="{r}" fill="{colour}"{ring}>'
                 f"<title>{escape(tip)}</title></circle>"
             )
-    body.append(_t(pad, 10, f"max {fmt_s(max(values)) if values else 'n/a'}", size=9, fill=MUTED))
+    top_text = f"max {fmt_s(max(values)) if values else 'n/a'}"
+    body.append(f'<g class="spark-max">{svg_text(pad, 10, top_text, size=9, fill=MUTED)}</g>')
     label = f"RTO over the last {n} runs"
     if target is not None:
         label += f" (target {fmt_target(target)})"
-    return _svg(width, height, "".join(body), label, "chart sparkline")
+    return chart(width, height, "".join(body), label, "chart sparkline")

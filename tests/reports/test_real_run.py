@@ -12,9 +12,10 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from drillbook.record import DrillRecord
 from drillbook.reports.cli import main_report
+from drillbook.reports.fmt import fmt_s
 from drillbook.reports.history import HISTORY_SCHEMA, read_history
 from drillbook.reports.jsonout import SCHEMA, load_document
-from drillbook.reports.model import anchor, fmt_s
+from drillbook.reports.model import anchor
 
 from .conftest import RealRun
 

@@ -13,24 +13,17 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from drillbook.record import DrillRecord
-from drillbook.reports import html, metrics, summary
+from drillbook.reports import html, metrics, periods, summary, summary_render
 from drillbook.reports.artefacts import write_artefacts
+from drillbook.reports.checklist import NO, PARTIAL, YES, drill_checklist
 from drillbook.reports.cli import main_report
-from drillbook.reports.history import append_history, history_row, read_history, trend
+from drillbook.reports.fmt import fmt_s
+from drillbook.reports.gaps import all_gaps, gaps_for
+from drillbook.reports.history import append_history, history_row, read_history
 from drillbook.reports.jsonout import build_document, dumps, load_document
-from drillbook.reports.model import (
-    NO,
-    PARTIAL,
-    YES,
-    all_gaps,
-    anchor,
-    drill_checklist,
-    fmt_s,
-    gaps_for,
-    overall,
-    run_info,
-)
+from drillbook.reports.model import anchor, overall, run_info
 from drillbook.reports.redaction import Scrubber, env_secrets
+from drillbook.reports.trends import trend
 
 from . import factories
 
@@ -213,6 +206,16 @@ def _append_many(path: str, writer: int, n: int) -> None:
         )
 
 
+def _row(**extra: object) -> dict:
+    return {
+        "schema": "drillbook.history/1",
+        "drill_id": "d.py::t",
+        "verdict": "PASS",
+        "started": 1.7e9,
+        **extra,
+    }
+
+
 def test_history_appends_survive_concurrent_writers(tmp_path: Path) -> None:
     path = tmp_path / "history.jsonl"
     ctx = multiprocessing.get_context("spawn")
@@ -232,13 +235,13 @@ def test_history_appends_survive_concurrent_writers(tmp_path: Path) -> None:
 
 def test_history_reader_skips_a_torn_line_and_writer_repairs_it(tmp_path: Path) -> None:
     path = tmp_path / "history.jsonl"
-    append_history(path, [{"schema": "drillbook.history/1", "n": 1, "started": 1.0}])
+    append_history(path, [_row(n=1, started=1e9)])
     with open(path, "a") as fh:
         fh.write('{"schema": "drillbook.history/1", "n": ')  # a writer died mid-line
-    append_history(path, [{"schema": "drillbook.history/1", "n": 2, "started": 2.0}])
+    append_history(path, [_row(n=2, started=2e9)])
     got = read_history(path)
     assert [r["n"] for r in got.rows] == [1, 2]
-    assert got.skipped == 1
+    assert [p.line for p in got.problems] == [2]
     assert read_history(tmp_path / "missing.jsonl").rows == []
 
 
@@ -326,38 +329,39 @@ def _rows(rec: DrillRecord, base: float) -> list[dict]:
 
 def test_quarterly_summary_numbers(records: dict[str, DrillRecord]) -> None:
     rec = records["pass"]
-    q4 = summary.quarter("2026-Q4")
+    q4 = periods.quarter("2026-Q4")
     base = datetime(2026, 11, 1, tzinfo=UTC).timestamp()
     rows = _rows(rec, base)
     rows.append(factories.history_row_like(rec, base - 200 * 86400, 1.0, "PASS", "old"))
     s = summary.summarise(rows, q4, "h.jsonl")
-    assert (s.attempts, s.ran, s.passed, s.failed, s.not_run) == (3, 2, 1, 1, 1)
+    t = s.total
+    assert (t.attempts, t.ran, t.passed, t.failed, t.not_run) == (3, 2, 1, 1, 1)
     (auth,) = s.services
     assert auth.avg_rto == 3.0 and auth.worst_rto == 4.0
-    assert auth.rto_met == 2  # both measured RTOs are under 15 minutes
+    assert auth.tally.rto_met == 2  # both measured RTOs are under 15 minutes
     assert [g.code for g in s.gaps] == ["NOT_RUN"]  # the drill's latest attempt
-    md = summary.render_markdown(s)
+    md = summary_render.render_markdown(s)
     assert "# DR Drill Report — 2026 Q4" in md
     assert "RTO Achievement: 67 % of drills (2 of 3)" in md
     assert "Drills Conducted: 3 (2 ran, 1 not run)" in md
     assert "| auth | P0 | 15m | 5m | 1m |" in md
     assert "`RTO_EXCEEDED` | 1 |" in md
     assert "not recorded by drills" in md
-    page = summary.render_html(s)
+    page = summary_render.render_html(s)
     assert "<title>DR Drill Report — 2026 Q4</title>" in page
 
 
 def test_periods() -> None:
-    nov = summary.month("2026-11")
+    nov = periods.month("2026-11")
     assert nov.label == "November 2026"
     assert nov.contains(datetime(2026, 11, 30, 23, 59, tzinfo=UTC).timestamp())
     assert not nov.contains(datetime(2026, 12, 1, tzinfo=UTC).timestamp())
     assert nov.previous().slug == "2026-10"
-    assert summary.quarter("2026Q1").previous().slug == "2025-Q4"
-    dec = summary.month("2026-12")
+    assert periods.quarter("2026Q1").previous().slug == "2025-Q4"
+    dec = periods.month("2026-12")
     assert dec.end == datetime(2027, 1, 1, tzinfo=UTC).timestamp()
     with pytest.raises(ValueError, match="YYYY-MM"):
-        summary.month("2026-13")
+        periods.month("2026-13")
 
 
 def test_report_cli_exit_codes(
@@ -431,3 +435,33 @@ def test_options_flag_then_ini_then_env(tmp_path: Path, monkeypatch: pytest.Monk
     assert not settings_for(
         _FakeConfig(root, cwd, {"no_drill_report": True}, {})  # type: ignore[arg-type]
     ).enabled
+
+
+def test_a_new_drill_section_is_one_function_in_the_list(
+    records: dict[str, DrillRecord], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from drillbook.reports.html_parts import DrillView, Section, e
+
+    def verify(view: DrillView) -> str | None:
+        runs = view.rec.notes.get("verify")
+        return None if not runs else f"<p class='verify'>{e(runs)}</p>"
+
+    section = Section("verify", "Restore verification", verify)
+    monkeypatch.setattr(html, "DRILL_SECTIONS", [*html.DRILL_SECTIONS, section])
+    with_data = DrillRecord.from_dict(records["pass"].to_dict())
+    with_data.notes["verify"] = "base backup restored <ok>"
+    without = records["no_ledger"]
+    page = html.render_report([with_data, without], _run([with_data, without]))
+    assert page.count("<h3>Restore verification</h3>") == 1  # left out where it is None
+    assert f"id='{anchor(with_data.drill_id)}-verify'" in page
+    assert "base backup restored &lt;ok&gt;" in page
+
+
+def test_summary_marks_an_rpo_that_is_only_a_lower_bound(records: dict[str, DrillRecord]) -> None:
+    base = datetime(2026, 11, 1, tzinfo=UTC).timestamp()
+    rows = _rows(records["pass"], base)[:2]
+    exact = summary_render.render_markdown(summary.summarise(rows, periods.month("2026-11")))
+    assert "≥" not in exact
+    rows[1] = {**rows[1], "rpo_s": 1.006, "rpo_is_lower_bound": True}  # every write lost
+    md = summary_render.render_markdown(summary.summarise(rows, periods.month("2026-11")))
+    assert "| ≥ 753.0 ms | ≥ 1.006 s |" in md
