@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from drillbook.runbook.mapping import RunbookMapping
+from drillbook.runbook.mapping import RunbookMapping, apply_commands
 from drillbook.runbook.model import (
     Block,
     Runbook,
@@ -27,7 +27,7 @@ from drillbook.runbook.model import (
     section_budget,
     steps_of,
 )
-from drillbook.runbook.shell import analyse, logical_lines, strip_comment
+from drillbook.runbook.shell import analyse
 
 #: Tools a drill provides itself on PATH (shims onto the drill's handles, a bundled S3
 #: client where the host has no ``aws``).
@@ -60,18 +60,8 @@ def block_issues(
         if block.runner == "sql" and which("psql") is None:
             issues.missing.append("psql")
         return issues
-    kept: list[str] = []
-    for line in logical_lines(block.text):
-        code = strip_comment(line.text).strip()
-        entry = mapping.command_for(code) if code else None
-        if entry is None:
-            kept.append(line.text)
-        elif entry.manual:
-            issues.manual.append(f"{code} (manual: {entry.manual})")
-        else:
-            issues.mapped.append(f"{code} -> {entry.run}")
-            kept.append(entry.run or "")
-    facts = analyse("\n".join(kept))
+    text, issues.mapped, issues.manual = apply_commands(block.text, mapping)
+    facts = analyse(text)
     issues.external = facts.external_urls
     for tool in facts.tools:
         if tool in SHIMMED or (tool in BUNDLED and which(tool) is None):

@@ -32,6 +32,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from drillbook.runbook.shell import logical_lines, strip_comment
+
 KEYS = ("services", "paths", "commands")
 ROLES = ("postgres", "redis", "s3")
 DEFAULT_SERVICES: dict[str, str] = {
@@ -211,3 +213,29 @@ def map_paths(text: str, paths: dict[str, str], values: dict[str, str]) -> tuple
         if count:
             applied.append(f"{src} -> {dest}")
     return text, applied
+
+
+def apply_commands(text: str, mapping: RunbookMapping) -> tuple[str, list[str], list[str]]:
+    """*text* (a shell block) with mapped commands replaced and manual ones taken out.
+
+    Returns the text that runs, the mappings applied (``cmd -> replacement (why)``) and
+    the manual commands (``cmd (manual: why)``), in block order.
+    """
+    lines = text.splitlines()
+    mapped: list[str] = []
+    manual: list[str] = []
+    for logical in reversed(logical_lines(text)):
+        code = strip_comment(logical.text).strip()
+        entry = mapping.command_for(code) if code else None
+        if entry is None:
+            continue
+        if entry.manual:
+            manual.insert(0, f"{code} (manual: {entry.manual})")
+            quoted = "'" + code.replace("'", "'\\''") + "'"
+            replacement = f": manual step, not run by the drill: {quoted}"
+        else:
+            why = f" ({entry.reason})" if entry.reason else ""
+            mapped.insert(0, f"{code} -> {entry.run}{why}")
+            replacement = str(entry.run)
+        lines[logical.offset : logical.offset + logical.span] = [replacement]
+    return "\n".join(lines) + "\n", mapped, manual

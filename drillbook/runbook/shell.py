@@ -49,6 +49,7 @@ class Line:
 
     offset: int  # 0-based line offset inside the block
     text: str
+    span: int = 1  # physical lines it covers
 
 
 @dataclass
@@ -77,16 +78,16 @@ def logical_lines(text: str) -> list[Line]:
     i = 0
     while i < len(physical):
         start = i
-        parts = [physical[i]]
-        while i + 1 < len(physical) and (
-            parts[-1].endswith("\\") or _open_quote("\n".join(parts)) is not None
-        ):
-            if parts[-1].endswith("\\") and _open_quote("\n".join(parts)) is None:
-                parts[-1] = parts[-1][:-1]
+        joined = physical[i]
+        while i + 1 < len(physical):
+            if _open_quote(joined) is not None:
+                joined += "\n" + physical[i + 1]  # a newline inside quotes is kept
+            elif joined.endswith("\\"):
+                joined = joined[:-1] + " " + physical[i + 1].lstrip()  # a continuation is not
+            else:
+                break
             i += 1
-            parts.append(physical[i])
-        joined = "\n".join(parts)
-        out.append(Line(start, joined))
+        out.append(Line(start, joined, i - start + 1))
         i += 1
         for match in _HEREDOC.finditer(strip_comment(joined)):
             word = match.group(2)

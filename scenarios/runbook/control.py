@@ -177,7 +177,9 @@ class Controller:
         return self.binding.role_of_kind(role)
 
     def _op(self, tool: str, action: str, name: str, role: str) -> tuple[int, str]:
-        handle = self.binding.handles[role]
+        # A database view (PostgresView) is one database of a server: the server itself
+        # is what starts and stops.
+        handle = getattr(self.binding.handles[role], "server", self.binding.handles[role])
         if action == "status":
             try:
                 handle.probe()

@@ -38,7 +38,7 @@ from drillbook.drill import Drill, StepContext
 from drillbook.record import Finding, Phase
 from drillbook.redact import redact
 from drillbook.runbook.check import block_issues
-from drillbook.runbook.mapping import RunbookMapping, map_paths
+from drillbook.runbook.mapping import RunbookMapping, apply_commands, map_paths
 from drillbook.runbook.model import (
     Block,
     Node,
@@ -49,9 +49,7 @@ from drillbook.runbook.model import (
     steps_of,
 )
 from drillbook.runbook.parser import load
-from drillbook.runbook.shell import logical_lines, strip_comment
 from drillbook.scenarios.runbook.workspace import Workspace, open_workspace
-
 
 UNSET = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN")
 
@@ -122,27 +120,13 @@ class Prepared:
 
 def prepare(block: Block, mapping: RunbookMapping, values: Mapping[str, str]) -> Prepared:
     """Apply drills.toml's command and path mappings to a block (the record keeps both)."""
-    lines = block.text.splitlines()
-    out = Prepared(text="")
+    text, mapped, manual = block.text, [], []
     if block.runner == "bash":
-        for logical in reversed(logical_lines(block.text)):
-            code = strip_comment(logical.text).strip()
-            entry = mapping.command_for(code) if code else None
-            if entry is None:
-                continue
-            span = logical.text.count("\n") + 1
-            if entry.manual:
-                out.manual.append(f"{code} (manual: {entry.manual})")
-                replacement = f": manual step, not run by the drill: {shlex.quote(code)}"
-            else:
-                why = f" ({entry.reason})" if entry.reason else ""
-                out.mapped.append(f"{code} -> {entry.run}{why}")
-                replacement = str(entry.run)
-            lines[logical.offset : logical.offset + span] = [replacement]
-    text, applied = map_paths("\n".join(lines), mapping.paths, values)
-    out.text = text + "\n"
-    out.mapped += applied
-    return out
+        text, mapped, manual = apply_commands(block.text, mapping)
+    text, applied = map_paths(text, mapping.paths, values)
+    return Prepared(
+        text=text if text.endswith("\n") else text + "\n", mapped=mapped + applied, manual=manual
+    )
 
 
 class _Run:
