@@ -150,8 +150,9 @@ def tokenize(line: str) -> list[str]:
     while the word around it stays one word; quoted text is one word, quotes removed."""
     tokens: list[str] = []
     word: list[str] = []
-    # open "(": ("$" | "`", the quote outside it) for a substitution, ("(", None) otherwise
-    depth: list[tuple[str, str | None]] = []
+    # open "(": ("$" | "`", the quote and the word part outside it) for a substitution,
+    # ("(", None, []) for a subshell
+    depth: list[tuple[str, str | None, list[str]]] = []
     quote: str | None = None
     i = 0
 
@@ -174,9 +175,9 @@ def tokenize(line: str) -> list[str]:
             word.append("0")
             i = close
         elif line.startswith("$(", i) or (ch == "`" and not any(d[0] == "`" for d in depth)):
-            flush()
+            depth.append(("`" if ch == "`" else "$", quote, list(word)))
+            word.clear()
             tokens.append("$(")
-            depth.append(("`" if ch == "`" else "$", quote))
             quote = None
             i += 0 if ch == "`" else 1
         elif (
@@ -185,8 +186,9 @@ def tokenize(line: str) -> list[str]:
             and ((ch == ")" and depth[-1][0] == "$") or (ch == "`" and depth[-1][0] == "`"))
         ):
             flush()
-            quote = depth.pop()[1]
+            _kind, quote, outer = depth.pop()
             tokens.append("$)")
+            word.extend([*outer, "0"])  # the word around the substitution goes on
         elif quote == '"':
             if ch == '"':
                 quote = None
@@ -211,7 +213,7 @@ def tokenize(line: str) -> list[str]:
             else:
                 flush()
                 if op == "(":
-                    depth.append(("(", None))
+                    depth.append(("(", None, []))
                 elif op == ")" and depth:
                     depth.pop()
                 tokens.append(op)
