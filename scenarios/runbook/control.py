@@ -221,6 +221,15 @@ class Controller:
     def _promote(self, role: str, handle: Any) -> None:
         handle.execute("SELECT pg_promote(true, 60)")
 
+    def sync_configs(self) -> None:
+        """What the runbook left in each redis.conf is what the next start uses, as a
+        config file on a host would be (``CONFIG SET`` plus the edit, read later)."""
+        for role in self.binding.configs:
+            handle = self.binding.handles[role]
+            changes = self._config_changes(role, handle)
+            if changes and hasattr(handle, "remember_settings"):
+                handle.remember_settings(**changes)
+
     def _config_changes(self, role: str, handle: Any) -> dict[str, str]:
         """What the runbook changed in the role's redis.conf since the server last read it."""
         path = self.binding.configs.get(role)

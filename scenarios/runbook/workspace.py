@@ -50,6 +50,8 @@ class Workspace:
     def close(self) -> None:
         with contextlib.suppress(Exception):
             self.server.close()
+        with contextlib.suppress(Exception):
+            self.server.controller.sync_configs()
         for path in [self.root, *self._extra_dirs]:
             shutil.rmtree(path, ignore_errors=True)
 
