@@ -16,19 +16,31 @@ from pathlib import Path
 from typing import Any
 
 
-def _services(targets: Any, file: Path, wanted: str | None) -> list[tuple[str, float]]:
-    """(name, RTO) of the services this runbook is held to."""
+def _plan(
+    targets: Any, runbook: Any, file: Path, section: str | None, wanted: str | None
+) -> list[tuple[str | None, list[tuple[str, float]]]]:
+    """(section, [(service, RTO)]) pairs to check.
+
+    A service's ``runbook = "FILE#anchor"`` holds the anchored section to its RTO; one
+    without an anchor, the whole file (or ``--section``). ``--service`` names one.
+    """
     if targets is None:
-        return []
+        return [(section, [])]
     if wanted:
         svc = targets.get(wanted)
-        return [(svc.name, svc.rto)]
+        anchor = svc.runbook.partition("#")[2] if svc.runbook else ""
+        return [(section or anchor or None, [(svc.name, svc.rto)])]
     base = Path(targets.source).resolve().parent
-    out = []
+    plan: dict[str | None, list[tuple[str, float]]] = {}
+    chosen = runbook.section(section) if section else None
     for svc in targets:
-        if svc.runbook and (base / svc.runbook.split("#", 1)[0]).resolve() == file.resolve():
-            out.append((svc.name, svc.rto))
-    return out
+        path, _, anchor = (svc.runbook or "").partition("#")
+        if not path or (base / path).resolve() != file.resolve():
+            continue
+        if chosen is not None and anchor and runbook.section(anchor) is not chosen:
+            continue
+        plan.setdefault(section or anchor or None, []).append((svc.name, svc.rto))
+    return list(plan.items()) or [(section, [])]
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -39,33 +51,36 @@ def cmd_check(args: argparse.Namespace) -> int:
     from drillbook.targets import TargetsError, load_targets
 
     targets = None
-    if args.targets or Path("drills.toml").exists():
-        try:
-            targets = load_targets(args.targets or "drills.toml")
-        except TargetsError as err:
-            print(err)
-            return 1
     try:
+        if args.targets or Path("drills.toml").exists():
+            targets = load_targets(args.targets or "drills.toml")
         runbook = load(args.file)
-        report = check_runbook(
-            runbook,
-            section=args.section,
-            services=_services(targets, Path(args.file), args.service),
-            mapping=(targets.runbooks if targets else None) or RunbookMapping(),
-            which=shutil.which,
-        )
+        mapping = (targets.runbooks if targets else None) or RunbookMapping()
+        reports = [
+            check_runbook(
+                runbook, section=section, services=services, mapping=mapping, which=shutil.which
+            )
+            for section, services in _plan(
+                targets, runbook, Path(args.file), args.section, args.service
+            )
+        ]
     except (RunbookError, TargetsError) as err:
         print(err)
         return 1
     if args.json:
         data = describe(runbook)
-        data["findings"] = [{"code": c, "message": m} for c, m in report.findings]
-        data["steps"] = [s.name for s in report.steps]
-        data["budget_s"] = report.budget_s
+        data["checks"] = [
+            {
+                "steps": [s.name for s in r.steps],
+                "budget_s": r.budget_s,
+                "findings": [{"code": c, "message": m} for c, m in r.findings],
+            }
+            for r in reports
+        ]
         print(json.dumps(data, indent=2))
     else:
-        print(report.text())
-    return report.code
+        print("\n\n".join(r.text() for r in reports))
+    return max(r.code for r in reports)
 
 
 def register(sub: Any) -> None:

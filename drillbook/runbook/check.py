@@ -72,11 +72,14 @@ def block_issues(
 
 
 def _fmt(seconds: float) -> str:
+    """``45 s``, ``25 min``, ``1 h``, ``1 h 5 min``."""
     if seconds < 60:
         return f"{seconds:g} s"
-    if seconds < 3600:
-        return f"{seconds / 60:g} min"
-    return f"{seconds / 3600:g} h"
+    minutes = round(seconds / 60, 1)
+    hours, rest = divmod(minutes, 60)
+    if hours and rest:
+        return f"{hours:g} h {rest:g} min"
+    return f"{hours:g} h" if hours else f"{minutes:g} min"
 
 
 def _budget_text(step: Step) -> str:

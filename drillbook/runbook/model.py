@@ -180,7 +180,7 @@ class Runbook:
     def section(self, wanted: str | None) -> Node:
         """The node titled *wanted* (title, name, label or anchor; case-insensitive).
 
-        An exact match wins over a unique substring; an ambiguous or unknown name is a
+        An exact match wins over a title it starts, which wins over a substring; an ambiguous or unknown name is a
         :class:`RunbookError` listing the candidates with their lines.
         """
         if not wanted:
@@ -192,9 +192,11 @@ class Runbook:
             names = {n.title.lower(), n.name.lower(), n.label.lower(), slug(n.title)}
             return key in names
 
-        hits = [n for n in nodes if exact(n)] or [
-            n for n in nodes if key in n.title.lower() and n.kind in ("heading", "item", "phase")
-        ]
+        hits = (
+            [n for n in nodes if exact(n)]
+            or [n for n in nodes if n.title.lower().startswith(key)]
+            or [n for n in nodes if key in n.title.lower()]
+        )
         if len(hits) == 1:
             return hits[0]
         if not hits:
