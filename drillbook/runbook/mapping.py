@@ -229,6 +229,7 @@ def apply_commands(text: str, mapping: RunbookMapping) -> tuple[str, list[str], 
         entry = mapping.command_for(code) if code else None
         if entry is None:
             continue
+        code = " ".join(code.split())
         if entry.manual:
             manual.insert(0, f"{code} (manual: {entry.manual})")
             quoted = "'" + code.replace("'", "'\\''") + "'"
