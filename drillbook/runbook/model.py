@@ -180,8 +180,9 @@ class Runbook:
     def section(self, wanted: str | None) -> Node:
         """The node titled *wanted* (title, name, label or anchor; case-insensitive).
 
-        An exact match wins over a title it starts, which wins over a substring; an ambiguous or unknown name is a
-        :class:`RunbookError` listing the candidates with their lines.
+        An exact match wins over a title it starts, which wins over a substring; an
+        ambiguous or unknown name is a :class:`RunbookError` listing the candidates with
+        their lines.
         """
         if not wanted:
             return self.root

@@ -148,79 +148,93 @@ def tokenize(line: str) -> list[str]:
     """Shell words and operators. A command substitution ``$(...)`` (or backquotes)
     becomes ``$(`` ... ``$)`` around its own tokens, so the commands inside are seen
     while the word around it stays one word; quoted text is one word, quotes removed."""
-    tokens: list[str] = []
-    word: list[str] = []
-    # open "(": ("$" | "`", the quote and the word part outside it) for a substitution,
-    # ("(", None, []) for a subshell
-    depth: list[tuple[str, str | None, list[str]]] = []
-    quote: str | None = None
-    i = 0
+    lexer = _Lexer(line)
+    while lexer.i < len(line):
+        lexer.step()
+        lexer.i += 1
+    lexer.flush()
+    return lexer.tokens
 
-    def flush() -> None:
-        if word:
-            tokens.append("".join(word))
-            word.clear()
 
-    while i < len(line):
-        ch = line[i]
-        if quote == "'":
+class _Lexer:
+    def __init__(self, line: str) -> None:
+        self.line = line
+        self.i = 0
+        self.tokens: list[str] = []
+        self.word: list[str] = []
+        # open "(": ("$" | "`", the quote and the word part outside it) for a
+        # substitution, ("(", None, []) for a subshell
+        self.depth: list[tuple[str, str | None, list[str]]] = []
+        self.quote: str | None = None
+
+    def flush(self) -> None:
+        if self.word:
+            self.tokens.append("".join(self.word))
+            self.word.clear()
+
+    def step(self) -> None:
+        line, i, ch = self.line, self.i, self.line[self.i]
+        if self.quote == "'":
             if ch == "'":
-                quote = None
+                self.quote = None
             else:
-                word.append(ch)
+                self.word.append(ch)
         elif line.startswith("$((", i):
             close = _arith_end(line, i + 3)
             for inner in re.findall(r"\$\(([^()]*)\)", line[i + 3 : close]):
-                tokens.extend(["$(", *tokenize(inner), "$)"])
-            word.append("0")
-            i = close
-        elif line.startswith("$(", i) or (ch == "`" and not any(d[0] == "`" for d in depth)):
-            depth.append(("`" if ch == "`" else "$", quote, list(word)))
-            word.clear()
-            tokens.append("$(")
-            quote = None
-            i += 0 if ch == "`" else 1
+                self.tokens.extend(["$(", *tokenize(inner), "$)"])
+            self.word.append("0")
+            self.i = close
+        elif line.startswith("$(", i) or (ch == "`" and all(d[0] != "`" for d in self.depth)):
+            self.depth.append(("`" if ch == "`" else "$", self.quote, list(self.word)))
+            self.word.clear()
+            self.tokens.append("$(")
+            self.quote = None
+            self.i += 0 if ch == "`" else 1
         elif (
-            quote is None
-            and depth
-            and ((ch == ")" and depth[-1][0] == "$") or (ch == "`" and depth[-1][0] == "`"))
+            self.quote is None and self.depth and ch == {"$": ")", "`": "`"}.get(self.depth[-1][0])
         ):
-            flush()
-            _kind, quote, outer = depth.pop()
-            tokens.append("$)")
-            word.extend([*outer, "0"])  # the word around the substitution goes on
-        elif quote == '"':
-            if ch == '"':
-                quote = None
-            elif ch == "\\" and i + 1 < len(line):
-                i += 1
-                word.append(line[i])
-            else:
-                word.append(ch)
-        elif ch in "'\"":
-            quote = ch
+            self.flush()
+            _kind, self.quote, outer = self.depth.pop()
+            self.tokens.append("$)")
+            self.word.extend([*outer, "0"])  # the word around the substitution goes on
+        elif self.quote == '"':
+            self._double_quoted(ch)
+        else:
+            self._unquoted(ch)
+
+    def _double_quoted(self, ch: str) -> None:
+        if ch == '"':
+            self.quote = None
+        elif ch == "\\" and self.i + 1 < len(self.line):
+            self.i += 1
+            self.word.append(self.line[self.i])
+        else:
+            self.word.append(ch)
+
+    def _unquoted(self, ch: str) -> None:
+        line, i = self.line, self.i
+        if ch in "'\"":
+            self.quote = ch
         elif ch == "\\" and i + 1 < len(line):
-            i += 1
-            word.append(line[i])
+            self.i += 1
+            self.word.append(line[self.i])
         elif ch.isspace():
-            flush()
-        elif ch == "&" and ((word and word[-1] in "<>") or line.startswith("&>", i)):
-            word.append(ch)  # 2>&1, &>file: a redirection, not a background job
+            self.flush()
+        elif ch == "&" and ((self.word and self.word[-1] in "<>") or line.startswith("&>", i)):
+            self.word.append(ch)  # 2>&1, &>file: a redirection, not a background job
         else:
             op = next((o for o in _OPERATORS if line.startswith(o, i)), None)
             if op is None:
-                word.append(ch)
-            else:
-                flush()
-                if op == "(":
-                    depth.append(("(", None, []))
-                elif op == ")" and depth:
-                    depth.pop()
-                tokens.append(op)
-                i += len(op) - 1
-        i += 1
-    flush()
-    return tokens
+                self.word.append(ch)
+                return
+            self.flush()
+            if op == "(":
+                self.depth.append(("(", None, []))
+            elif op == ")" and self.depth:
+                self.depth.pop()
+            self.tokens.append(op)
+            self.i += len(op) - 1
 
 
 def _arith_end(line: str, start: int) -> int:

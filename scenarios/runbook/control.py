@@ -100,7 +100,7 @@ class Controller:
                 words.append(args[i])
             i += 1
         names = words[1:] or [r for r, h in self.binding.handles.items() if h.kind != "s3"]
-        return self._units(f"{tool} compose", words[:1], names)
+        return self._units("docker compose" if tool == "docker" else tool, words[:1], names)
 
     def _pg_ctl(self, argv: list[str]) -> tuple[int, str]:
         data_dir = None

@@ -120,10 +120,10 @@ class Prepared:
 
 def prepare(block: Block, mapping: RunbookMapping, values: Mapping[str, str]) -> Prepared:
     """Apply drills.toml's command and path mappings to a block (the record keeps both)."""
-    text, mapped, manual = block.text, [], []
+    text, mapped, manual = block.text, list[str](), list[str]()
     if block.runner == "bash":
         text, mapped, manual = apply_commands(block.text, mapping)
-    text, applied = map_paths(text, mapping.paths, values)
+    text, applied = map_paths(text, mapping.paths, dict(values))
     return Prepared(
         text=text if text.endswith("\n") else text + "\n", mapped=mapped + applied, manual=manual
     )

@@ -59,7 +59,7 @@ def test_unknown_and_ambiguous_sections() -> None:
     runbook = parse("# R\n\n## Restore A\n\n## Restore B\n", "rb.md")
     with pytest.raises(RunbookError, match=r"no section 'Nothing'; headings: 'R' \(line 1\)"):
         runbook.section("Nothing")
-    with pytest.raises(RunbookError, match="ambiguous: 'Restore A' .line 3., 'Restore B'"):
+    with pytest.raises(RunbookError, match=r"ambiguous: 'Restore A' \(line 3\), 'Restore B'"):
         runbook.section("Restore")
     assert runbook.section("restore-b").title == "Restore B"  # the GitHub anchor
 
