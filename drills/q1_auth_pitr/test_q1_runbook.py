@@ -19,6 +19,7 @@ import pytest
 
 from drillbook.scenarios.postgres import checks, faults, stack, triage
 from drillbook.scenarios.postgres.ledger import PostgresLedgerSink
+from drillbook.scenarios.runbook import runbook_variant
 from drillbook.scenarios.runbook.postgres import wal_fetch_script
 from drillbook.triage import Incident
 
@@ -59,10 +60,7 @@ def test_total_loss_runbook(drill, pg_factory, s3):
 
 @pytest.mark.drill(service="auth", scenario="runbook with a wrong restore_command must fail")
 @pytest.mark.drill_expect_fail("RUNBOOK_STEP_FAILED")
-def test_runbook_wrong_restore_command_fails(drill, pg_factory, s3, request, tmp_path):
-    good = Path(request.config.rootpath, RUNBOOK).read_text()
-    broken = good.replace("restore_command = '$WAL_FETCH %f %p'", "restore_command = 'false'", 1)
-    assert broken != good, "the runbook's restore_command line changed: update this drill"
-    path = tmp_path / "auth-pitr-broken.md"
-    path.write_text(broken)
-    lose_and_recover(drill, pg_factory, s3, runbook=path)
+def test_runbook_wrong_restore_command_fails(drill, pg_factory, s3, tmp_path):
+    old = "restore_command = '$WAL_FETCH %f %p'"
+    broken = runbook_variant(RUNBOOK, old, "restore_command = 'false'", tmp_path)
+    lose_and_recover(drill, pg_factory, s3, runbook=broken)

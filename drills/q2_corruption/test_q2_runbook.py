@@ -22,6 +22,7 @@ import pytest
 
 from drillbook.scenarios.postgres import checks, faults, stack, triage
 from drillbook.scenarios.postgres.ledger import PostgresLedgerSink
+from drillbook.scenarios.runbook import runbook_variant
 from drillbook.scenarios.runbook.postgres import wal_fetch_script
 from drillbook.triage import Incident
 
@@ -75,12 +76,7 @@ def test_logical_corruption_runbook(drill, pg_factory, s3):
 
 @pytest.mark.drill(service="projects", scenario="runbook replaying past the incident must fail")
 @pytest.mark.drill_expect_fail("RUNBOOK_STEP_FAILED")
-def test_runbook_replay_past_incident_fails(drill, pg_factory, s3, request, tmp_path):
-    good = Path(request.config.rootpath, RUNBOOK).read_text()
-    broken = good.replace(
-        "recovery_target_time = '$INCIDENT_TIME'", "recovery_target_timeline = 'latest'", 1
-    )
-    assert broken != good, "the runbook's recovery target line changed: update this drill"
-    path = tmp_path / "projects-corruption-broken.md"
-    path.write_text(broken)
-    corrupt_and_recover(drill, pg_factory, s3, runbook=path)
+def test_runbook_replay_past_incident_fails(drill, pg_factory, s3, tmp_path):
+    old = "recovery_target_time = '$INCIDENT_TIME'"
+    broken = runbook_variant(RUNBOOK, old, "recovery_target_timeline = 'latest'", tmp_path)
+    corrupt_and_recover(drill, pg_factory, s3, runbook=broken)

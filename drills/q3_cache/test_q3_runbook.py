@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from drillbook.scenarios.redis import checks, faults
+from drillbook.scenarios.runbook import runbook_variant
 from drills.q3_cache.test_q3_cache import Q3, ledger_and_baseline, q3, validate_and_measure
 
 RUNBOOK = "runbooks/cache-failure.md"
@@ -63,14 +64,8 @@ def test_complete_failure_runbook(drill, q3: Q3, s3):
 
 @pytest.mark.drill(service="cache", scenario="runbook restoring to the wrong file must fail")
 @pytest.mark.drill_expect_fail("RUNBOOK_STEP_FAILED")
-def test_runbook_wrong_restore_path_fails(drill, q3: Q3, s3, request, tmp_path):
-    good = Path(request.config.rootpath, RUNBOOK).read_text()
-    broken = good.replace(
-        "cp /backup/latest/dump.rdb /var/lib/redis/dump.rdb",
-        "cp /backup/latest/dump.rdb /var/lib/redis/dump-latest.rdb",
-        1,
-    )
-    assert broken != good, "the runbook's restore line changed: update this drill"
-    path = tmp_path / "cache-failure-broken.md"
-    path.write_text(broken)
-    fail_and_recover(drill, q3, s3, runbook=path)
+def test_runbook_wrong_restore_path_fails(drill, q3: Q3, s3, tmp_path):
+    old = "cp /backup/latest/dump.rdb /var/lib/redis/dump.rdb"
+    new = "cp /backup/latest/dump.rdb /var/lib/redis/dump-latest.rdb"  # never loaded
+    broken = runbook_variant(RUNBOOK, old, new, tmp_path)
+    fail_and_recover(drill, q3, s3, runbook=broken)

@@ -28,6 +28,7 @@ from drillbook.scenarios.runbook.executor import (
     RunbookResult,
     StepResult,
     run_runbook,
+    runbook_variant,
 )
 
-__all__ = ["RunbookFailed", "RunbookResult", "StepResult", "run_runbook"]
+__all__ = ["RunbookFailed", "RunbookResult", "StepResult", "run_runbook", "runbook_variant"]

@@ -361,3 +361,18 @@ def _groups(drill: Drill, section: Node, result: RunbookResult) -> None:
 def _record(drill: Drill, result: RunbookResult, sha256: str, service: str | None) -> None:
     runs = drill.record.notes.setdefault("runbook", [])
     runs.append({"sha256": sha256, "service": service, "result": result})
+
+
+def runbook_variant(path: str | os.PathLike[str], old: str, new: str, dest: Path) -> Path:
+    """A copy of the runbook at *path* (relative to the rootdir) with *old* replaced by
+    *new* once, written into the directory *dest*: the broken procedure of a must-fail
+    drill. Raises when *old* is not in the runbook (the runbook changed: so must the drill).
+    """
+    root, _ = pytest_context()
+    source = Path(path) if Path(path).is_absolute() else root / path
+    text = source.read_text()
+    if old not in text:
+        raise ValueError(f"{source}: {old!r} is not in the runbook any more: update the drill")
+    out = Path(dest) / f"{source.stem}-variant{source.suffix}"
+    out.write_text(text.replace(old, new, 1))
+    return out

@@ -232,3 +232,13 @@ def test_conditional_steps_skip_only_with_a_reason(bare_drill, redis_factory, tm
         "ok",
         "skipped: the quick restart brought every key back",
     ]
+
+
+def test_runbook_variant_changes_one_line_or_refuses(tmp_path):
+    from drillbook.scenarios.runbook import runbook_variant
+
+    source = runbook(tmp_path, ("Restore (5 min)", "cp a b"))
+    variant = runbook_variant(source, "cp a b", "cp a c", tmp_path)
+    assert "cp a c" in variant.read_text() and "cp a b" in source.read_text()
+    with pytest.raises(ValueError, match="not in the runbook any more"):
+        runbook_variant(source, "no such line", "x", tmp_path)
