@@ -558,6 +558,13 @@ class Drill:
             with contextlib.suppress(Exception):
                 writer.close()
 
+    def runbook(self, path: str | os.PathLike[str], **options: Any) -> Any:
+        """Run a Markdown runbook (``section=``, ``service=``, ``handles=`` ...) as this
+        drill's recovery: each step recorded and timed against its budget."""
+        from drillbook.scenarios.runbook.executor import run_runbook
+
+        return run_runbook(self, path, **options)
+
     # -- misc -----------------------------------------------------------------------------
     def note(self, key: str, value: Any) -> None:
         self.record.notes[key] = _redact_value(value)

@@ -618,6 +618,9 @@ class Targets:
     source: str
     digest: str
     settings: Settings = field(default_factory=Settings)
+    # The [runbooks] table (runbook names -> the drill's), a drillbook.runbook.mapping
+    # RunbookMapping; parsed by that module from the plain table.
+    runbooks: Any = field(default=None, hash=False, compare=False)
 
     def get(self, service: str) -> ServiceTarget:
         """The named service, or a TargetsError listing the known ones."""
@@ -647,7 +650,7 @@ class Targets:
         }
 
 
-_TOP_KEYS = ("settings", "services")
+_TOP_KEYS = ("settings", "services", "runbooks")
 _SETTINGS_KEYS = ("default_rto_clock",)
 _SERVICE_KEYS = (
     "kind",
@@ -745,7 +748,13 @@ class _Reader:
         services: dict[str, ServiceTarget] = {}
         for name, table in services_table.items():
             services[name] = self.service(name, table, settings)
-        return Targets(services=services, source=self.source, digest=digest, settings=settings)
+        from drillbook.runbook.mapping import MappingError, parse_mapping
+
+        try:
+            runbooks = parse_mapping(doc.get("runbooks", {}))
+        except MappingError as err:
+            raise self.error(err.key, err.problem, err.allowed) from None
+        return Targets(services, self.source, digest, settings, runbooks)
 
     def settings(self, table: object) -> Settings:
         if not isinstance(table, dict):

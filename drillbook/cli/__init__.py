@@ -1,8 +1,10 @@
 """The ``drillbook`` command; one module per subcommand, each with ``register(sub)``.
 
+- ``init``: scaffold a team repository (drills.toml, example drills, nightly CI).
 - ``doctor``: can I run drills here, and if not, what do I install?
 - ``clean``: remove what a ``kill -9``'d pytest left behind (servers and run dirs).
 - ``check``: validate the targets file (``drills.toml``) and print each RPO bound.
+- ``runbook check``: a Markdown runbook read the way a drill runs it.
 - ``report``: the monthly/quarterly summary from the drill history.
 
 Service modules (``drillbook.fixtures``, ``drillbook.reports``) are imported lazily: a
@@ -18,7 +20,7 @@ import sys
 from drillbook import __version__
 
 # Subcommand modules of this package, in the order ``--help`` lists them.
-COMMANDS = ("init", "check", "doctor", "clean")
+COMMANDS = ("init", "check", "runbook", "doctor", "clean")
 
 
 def build_parser() -> argparse.ArgumentParser:
