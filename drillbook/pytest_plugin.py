@@ -8,8 +8,6 @@ fixtures and the report writers. Disable it with ``-p no:drillbook``.
 pytest_plugins = [
     "drillbook.plugin",
     "drillbook.fixtures.backend",
-    "drillbook.fixtures.postgres",
-    "drillbook.fixtures.redis",
-    "drillbook.fixtures.s3",
+    "drillbook.fixtures.services",
     "drillbook.reports.plugin",
 ]

@@ -1,16 +1,19 @@
-"""``drillbook clean``: remove what a ``kill -9``'d pytest left behind (servers, run dirs)."""
+"""``drillbook clean``: remove what a ``kill -9``'d pytest left behind.
+
+Servers recorded in run directories whose pytest is gone, the directories themselves,
+and what each backend keeps outside them (the docker backend's containers), through
+the backend registry (:mod:`drillbook.fixtures.backend`).
+"""
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import importlib
-import importlib.util
 import json
 import os
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -28,10 +31,12 @@ class RunPlan:
     live_procs: list[str]
     remove: bool
     why: str
+    leftovers: list[str] = field(default_factory=list)  # containers ... (backends)
 
 
 def plan_clean(procs: ModuleType, *, include_live: bool) -> list[RunPlan]:
     """Read every run.json the way ``reap_stale_runs`` does, without touching anything."""
+    backend = importlib.import_module("drillbook.fixtures.backend")
     plans: list[RunPlan] = []
     base = runs_base(procs)
     if not base.is_dir():
@@ -57,7 +62,9 @@ def plan_clean(procs: ModuleType, *, include_live: bool) -> list[RunPlan]:
             if procs.pid_alive(rec["pid"], rec["start_time"])
         ]
         why = f"owner pytest pid {owner} " + ("still running" if alive else "is gone")
-        plans.append(RunPlan(entry, owner, alive, live, include_live or not alive, why))
+        plan = RunPlan(entry, owner, alive, live, include_live or not alive, why)
+        plan.leftovers = backend.clean_run_dir(entry, dry_run=True)
+        plans.append(plan)
     return plans
 
 
@@ -90,16 +97,15 @@ def cmd_clean(args: argparse.Namespace) -> int:
     if args.dry_run:
         for p in plans:
             print(f"{'would remove' if p.remove else 'would keep'}: {p.path} ({p.why})")
-            for label in p.live_procs:
+            for label in p.live_procs + p.leftovers:
                 print(f"  {'would kill' if p.remove else 'running'}: {label}")
         if not any(p.remove for p in plans):
             print(f"nothing to clean in {base}")
         return 0
     report = procs.reap_stale_runs(include_live=args.all)
-    # Containers whose run directory is already gone (labelled drillbook.run=...).
-    with contextlib.suppress(Exception):
-        docker = importlib.import_module("drillbook.fixtures.docker")
-        report.procs_killed += docker.reap_orphan_containers(include_live=args.all)
+    # What backends keep whose run directory is already gone (labelled containers).
+    backend = importlib.import_module("drillbook.fixtures.backend")
+    report.procs_killed += backend.clean_orphans(include_live=args.all)
     for label in report.procs_killed:
         print(f"killed: {label}")
     for path in report.runs_removed:

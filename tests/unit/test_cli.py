@@ -5,16 +5,19 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from drillbook import cli
-from drillbook.cli import doctor
-from drillbook.fixtures import procs
+from drillbook.fixtures import backend, procs
+from drillbook.fixtures.local.doctor import amcheck_control
+from drillbook.fixtures.readiness import Readiness
 
 ROOT = Path(__file__).resolve().parents[2]
 STATUS_LINE = re.compile(r"^  \[(ok|missing|warn)\]\s+\S")
@@ -54,16 +57,16 @@ def test_doctor_prints_every_section_with_aligned_status(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     code, out, _ = run_main(capsys, "doctor")
-    for title in doctor.SECTION_TITLES.values():
-        assert title in out
+    for spec in backend.backends().values():  # every registered backend has its section
+        assert spec.title in out
+    assert "\ndisk\n" in out
     status_lines = [line for line in out.splitlines() if line.startswith("  [")]
     assert status_lines and all(STATUS_LINE.match(line) for line in status_lines), out
     # Aligned: every item name starts in the same column.
     assert len({len(re.match(r"^  \[\w+\]\s+", line)[0]) for line in status_lines}) == 1  # type: ignore[index]
     for item in ("PostgreSQL (system)", "PostgreSQL (pip)", "Redis (system)", "Redis (pip)"):
         assert item in out
-    assert "docker backend" in out
-    assert "usable: --drill-backend=docker" in out or "would be NOT RUN" in out
+    assert "docker backend: usable" in out or "docker backend: NOT usable" in out
     # Whatever is missing says what to install.
     for line in status_lines:
         if line.lstrip().startswith("[missing]"):
@@ -105,7 +108,7 @@ def test_doctor_names_packages_and_fails_when_nothing_usable(
 def test_doctor_root_without_server_user(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(doctor.os, "geteuid", lambda: 0)
+    monkeypatch.setattr(os, "geteuid", lambda: 0)
     monkeypatch.setenv("DRILLBOOK_SERVER_USER", "drillbook-no-such-user")
     code, out, _ = run_main(capsys, "doctor")
     assert code == 1
@@ -132,7 +135,9 @@ def test_doctor_warns_on_low_disk(
 ) -> None:
     monkeypatch.setenv("DRILLBOOK_TMPDIR", str(tmp_path))
     monkeypatch.setattr(
-        doctor.shutil, "disk_usage", lambda path: doctor.shutil._ntuple_diskusage(10, 9, 1024**3)
+        shutil,
+        "disk_usage",
+        lambda path: shutil._ntuple_diskusage(10, 9, 1024**3),
     )
     _, out, _ = run_main(capsys, "doctor")
     assert re.search(r"\[warn\]\s+free disk\s+1\.0 GB free in .*under 2 GB", out), out
@@ -142,9 +147,61 @@ def test_amcheck_found_beside_a_relocatable_install(tmp_path: Path) -> None:
     (tmp_path / "bin").mkdir()
     ext = tmp_path / "share" / "extension"
     ext.mkdir(parents=True)
-    assert doctor.amcheck_control(tmp_path / "bin") is None
+    assert amcheck_control(tmp_path / "bin") is None
     (ext / "amcheck.control").write_text("")
-    assert doctor.amcheck_control(tmp_path / "bin") == ext / "amcheck.control"
+    assert amcheck_control(tmp_path / "bin") == ext / "amcheck.control"
+
+
+@pytest.fixture
+def fake_backend(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[Any]]:
+    """A backend registered the way a new module would (registry only, no CLI change):
+    its doctor says whether env FAKE_READY is set; its clean hook has one leftover."""
+    calls: dict[str, list[Any]] = {"clean_run": [], "clean_orphans": []}
+
+    def readiness(values: Any) -> Readiness:
+        report = Readiness("fake")
+        ready = os.environ.get("FAKE_READY") == "1"
+        report.add("fake engine", "ok" if ready else "missing", "", "export FAKE_READY=1")
+        report.usable, report.summary = ready, "fake engine"
+        return report
+
+    def clean_run(run_dir: Path, dry_run: bool) -> list[str]:
+        calls["clean_run"].append((run_dir, dry_run))
+        return [f"fake pod of {run_dir.name}"]
+
+    def clean_orphans(include_live: bool) -> list[str]:
+        calls["clean_orphans"].append(include_live)
+        return []
+
+    spec = backend.BackendSpec(
+        name="fake",
+        title="fake backend: registered by a test",
+        options=(),
+        create=lambda values: None,  # type: ignore[arg-type,return-value]
+        doctor=readiness,
+        clean_run=clean_run,
+        clean_orphans=clean_orphans,
+    )
+    registry = {**backend.backends(), "fake": spec}
+    monkeypatch.setattr(backend, "_REGISTRY", registry)
+    return calls
+
+
+@pytest.mark.usefixtures("in_root")
+def test_doctor_shows_a_registered_backend_and_follows_the_selected_one(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, fake_backend: Any
+) -> None:
+    monkeypatch.setenv("DRILLBOOK_BACKEND", "fake")
+    monkeypatch.delenv("FAKE_READY", raising=False)
+    code, out, _ = run_main(capsys, "doctor")
+    assert "fake backend: registered by a test" in out
+    assert re.search(r"\[missing\]\s+fake engine .*-> export FAKE_READY=1", out), out
+    assert "fake backend: NOT usable" in out and code == 1  # the selected backend decides
+    monkeypatch.setenv("FAKE_READY", "1")
+    code, out, _ = run_main(capsys, "doctor", "--json")
+    data = json.loads(out)
+    assert code == 0 and data["selected"] == "fake" and data["selected_usable"]
+    assert data["backends"]["fake"] == {"usable": True, "summary": "fake engine"}
 
 
 # -- clean ----------------------------------------------------------------------------------
@@ -227,6 +284,21 @@ def test_clean_kills_servers_of_a_dead_owner(
     finally:
         server.kill()
         server.wait()
+
+
+def test_clean_asks_every_backend_for_its_leftovers(
+    runs: Path, capsys: pytest.CaptureFixture[str], fake_backend: dict[str, list[Any]]
+) -> None:
+    stale = fake_run(runs, dead_pid(), 12345, [])
+    code, out, _ = run_main(capsys, "clean", "--dry-run")
+    assert code == 0
+    assert f"would kill: fake pod of {stale.name}" in out, out
+    assert fake_backend["clean_run"] == [(stale, True)] and stale.exists()
+    code, out, _ = run_main(capsys, "clean")
+    assert code == 0 and f"killed: fake pod of {stale.name}" in out, out
+    assert (stale, False) in fake_backend["clean_run"]
+    assert fake_backend["clean_orphans"] == [False]  # and the sweep of forgotten ones
+    assert not stale.exists()
 
 
 def test_clean_works_outside_the_project(tmp_path: Path) -> None:
