@@ -24,10 +24,10 @@ from typing import Any
 from psycopg import sql
 
 from drillbook.drill import StepContext
-from drillbook.fixtures import procs
 from drillbook.fixtures.postgres import PostgresHandle
+from drillbook.scenarios.common import scratch_dir
 from drillbook.scenarios.postgres.backup import Backup, WalArchive, download, extract_base
-from drillbook.scenarios.s3.store import BackupCorrupt, BackupMissing, BackupStore
+from drillbook.scenarios.store import BackupCorrupt, BackupMissing, BackupStore
 
 PgFactory = Callable[..., Any]
 
@@ -58,7 +58,7 @@ def restore_dump(
     jobs: int = 2,
 ) -> Backup:
     """Restore the newest good dump into database *dbname* on *target* (created here)."""
-    scratch = procs.current_run().mkdir("restore")
+    scratch = scratch_dir("restore")
     try:
         backup, paths = newest_good(step, store, backups, scratch)
         step.sql(target.connect("postgres"), f'CREATE DATABASE "{dbname}"')
@@ -128,7 +128,7 @@ def pitr(
     restored = pg_factory(
         name, init=False, start=False, credentials_from=credentials_from, **settings
     )
-    scratch = procs.current_run().mkdir("pitr")
+    scratch = scratch_dir("pitr")
     try:
         paths = download(step, store, base, scratch)
         extract_base(step, paths, restored.data_dir)
@@ -153,14 +153,6 @@ def wait_promoted(pg: PostgresHandle, timeout: float = 120.0) -> None:
         if time.monotonic() >= deadline:
             raise TimeoutError(f"{pg.name} still in recovery after {timeout:.0f} s")
         time.sleep(0.02)
-
-
-def create_restore_point(pg: PostgresHandle, name: str) -> str:
-    """``SELECT pg_create_restore_point(name)`` (runbook 001), then switch the segment."""
-    with pg.connect() as conn:
-        row = conn.execute("SELECT pg_create_restore_point(%s)::text", (name,)).fetchone()
-    assert row is not None
-    return str(row[0])
 
 
 def selective_restore(

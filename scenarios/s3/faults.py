@@ -13,28 +13,27 @@ what it did (keys touched, bytes written, refusals) for the record:
   as a new version on top of the good ones, and a ransom note dropped.
 - :func:`purge_versions` — an attacker deleting every version by VersionId (with the
   governance bypass if asked): object lock must refuse each one; the refusals are counted.
+- :func:`truncate_object`, :func:`delete_object` — one object damaged: a backup kept in
+  S3 (a truncated dump, a lost WAL segment of the archive).
+
+Each takes a boto3 client (``client.client(handle)``) or the handle, and records nothing
+itself: call it inside ``with drill.fault(...) as f`` (``f.call(...)`` records the call).
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from drillbook.fixtures.base import Capability
-from drillbook.scenarios.s3.checks import (
-    error_code,
-    list_current,
-    list_versions,
-    pool_map,
-    sha256_hex,
-)
+from drillbook.scenarios.common import wipe_directory
+from drillbook.scenarios.s3.client import error_code, pool_map, sha256_hex
+from drillbook.scenarios.s3.manifest import list_current, list_versions
 
 RANSOM_NOTE = "README-RESTORE-YOUR-FILES.txt"
 RANSOM_TEXT = (
@@ -163,12 +162,7 @@ def lose_region(handle: Any) -> RegionLost:
     handle.kill()
     lost = RegionLost(handle.endpoint, pid, time.monotonic())
     if persistent:
-        data_dir: Path = handle.data_dir
-        for child in data_dir.iterdir():
-            if child.is_dir() and not child.is_symlink():
-                shutil.rmtree(child)
-            else:
-                child.unlink()
+        wipe_directory(handle.data_dir, names=False)
         lost.data_wiped = True
     return lost
 
@@ -322,3 +316,52 @@ def purge_versions(
             out.codes["deleted"] += 1
             out.deleted.append(f"{key}@{vid}")
     return out
+
+
+# -- damage to one object: a backup in S3 ------------------------------------------------------
+
+
+@dataclass
+class ObjectDamage:
+    bucket: str
+    key: str
+    size_before: int
+    size_after: int | None  # None: deleted
+    versions_deleted: int = 0
+
+
+def truncate_object(s3_client: Any, bucket: str, key: str, keep_bytes: int) -> ObjectDamage:
+    """Replace an S3 object by its first *keep_bytes* bytes (an upload cut short): a
+    truncated dump or snapshot, which a restore must refuse by its checksum.
+
+    On a versioned bucket the good version stays reachable by its version id, as it
+    would in a real incident.
+    """
+    body = s3_client.get_object(Bucket=bucket, Key=key)["Body"].read()
+    kept = body[: max(0, keep_bytes)]
+    s3_client.put_object(Bucket=bucket, Key=key, Body=kept)
+    return ObjectDamage(bucket, key, len(body), len(kept))
+
+
+def delete_object(
+    s3_client: Any, bucket: str, key: str, *, all_versions: bool = False
+) -> ObjectDamage:
+    """Delete an S3 object (e.g. a WAL segment of the archive).
+
+    On a versioned bucket a plain delete only adds a delete marker; *all_versions* removes
+    every version too (what a lifecycle rule or a purge does).
+    """
+    head = s3_client.head_object(Bucket=bucket, Key=key)
+    size = int(head.get("ContentLength", 0))
+    deleted = 0
+    if all_versions:
+        paginator = s3_client.get_paginator("list_object_versions")
+        for page in paginator.paginate(Bucket=bucket, Prefix=key):
+            for v in page.get("Versions", []) + page.get("DeleteMarkers", []):
+                if v["Key"] == key:
+                    s3_client.delete_object(Bucket=bucket, Key=key, VersionId=v["VersionId"])
+                    deleted += 1
+    else:
+        s3_client.delete_object(Bucket=bucket, Key=key)
+        deleted = 1
+    return ObjectDamage(bucket, key, size, None, deleted)
