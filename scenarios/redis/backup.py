@@ -14,8 +14,8 @@ import random
 import shutil
 import threading
 import time
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import KW_ONLY, asdict, dataclass, field
+from typing import Any, ClassVar
 
 from drillbook.drill import Drill, StepContext
 from drillbook.fixtures.base import Capability
@@ -124,43 +124,38 @@ def snapshot_to_s3(
     return snap
 
 
+@dataclass(eq=False)
 class RdbSchedule:
     """The drill's snapshot cron: BGSAVE + upload to S3 every *interval* seconds.
 
-    Runs in a thread; each snapshot is a recorded SETUP step. ``stop()`` before the
-    fault (a dead server cannot be snapshotted, and a snapshot racing the kill would
-    muddle the RPO). ``pause()`` models a stalled backup job (the must-fail case).
-    After ``MAX_FAILURES`` failed snapshots in a row the thread ends by itself.
+    *drill*: each snapshot is a recorded SETUP step of it; *handle*: the server (needs
+    its data dir); *store*: where the snapshots go, under *prefix*; *verify*:
+    ``redis-check-rdb`` before each upload. Runs in a thread: ``stop()`` before the fault
+    (a dead server cannot be snapshotted, and a snapshot racing the kill would muddle the
+    RPO). ``pause()`` models a stalled backup job (the must-fail case). After
+    ``MAX_FAILURES`` failed snapshots in a row the thread ends by itself.
     """
 
-    MAX_FAILURES = 3
+    MAX_FAILURES: ClassVar[int] = 3
 
-    def __init__(
-        self,
-        drill: Drill,
-        handle: RedisHandle,
-        store: BackupStore,
-        *,
-        interval: float = DEFAULT_DRILL_INTERVAL,
-        prefix: str = DEFAULT_RDB_PREFIX,
-        verify: bool = True,
-        name: str = "rdb schedule",
-    ) -> None:
-        handle.require(Capability.DATA_DIR)
-        self.drill = drill
-        self.handle = handle
-        self.store = store
-        self.interval = interval
-        self.prefix = prefix
-        self.verify = verify
-        self.name = name
-        self._snapshots: list[RdbSnapshot] = []
-        self._errors: list[str] = []
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._paused = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._next_due: float | None = None
+    drill: Drill
+    handle: RedisHandle
+    store: BackupStore
+    _: KW_ONLY
+    interval: float = DEFAULT_DRILL_INTERVAL
+    prefix: str = DEFAULT_RDB_PREFIX
+    verify: bool = True
+    name: str = "rdb schedule"
+    _snapshots: list[RdbSnapshot] = field(default_factory=list, init=False, repr=False)
+    _errors: list[str] = field(default_factory=list, init=False, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+    _stop: threading.Event = field(default_factory=threading.Event, init=False, repr=False)
+    _paused: threading.Event = field(default_factory=threading.Event, init=False, repr=False)
+    _thread: threading.Thread | None = field(default=None, init=False, repr=False)
+    _next_due: float | None = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.handle.require(Capability.DATA_DIR)
 
     # -- control ------------------------------------------------------------------
     def start(self, *, first_now: bool = True) -> RdbSchedule:

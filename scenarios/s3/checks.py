@@ -18,7 +18,7 @@ from typing import Any
 
 from drillbook.drill import Drill
 from drillbook.record import Phase
-from drillbook.scenarios.s3.client import error_code, pool_map, sha256_hex
+from drillbook.scenarios.s3.client import error_code, pool_split, sha256_hex
 from drillbook.scenarios.s3.ledger import LEDGER_PREFIXES
 from drillbook.scenarios.s3.manifest import Manifest, count_by_prefix, list_current, short
 
@@ -84,11 +84,9 @@ def verify_objects(
         data = client.get_object(Bucket=bucket, Key=key)["Body"].read()
         return sha256_hex(data), len(data)
 
-    for key, res in zip(keys, pool_map(read, keys, workers), strict=True):
-        if isinstance(res, BaseException):
-            out.unreadable.append(f"{key}: {error_code(res)}")
-            continue
-        digest, size = res
+    done, failed = pool_split(read, keys, workers)
+    out.unreadable += [f"{key}: {error_code(exc)}" for key, exc in failed]
+    for key, (digest, size) in done:
         out.current_sha256[key] = digest
         out.bytes_read += size
     compared = [k for k in keys if not any(k.startswith(x) for x in ignore)]

@@ -25,7 +25,9 @@ __all__ = [
     "is_multipart_etag",
     "md5_hex",
     "norm_etag",
+    "pool_all",
     "pool_map",
+    "pool_split",
     "put_copy",
     "recorded",
     "sha256_hex",
@@ -101,6 +103,31 @@ def pool_map(fn: Callable[[T], R], items: Sequence[T], workers: int) -> list[R |
         max_workers=min(workers, len(items)), thread_name_prefix="drillbook-s3"
     ) as pool:
         return list(pool.map(guarded, items))
+
+
+def pool_split(
+    fn: Callable[[T], R], items: Sequence[T], workers: int
+) -> tuple[list[tuple[T, R]], list[tuple[T, BaseException]]]:
+    """:func:`pool_map`, split: (item, result) of the calls that worked and (item,
+    error) of those that failed, each in the order of *items*."""
+    done: list[tuple[T, R]] = []
+    failed: list[tuple[T, BaseException]] = []
+    for item, res in zip(items, pool_map(fn, items, workers), strict=True):
+        if isinstance(res, BaseException):
+            failed.append((item, res))
+        else:
+            done.append((item, res))
+    return done, failed
+
+
+def pool_all(fn: Callable[[T], R], items: Sequence[T], workers: int, what: str) -> list[R]:
+    """Every result of :func:`pool_map`, or the first failure raised, naming *what*
+    (formatted with the item) failed."""
+    done, failed = pool_split(fn, items, workers)
+    if failed:
+        item, exc = failed[0]
+        raise RuntimeError(f"{what.format(item)} failed ({len(failed)} failed): {exc}") from exc
+    return [res for _item, res in done]
 
 
 def _content_md5(request: Any, **_: Any) -> None:

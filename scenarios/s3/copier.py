@@ -7,7 +7,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -48,48 +48,41 @@ class Replication:
     replicated_mono: float
 
 
+@dataclass(eq=False)
 class Copier:
-    """Copies new and changed objects from (source, bucket) to (replica, bucket), one
-    round at a time: :meth:`_scan` finds what changed, :meth:`_copy_due` copies it."""
+    """Copies new and changed objects from (*source*, *source_bucket*) to (*replica*,
+    *replica_bucket*), one round at a time: :meth:`_scan` finds what changed under
+    *prefix*, :meth:`_copy_due` copies it (after *delay* seconds, *workers* at once,
+    retried after *retry_interval*); delete markers follow when *delete_markers*."""
 
-    def __init__(
-        self,
-        source: Any,
-        source_bucket: str,
-        replica: Any,
-        replica_bucket: str,
-        *,
-        prefix: str,
-        delete_markers: bool,
-        delay: float,
-        workers: int,
-        retry_interval: float,
-    ) -> None:
-        self.source = source
-        self.source_bucket = source_bucket
-        self.replica = replica
-        self.replica_bucket = replica_bucket
-        self.prefix = prefix
-        self.delete_markers = delete_markers
-        self.delay = delay
-        self.workers = workers
-        self.retry_interval = retry_interval
+    source: Any
+    source_bucket: str
+    replica: Any
+    replica_bucket: str
+    _: KW_ONLY
+    prefix: str = ""
+    delete_markers: bool = True
+    delay: float = 0.0
+    workers: int = 8
+    retry_interval: float = 0.2
+    copies: int = field(default=0, init=False)
+    bytes: int = field(default=0, init=False)
+    deletes_propagated: int = field(default=0, init=False)
+    permanent_deletes_ignored: int = field(default=0, init=False)
+    scans: int = field(default=0, init=False)
+    errors: Counter[str] = field(default_factory=Counter, init=False)
+    last_errors: list[str] = field(default_factory=list, init=False)
+
+    def __post_init__(self) -> None:
         # Short timeouts: a lost region must fail a copy fast, not hang the thread.
-        self._src = client(source, timeout=5, pool=workers)
-        self._dst = client(replica, timeout=5, pool=workers)
+        self._src = client(self.source, timeout=5, pool=self.workers)
+        self._dst = client(self.replica, timeout=5, pool=self.workers)
         self._cond = threading.Condition()
         self._pending: dict[str, PendingCopy] = {}
         self._done: dict[str, Replication] = {}
         self._first: dict[str, float] = {}  # key -> first replica ack
         self._gen = 0
         self._paused_since: float | None = None
-        self.copies = 0
-        self.bytes = 0
-        self.deletes_propagated = 0
-        self.permanent_deletes_ignored = 0
-        self.scans = 0
-        self.errors: Counter[str] = Counter()
-        self.last_errors: list[str] = []
 
     def _error(self, where: str, exc: BaseException) -> None:
         code = error_code(exc)

@@ -32,7 +32,7 @@ from botocore.exceptions import ClientError
 
 from drillbook.fixtures.base import Capability
 from drillbook.scenarios.common import wipe_directory
-from drillbook.scenarios.s3.client import error_code, pool_map, sha256_hex
+from drillbook.scenarios.s3.client import error_code, pool_map, pool_split, sha256_hex
 from drillbook.scenarios.s3.manifest import list_current, list_versions
 
 RANSOM_NOTE = "README-RESTORE-YOUR-FILES.txt"
@@ -223,11 +223,9 @@ def ransomware_overwrite(
         )
         return sha256_hex(data), len(data)
 
-    for key, res in zip(keys, pool_map(encrypt, keys, workers), strict=True):
-        if isinstance(res, BaseException):
-            out.errors.append(f"{key}: {error_code(res)}")
-            continue
-        digest, size = res
+    done, failed = pool_split(encrypt, keys, workers)
+    out.errors += [f"{key}: {error_code(exc)}" for key, exc in failed]
+    for key, (digest, size) in done:
         out.keys.append(key)
         out.attacker_sha256.add(digest)
         out.bytes_written += size

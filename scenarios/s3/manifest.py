@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from drillbook.drill import Drill
-from drillbook.scenarios.s3.client import md5_hex, norm_etag, pool_map, sha256_hex
+from drillbook.scenarios.s3.client import md5_hex, norm_etag, pool_all, sha256_hex
 
 __all__ = [
     "CurrentObject",
@@ -189,12 +189,8 @@ def take_manifest(
             key, sha256_hex(data), len(data), norm_etag(resp.get("ETag")), resp.get("VersionId")
         )
 
-    manifest = Manifest(name=name)
-    for key, res in zip(keys, pool_map(read, keys, workers), strict=True):
-        if isinstance(res, BaseException):
-            raise RuntimeError(f"manifest: s3://{bucket}/{key} could not be read: {res}") from res
-        manifest.add(res)
-    return manifest
+    what = f"manifest: reading s3://{bucket}/{{}}"
+    return Manifest(pool_all(read, keys, workers, what), name=name)
 
 
 @dataclass(frozen=True)
@@ -221,28 +217,22 @@ def list_versions(client: Any, bucket: str, prefix: str = "") -> dict[str, list[
     for page in paginator.paginate(
         Bucket=bucket, Prefix=prefix, PaginationConfig={"PageSize": PAGE_SIZE}
     ):
-        for v in page.get("Versions", []):
-            out.setdefault(v["Key"], []).append(
-                Version(
-                    v["Key"],
-                    v["VersionId"],
-                    bool(v.get("IsLatest")),
-                    _epoch(v["LastModified"]),
-                    False,
-                    norm_etag(v.get("ETag")),
-                    int(v.get("Size", 0)),
+        for marker, entries in (
+            (False, page.get("Versions", [])),
+            (True, page.get("DeleteMarkers", [])),
+        ):
+            for v in entries:
+                out.setdefault(v["Key"], []).append(
+                    Version(
+                        v["Key"],
+                        v["VersionId"],
+                        bool(v.get("IsLatest")),
+                        _epoch(v["LastModified"]),
+                        marker,
+                        "" if marker else norm_etag(v.get("ETag")),
+                        0 if marker else int(v.get("Size", 0)),
+                    )
                 )
-            )
-        for m in page.get("DeleteMarkers", []):
-            out.setdefault(m["Key"], []).append(
-                Version(
-                    m["Key"],
-                    m["VersionId"],
-                    bool(m.get("IsLatest")),
-                    _epoch(m["LastModified"]),
-                    True,
-                )
-            )
     for key, versions in out.items():
         # boto3 hands versions and markers over in two lists: merge them newest first
         # (the latest, then by time). Same-second entries keep their listing order,

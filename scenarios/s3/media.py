@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from drillbook.drill import StepContext
-from drillbook.scenarios.s3.client import md5_hex, norm_etag, pool_map, recorded, sha256_hex
+from drillbook.scenarios.s3.client import md5_hex, norm_etag, pool_all, recorded, sha256_hex
 from drillbook.scenarios.s3.manifest import Manifest, ManifestEntry
 
 __all__ = ["MEDIA_PREFIXES", "MEDIA_TYPES", "seed_media"]
@@ -86,12 +86,12 @@ def seed_media(
     plan = _plan(count, prefixes, (min_size, max_size), seed)
     manifest = Manifest(name=name)
 
+    def upload(item: Upload) -> ManifestEntry:
+        return _upload(c, bucket, item, on_upload)
+
     def run() -> int:
-        results = pool_map(lambda item: _upload(c, bucket, item, on_upload), plan, workers)
-        for item, res in zip(plan, results, strict=True):
-            if isinstance(res, BaseException):
-                raise RuntimeError(f"upload of s3://{bucket}/{item[0]} failed: {res}") from res
-            manifest.add(res)
+        for entry in pool_all(upload, plan, workers, f"upload to s3://{bucket}/{{0[0]}}"):
+            manifest.add(entry)
         return len(manifest)
 
     recorded(

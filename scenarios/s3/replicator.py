@@ -34,7 +34,7 @@ import statistics
 import threading
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import KW_ONLY, asdict, dataclass
 from types import TracebackType
 from typing import Any
 
@@ -87,37 +87,20 @@ def lag_stats(pairs: Iterable[tuple[float, float | None]], *, t0: float | None =
     return out
 
 
+@dataclass(eq=False)
 class Replicator(Copier):
-    """Copies new and changed objects from (source, bucket) to (replica, bucket)."""
+    """Copies new and changed objects from (*source*, *source_bucket*) to (*replica*,
+    *replica_bucket*) in a thread: events (:meth:`notify`) at once or after *delay*,
+    and a scan of the source every *scan_interval* seconds for what events missed.
+    *prefix*, *delete_markers*, *workers*, *retry_interval*: see :class:`Copier`.
+    The drill record must say the copies are drillbook's (:meth:`describe`)."""
 
-    def __init__(
-        self,
-        source: Any,
-        source_bucket: str,
-        replica: Any,
-        replica_bucket: str,
-        *,
-        prefix: str = "",
-        delete_markers: bool = True,
-        scan_interval: float = 1.0,
-        delay: float = 0.0,
-        workers: int = 8,
-        retry_interval: float = 0.2,
-        name: str = "replicator",
-    ) -> None:
-        super().__init__(
-            source,
-            source_bucket,
-            replica,
-            replica_bucket,
-            prefix=prefix,
-            delete_markers=delete_markers,
-            delay=delay,
-            workers=workers,
-            retry_interval=retry_interval,
-        )
-        self.scan_interval = scan_interval
-        self.name = name
+    _: KW_ONLY
+    scan_interval: float = 1.0
+    name: str = "replicator"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
         self._work = threading.Lock()  # one scan/copy round at a time
         self._paused_total = 0.0
         self._stop = threading.Event()

@@ -99,6 +99,28 @@ def _duplicate_query(table: str, key: UniqueKey) -> str:
     )
 
 
+def _keys_to_check(
+    conn: Conn, snapshot: Snapshot | None
+) -> tuple[dict[str, UniqueKey], list[str], list[str], set[str]]:
+    """(every key to scan, keys of the snapshot that are gone, problems, tables gone)."""
+    live = list_unique_keys(conn)
+    keys: dict[str, UniqueKey] = {k.key: k for k in live}
+    problems: list[str] = []
+    missing: list[str] = []
+    skipped: set[str] = set()
+    for old in snapshot.unique_keys if snapshot is not None else []:
+        if not table_exists(conn, old.schema, old.table):
+            skipped.add(f"{old.schema}.{old.table}")
+        elif old.key not in keys:
+            missing.append(old.key)
+            problems.append(f"{old.kind} {old.key} is gone ({old.definition})")
+            keys[old.key] = old
+    for k in live:
+        if not k.enforced and k.kind != "unique index":
+            problems.append(f"{k.kind} {k.key} is not enforced (its index is not unique/valid)")
+    return keys, missing, problems, skipped
+
+
 def duplicates(conn: Conn, snapshot: Snapshot | None = None) -> list[CheckResult]:
     """Duplicate values of every PK/UNIQUE constraint and unique index, and (with a
     snapshot) unique keys that were dropped or are no longer enforced.
@@ -108,25 +130,7 @@ def duplicates(conn: Conn, snapshot: Snapshot | None = None) -> list[CheckResult
     are the row-count check's business (missing data), not duplicates.
     """
     db = Db(conn)
-    live = list_unique_keys(conn)
-    live_by_key = {k.key: k for k in live}
-    keys: dict[str, UniqueKey] = dict(live_by_key)
-    problems: list[str] = []
-    missing_keys: list[str] = []
-    skipped_tables: set[str] = set()
-    if snapshot is not None:
-        for old in snapshot.unique_keys:
-            if not table_exists(conn, old.schema, old.table):
-                skipped_tables.add(f"{old.schema}.{old.table}")
-                continue
-            now = live_by_key.get(old.key)
-            if now is None:
-                missing_keys.append(old.key)
-                problems.append(f"{old.kind} {old.key} is gone ({old.definition})")
-                keys[old.key] = old
-    for k in live:
-        if not k.enforced and k.kind != "unique index":
-            problems.append(f"{k.kind} {k.key} is not enforced (its index is not unique/valid)")
+    keys, missing_keys, problems, skipped_tables = _keys_to_check(conn, snapshot)
     dup_groups: dict[str, int] = {}
     errors: dict[str, str] = {}
     for k in keys.values():
@@ -145,14 +149,13 @@ def duplicates(conn: Conn, snapshot: Snapshot | None = None) -> list[CheckResult
                 f"{extra} extra rows (e.g. {examples})"
             )
     problems += [f"{k}: could not check ({e})" for k, e in errors.items()]
-    passed = not problems
     detail = "; ".join(problems) or f"{len(keys)} unique keys checked, no duplicates"
     if skipped_tables:
         detail += f" (not checked, table gone: {', '.join(sorted(skipped_tables))})"
     return [
         CheckResult(
             DUPLICATES,
-            passed,
+            not problems,
             detail,
             expected={"duplicated_values": 0, "missing_keys": []},
             actual={"duplicated_values": sum(dup_groups.values()), "missing_keys": missing_keys},

@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import KW_ONLY, asdict, dataclass, field
 from typing import Any
 
 import psycopg
@@ -28,28 +28,24 @@ class _Counters:
     warm_rows: int = 0
 
 
+@dataclass(eq=False)
 class ReadThroughCache:
-    """GET; on a miss SELECT + SET EX ttl; Redis down or loading: the database directly."""
+    """The application's cache function: GET ``<prefix><id>`` on *redis*; on a miss
+    SELECT the row from *catalog* and SET it with *ttl* seconds; with Redis down or
+    loading (no answer within *redis_timeout*), the database directly (degraded)."""
 
-    def __init__(
-        self,
-        redis: RedisHandle,
-        catalog: Catalog,
-        *,
-        ttl: int = 600,
-        prefix: str = "product:",
-        redis_timeout: float = 0.5,
-    ) -> None:
-        self.redis = redis
-        self.catalog = catalog
-        self.ttl = ttl
-        self.prefix = prefix
-        self.redis_timeout = redis_timeout
-        self.counters = _Counters()
-        self._lock = threading.Lock()
-        self._local = threading.local()
-        self._owned: list[Any] = []
-        self.warm_log: list[tuple[float, int]] = []  # (mono, rows) per warm-up query
+    redis: RedisHandle
+    catalog: Catalog
+    _: KW_ONLY
+    ttl: int = 600
+    prefix: str = "product:"
+    redis_timeout: float = 0.5
+    counters: _Counters = field(default_factory=_Counters, init=False)
+    # (mono, rows) per warm-up query: the database load of the warm-up job
+    warm_log: list[tuple[float, int]] = field(default_factory=list, init=False, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+    _local: threading.local = field(default_factory=threading.local, init=False, repr=False)
+    _owned: list[Any] = field(default_factory=list, init=False, repr=False)
 
     def key(self, product_id: int) -> str:
         return f"{self.prefix}{product_id}"

@@ -8,49 +8,45 @@ import random
 import threading
 import time
 from array import array
+from dataclasses import KW_ONLY, dataclass, field
 
 from drillbook.scenarios.redis.warmup.cache import ReadThroughCache
 from drillbook.scenarios.redis.warmup.catalog import ERROR, Zipf
 
 
+@dataclass(eq=False)
 class ReadWorkload:
-    """Reads with zipfian popularity: paced, bounded in count and time.
+    """Reads with zipfian popularity through *cache*: paced, bounded in count and time.
 
-    Several threads (``threads``), each paced at ``rate / threads``, so a slow read (the
-    database behind a dead cache) does not stop the others: arrivals stay close to the
-    rate, as an application's users keep coming whatever the latency.
+    *rate* reads per second over *threads* threads, each paced at ``rate / threads``, so
+    a slow read (the database behind a dead cache) does not stop the others: arrivals
+    stay close to the rate, as an application's users keep coming whatever the latency.
+    It ends after *max_ops* reads or *max_seconds*; *seed* makes the key sequence
+    reproducible. Each read's start, latency and outcome is kept (:meth:`window`).
     """
 
-    def __init__(
-        self,
-        cache: ReadThroughCache,
-        zipf: Zipf,
-        *,
-        rate: float = 800.0,
-        threads: int = 4,
-        max_ops: int = 1_000_000,
-        max_seconds: float = 120.0,
-        seed: int = 1,
-    ) -> None:
-        if rate <= 0 or threads < 1:
+    cache: ReadThroughCache
+    zipf: Zipf
+    _: KW_ONLY
+    rate: float = 800.0
+    threads: int = 4
+    max_ops: int = 1_000_000
+    max_seconds: float = 120.0
+    seed: int = 1
+    at: array[float] = field(default_factory=lambda: array("d"), init=False, repr=False)
+    latency: array[float] = field(default_factory=lambda: array("d"), init=False, repr=False)
+    outcome: array[int] = field(default_factory=lambda: array("b"), init=False, repr=False)
+    errors: list[str] = field(default_factory=list, init=False)
+    started_mono: float | None = field(default=None, init=False)
+    end_reason: str | None = field(default=None, init=False)
+    _ops: int = field(default=0, init=False, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+    _stop: threading.Event = field(default_factory=threading.Event, init=False, repr=False)
+    _threads: list[threading.Thread] = field(default_factory=list, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.rate <= 0 or self.threads < 1:
             raise ValueError("rate must be > 0 and threads >= 1")
-        self.cache = cache
-        self.zipf = zipf
-        self.rate = rate
-        self.threads = threads
-        self.max_ops = max_ops
-        self.max_seconds = max_seconds
-        self.seed = seed
-        self.at = array("d")
-        self.latency = array("d")
-        self.outcome = array("b")
-        self.errors: list[str] = []
-        self._ops = 0
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._threads: list[threading.Thread] = []
-        self.started_mono: float | None = None
-        self.end_reason: str | None = None
 
     def start(self) -> ReadWorkload:
         self.started_mono = time.monotonic()

@@ -7,7 +7,7 @@ from typing import Any
 
 from drillbook.drill import StepContext
 from drillbook.scenarios.s3.backup import ObjectLock, create_bucket
-from drillbook.scenarios.s3.client import error_code, get_verified, pool_map, put_copy, recorded
+from drillbook.scenarios.s3.client import error_code, get_verified, pool_split, put_copy, recorded
 from drillbook.scenarios.s3.manifest import list_current
 from drillbook.scenarios.s3.recovery.result import RestoreResult, finish, timed
 
@@ -49,21 +49,6 @@ def restore_from_replica(
 
     keys = timed(result, "plan", plan)
     result.keys_examined = len(keys)
-
-    def copy(key: str) -> int:
-        data, _etag, resp = get_verified(replica, replica_bucket, key)
-        put_copy(primary, bucket, key, data, resp)
-        return len(data)
-
-    def apply() -> int:
-        for key, res in zip(keys, pool_map(copy, keys, workers), strict=True):
-            if isinstance(res, BaseException):
-                result.errors.append(f"{key}: {error_code(res)}: {res}"[:300])
-            else:
-                result.restored += 1
-                result.bytes += res
-        return result.restored
-
     timed(
         result,
         "apply",
@@ -71,8 +56,34 @@ def restore_from_replica(
             step,
             f"GetObject replica + PutObject primary ×{len(keys)} "
             f"s3://{replica_bucket}/{prefix}* -> s3://{bucket}/ ({workers} workers)",
-            apply,
+            _copy_all,
+            (replica, replica_bucket),
+            (primary, bucket),
+            keys,
+            workers,
+            result,
         ),
     )
     result.reasons["copied from the replica"] = result.restored
     return finish(step, result)
+
+
+def _copy_all(
+    source: tuple[Any, str],
+    dest: tuple[Any, str],
+    keys: list[str],
+    workers: int,
+    result: RestoreResult,
+) -> int:
+    """Each key read from (client, bucket) *source*, MD5-checked, written to *dest*."""
+
+    def copy(key: str) -> int:
+        data, _etag, resp = get_verified(*source, key)
+        put_copy(*dest, key, data, resp)
+        return len(data)
+
+    done, failed = pool_split(copy, keys, workers)
+    result.errors += [f"{key}: {error_code(exc)}: {exc}"[:300] for key, exc in failed]
+    result.restored += len(done)
+    result.bytes += sum(size for _key, size in done)
+    return result.restored

@@ -14,7 +14,7 @@ from drillbook.scenarios.s3.client import (
     error_code,
     is_multipart_etag,
     norm_etag,
-    pool_map,
+    pool_split,
     recorded,
 )
 from drillbook.scenarios.s3.manifest import Version
@@ -92,14 +92,25 @@ def copy_versions(
     step: StepContext | None,
     c: Any,
     bucket: str,
+    prefix: str,
     plan: Sequence[Version],
     workers: int,
     result: RestoreResult,
-    description: str,
+    source: str,
 ) -> None:
-    """Server-side copy of each version on top of its key (one recorded call)."""
+    """Server-side copy of each version of *plan* on top of its key (one recorded call,
+    described as copying from *source*)."""
     if plan:
-        recorded(step, description, _apply_copies, c, bucket, plan, workers, result)
+        recorded(
+            step,
+            f"CopyObject ×{len(plan)} s3://{bucket}/{prefix}* from {source} ({workers} workers)",
+            _apply_copies,
+            c,
+            bucket,
+            plan,
+            workers,
+            result,
+        )
 
 
 def hide_keys(
@@ -151,20 +162,15 @@ def _copy_version(c: Any, bucket: str, version: Version) -> str:
 def _apply_copies(
     c: Any, bucket: str, plan: Sequence[Version], workers: int, result: RestoreResult
 ) -> None:
-    copies = pool_map(lambda v: _copy_version(c, bucket, v), plan, workers)
-    for version, res in zip(plan, copies, strict=True):
-        if isinstance(res, BaseException):
-            result.errors.append(f"{version.key}: {error_code(res)}: {res}"[:300])
-        else:
-            result.restored += 1
-            result.bytes += version.size
+    done, failed = pool_split(lambda v: _copy_version(c, bucket, v), plan, workers)
+    result.errors += [f"{v.key}: {error_code(exc)}: {exc}"[:300] for v, exc in failed]
+    result.restored += len(done)
+    result.bytes += sum(v.size for v, _version_id in done)
 
 
 def _hide(c: Any, bucket: str, keys: Sequence[str], workers: int, result: RestoreResult) -> None:
-    deletes = pool_map(lambda k: c.delete_object(Bucket=bucket, Key=k), keys, workers)
-    for key, res in zip(keys, deletes, strict=True):
-        if isinstance(res, BaseException):
-            result.errors.append(f"{key}: {error_code(res)}")
-        else:
-            result.removed.append(key)
-            result.reasons["attacker-created: hidden under a delete marker"] += 1
+    done, failed = pool_split(lambda k: c.delete_object(Bucket=bucket, Key=k), keys, workers)
+    result.errors += [f"{key}: {error_code(exc)}" for key, exc in failed]
+    result.removed += [key for key, _resp in done]
+    if done:
+        result.reasons["attacker-created: hidden under a delete marker"] += len(done)

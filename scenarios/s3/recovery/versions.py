@@ -123,16 +123,7 @@ def undelete(
                 markers,
                 result,
             )
-        copy_versions(
-            step,
-            c,
-            bucket,
-            copies,
-            workers,
-            result,
-            f"CopyObject ×{len(copies)} s3://{bucket}/{prefix}* from the chosen VersionId "
-            f"({workers} workers)",
-        )
+        copy_versions(step, c, bucket, prefix, copies, workers, result, "the chosen VersionId")
 
     timed(result, "apply", apply)
     return finish(step, result)
@@ -288,14 +279,7 @@ def restore_clean_versions(
 
     def apply() -> None:
         copy_versions(
-            step,
-            c,
-            bucket,
-            copies,
-            workers,
-            result,
-            f"CopyObject ×{len(copies)} s3://{bucket}/{prefix}* from the newest pre-t0 "
-            f"VersionId ({workers} workers)",
+            step, c, bucket, prefix, copies, workers, result, "the newest pre-t0 VersionId"
         )
         hide_keys(step, c, bucket, remove, workers, result)
 
