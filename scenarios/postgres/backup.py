@@ -4,7 +4,7 @@
   with a SHA-256 each (directory format: one object per file plus a manifest).
 - Physical: ``pg_basebackup -Ft -X none -c fast`` uploaded the same way, plus continuous
   WAL archiving to S3 (``archive_command`` / ``restore_command`` run
-  :mod:`scenarios.postgres.wal_s3`), with ``archive_timeout`` from drills.toml.
+  ``drillbook/scenarios/postgres/wal_s3.py``), with ``archive_timeout`` from drills.toml.
 - Freshness: the age of the newest backup and the archive lag (the runbooks alert on a
   backup older than the RPO and on lag above 60 % of it).
 
@@ -29,6 +29,17 @@ from drillbook.fixtures.postgres import PostgresHandle
 from drillbook.fixtures.s3 import S3Handle
 from drillbook.scenarios.common import scratch_dir
 from drillbook.scenarios.store import BackupStore, StoredObject
+
+__all__ = [
+    "Backup",
+    "WalArchive",
+    "base_backup",
+    "download",
+    "extract_base",
+    "newest_backup_age",
+    "pg_dump",
+    "server_python",
+]
 
 WAL_SCRIPT = Path(__file__).with_name("wal_s3.py")
 
@@ -244,10 +255,12 @@ def base_backup(
 
 
 def download(step: StepContext, store: BackupStore, backup: Backup, dest: Path) -> list[Path]:
-    """Fetch every object of *backup*, verifying each checksum (BackupCorrupt on mismatch).
+    """Fetch every object of *backup* from *store* into *dest*, verifying each checksum.
 
-    The bytes a restore step moved are counted by the restore itself (the database it
-    rebuilt), not here: a projection at production size needs database bytes.
+    Each GET is a recorded call of *step*; a mismatch raises ``BackupCorrupt`` (the file
+    is removed). Returns the local paths. The bytes a restore step moved are counted by
+    the restore itself (the database it rebuilt), not here: a projection at production
+    size needs database bytes.
     """
     paths = []
     for obj in backup.objects:
@@ -260,7 +273,8 @@ def download(step: StepContext, store: BackupStore, backup: Backup, dest: Path) 
 
 
 def extract_base(step: StepContext, tar_paths: list[Path], data_dir: Path) -> None:
-    """Unpack base.tar (and tablespace tars) into an empty data directory."""
+    """Unpack base.tar (and tablespace tars) of *tar_paths* into the empty *data_dir*,
+    each ``tar -xf`` a recorded call of *step*."""
     for tar in tar_paths:
         if not tar.name.endswith(".tar"):
             continue

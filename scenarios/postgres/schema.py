@@ -32,6 +32,24 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+__all__ = [
+    "MB_PER_SCALE",
+    "NORTHWIND_ENV",
+    "ROWS_PER_SCALE",
+    "TABLES",
+    "DatasetMissing",
+    "Loader",
+    "add_constraints",
+    "app_database",
+    "create_schema",
+    "load",
+    "load_northwind",
+    "load_sql_file",
+    "northwind_path",
+    "row_counts_for",
+    "sql_file",
+]
+
 # Rows per scale unit. Scale 1 is a fast drill; 100 MB is scale 10, 1 GB scale 100.
 ROWS_PER_SCALE = {
     "users": 2_000,
@@ -213,6 +231,8 @@ def app_database(handle: Any, dbname: str = "app", scale: int = 1) -> str:
 
 NORTHWIND_ENV = "DRILLBOOK_NORTHWIND"
 
+#: What ``stack.build(loader=...)`` calls: loads the application's data into the
+#: (created, empty) database it is handed, a ``PostgresView``.
 Loader = Callable[[Any], object]
 
 

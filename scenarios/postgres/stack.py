@@ -22,12 +22,9 @@ from drillbook.scenarios.postgres import backup as bk
 from drillbook.scenarios.postgres import schema
 from drillbook.scenarios.store import BackupStore
 
-__all__ = ["DEFAULT_ARCHIVE_TIMEOUT", "Loader", "PgStack", "build"]
+__all__ = ["DEFAULT_ARCHIVE_TIMEOUT", "PgStack", "build"]
 
 DEFAULT_ARCHIVE_TIMEOUT = 1.0
-
-#: Loads the application's data into the (created, empty) database it is handed.
-Loader = Callable[[PostgresView], object]
 
 
 @dataclass
@@ -106,7 +103,7 @@ def build(
     dbname: str = "app",
     scale: int = 1,
     archive_timeout: float | None = None,
-    loader: Loader | None = None,
+    loader: schema.Loader | None = None,
     name: str = "primary",
 ) -> PgStack:
     """A primary with continuous WAL archiving to S3, the application's data loaded, and

@@ -33,6 +33,7 @@ __all__ = [
     "parse_manifest",
     "resp_commands",
     "scan_damaged",
+    "server_settings",
 ]
 
 
@@ -198,6 +199,8 @@ class RespCommand:
 
 @dataclass
 class RespParse:
+    """The commands of a RESP stream up to its first incomplete or malformed record."""
+
     commands: list[RespCommand] = field(default_factory=list)
     ok_up_to: int = 0  # end of the last complete command
     trailing: int = 0  # bytes after ok_up_to (a partial or malformed record)

@@ -83,6 +83,10 @@ def snapshot_to_s3(
 ) -> RdbSnapshot:
     """BGSAVE, wait for it, copy dump.rdb aside, (check it,) upload it with its SHA-256.
 
+    *step*: the drill step every command is recorded in (note ``snapshot``, the bytes
+    uploaded); *handle*: the server (needs its data dir); *store*: where it goes, under
+    *prefix*; *seq*: the snapshot's number in its schedule.
+
     The copy is taken while no other save runs (the drill drives every BGSAVE), and the
     server writes dump.rdb by rename, so the copy is a whole snapshot. ``verify`` runs
     ``redis-check-rdb`` on the copy first and records the key count: a snapshot that
@@ -184,6 +188,7 @@ class RdbSchedule:
         self._paused.set()
 
     def resume(self) -> None:
+        """The backup job fires again (from its next due time)."""
         self._paused.clear()
 
     def stop(self, timeout: float = 30.0) -> None:
@@ -215,11 +220,13 @@ class RdbSchedule:
     # -- state --------------------------------------------------------------------
     @property
     def snapshots(self) -> list[RdbSnapshot]:
+        """Every snapshot taken so far, oldest first."""
         with self._lock:
             return list(self._snapshots)
 
     @property
     def errors(self) -> list[str]:
+        """Why snapshots failed (a failed snapshot is data for the report)."""
         with self._lock:
             return list(self._errors)
 
@@ -229,6 +236,7 @@ class RdbSchedule:
         return max(snaps, key=lambda s: s.point_mono) if snaps else None
 
     def wait_for(self, count: int, *, timeout: float = 30.0) -> None:
+        """Block until *count* snapshots are in S3 (SnapshotFailed after *timeout* seconds)."""
         deadline = time.monotonic() + timeout
         while len(self.snapshots) < count:
             if time.monotonic() >= deadline:

@@ -29,10 +29,12 @@ def check_load(
     what: str,
     expected_keys: int | None = None,
 ) -> bool:
-    """The server came up from *what*, and (for a snapshot) loaded every key it holds.
+    """The server came up from *what* (*load*: the start's result), and with
+    *expected_keys* (the keys redis-check-rdb counted in the snapshot) loaded every one.
 
-    Keys that expired while the snapshot sat in S3 are dropped at load (legitimately):
-    loaded + expired must equal the keys redis-check-rdb counted in the file.
+    Records one or two ``drill.check``: the load, and every key loaded. Keys that
+    expired while the snapshot sat in S3 are dropped at load (legitimately): loaded +
+    expired must equal *expected_keys*. True when they passed.
     """
     ok = drill.check(
         f"{what} loads (server starts, DBSIZE answers)",
@@ -66,8 +68,12 @@ def check_snapshot_age(
     scale: float | None = None,
     label: str = "newest RDB snapshot in S3",
 ) -> bool:
-    """The newest snapshot at t0 is no older than the schedule's bound (the runbooks
-    alert on "backup older than the RPO"); a stalled backup job fails here."""
+    """The *newest* snapshot at t0 (*at_mono*) is no older than *bound* seconds (the
+    runbooks alert on "backup older than the RPO"); a stalled backup job fails here.
+
+    Records one ``drill.check`` named after *label*, with the age at production scale
+    when *scale* (production seconds per drill second) is given. True when it passed.
+    """
     if newest is None:
         return drill.check(f"{label} exists at t0", False, detail="no snapshot was ever taken")
     age = newest.age(at_mono)
@@ -116,6 +122,10 @@ def session_loss(
     snapshot: RdbSnapshot | None = None,
 ) -> SessionLoss:
     """Count lost sessions and the users behind them, from every acknowledged login.
+
+    *sink*: the session store's ledger sink; *writes*: the ledger writer's writes;
+    *readback*/*index*: ``sink.read_all()`` / ``sink.read_index()`` after the restore;
+    *t0_mono*: the fault. Records nothing (the drill notes and checks the result).
 
     Counted from the writer's full list (not the ledger result's capped seq lists). With
     a *snapshot*, a login acknowledged before its BGSAVE that is missing, or one

@@ -36,11 +36,29 @@ from drillbook.scenarios.redis.aof import (
 )
 from drillbook.scenarios.redis.server import rdb_path
 
+__all__ = [
+    "AofCorruption",
+    "AofTruncation",
+    "Crash",
+    "DataDirLoss",
+    "FileCorruption",
+    "Flushall",
+    "corrupt_aof",
+    "corrupt_file",
+    "corrupt_rdb",
+    "crash",
+    "flushall",
+    "lose_data_dir",
+    "truncate_aof",
+]
+
 # -- crash ------------------------------------------------------------------------------------
 
 
 @dataclass
 class Crash:
+    """What :func:`crash` did: the pid killed (when the backend knows it) and the signal."""
+
     pid: int | None
     signal: str
 
@@ -58,6 +76,8 @@ def crash(handle: RedisHandle) -> Crash:
 
 @dataclass
 class Flushall:
+    """What :func:`flushall` did: the keys the server held before it."""
+
     keys_before: int
     command: str
 
@@ -195,6 +215,8 @@ def truncate_aof(
 
 @dataclass
 class FileCorruption:
+    """The byte range :func:`corrupt_file` overwrote in a file."""
+
     path: str
     size: int
     offset: int

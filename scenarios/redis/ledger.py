@@ -6,7 +6,8 @@
 
 Both read back every key under their prefix (SCAN + MGET) from ``read_handle``, which
 ``drill.verify_ledger(ledger, read_from=restored)`` points at the server a recovery
-produced.
+produced. The sinks implement :class:`drillbook.ledger.LedgerSink` (``prepare``,
+``write``, ``read_all``, ``close``); the drill's ledger writer calls them.
 """
 
 from __future__ import annotations

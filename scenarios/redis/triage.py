@@ -24,6 +24,8 @@ __all__ = ["Assessment", "Procedure", "assess", "choose_procedure", "decide"]
 
 
 class Procedure(str, Enum):
+    """The procedures of runbooks/cache-failure.md, in the order the runbook tries them."""
+
     INVESTIGATE = "none: the data is in memory, investigate"
     RESTART_AOF = "quick recovery: restart, the server replays its AOF"
     RESTART_RDB = "quick recovery: restart, the server loads its local dump.rdb"
@@ -32,6 +34,8 @@ class Procedure(str, Enum):
 
 @dataclass
 class Assessment:
+    """The runbook's immediate assessment: reachable, DBSIZE, files, AOF, RDB check."""
+
     reachable: bool
     dbsize: int | None = None
     error: str | None = None
@@ -47,7 +51,9 @@ class Assessment:
 def assess(
     step: StepContext, handle: RedisHandle, *, expected_keys: int | None = None
 ) -> Assessment:
-    """``redis-cli ping``, ``INFO``/``DBSIZE``, the data files and ``redis-check-rdb``."""
+    """``redis-cli ping``, ``INFO``/``DBSIZE``, the data files and ``redis-check-rdb`` of
+    *handle*, every command recorded in *step* (note ``assessment``); *expected_keys*: how
+    many keys a healthy server holds (for the evidence)."""
     a = Assessment(reachable=False)
     info: dict[str, Any] = {}
     try:
@@ -95,7 +101,8 @@ def assess(
 
 
 def choose_procedure(a: Assessment, *, expected_keys: int | None = None) -> Procedure:
-    """The runbook's order: investigate, quick restart, restore from backup."""
+    """The runbook's order applied to assessment *a*: investigate, quick restart, restore
+    from backup. With *expected_keys*, fewer than half of them counts as data lost."""
     if a.reachable:
         missing = a.dbsize == 0 or (
             expected_keys is not None and a.dbsize is not None and a.dbsize < expected_keys // 2
@@ -116,8 +123,13 @@ def decide(
     expected: Procedure | None = None,
     expected_keys: int | None = None,
 ) -> Procedure:
-    """Assess (decision phase), choose the procedure, record it; a choice other than
-    *expected* fails the drill (TRIAGE_MISMATCH)."""
+    """Assess *handle* and choose the procedure, as the drill's decision phase.
+
+    Records a DECISION step with the assessment, the decision (``drill.decision``, whose
+    end is the moment the procedure is chosen) with its evidence, and the triage; a
+    choice other than *expected* fails the drill (TRIAGE_MISMATCH). *expected_keys*: see
+    :func:`choose_procedure`.
+    """
     with drill.step(
         "assess: redis-cli ping, DBSIZE, data files, redis-check-rdb", Phase.DECISION
     ) as s:

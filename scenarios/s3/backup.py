@@ -58,6 +58,8 @@ class ObjectLock:
 
 @dataclass(frozen=True)
 class LockSupport:
+    """Whether an endpoint enforces object lock, and the evidence."""
+
     supported: bool
     detail: str
 
@@ -109,7 +111,9 @@ def object_lock_support(handle: Any) -> LockSupport:
 
 
 def require_object_lock(handle: Any) -> LockSupport:
-    """NOT RUN (BACKEND_UNSUPPORTED) unless the endpoint enforces object lock."""
+    """Raise ``DrillNotRun`` (BACKEND_UNSUPPORTED) unless *handle*'s endpoint enforces
+    object lock (:func:`object_lock_support`): a drill that needs it never passes on an
+    endpoint that only pretends."""
     support = object_lock_support(handle)
     if not support.supported:
         raise DrillNotRun(
@@ -141,6 +145,7 @@ def _drop_bucket(c: Any, bucket: str) -> None:
 
 
 def bucket_exists(c: Any, bucket: str) -> bool:
+    """HeadBucket: False for a bucket that does not exist, other errors raised."""
     try:
         c.head_bucket(Bucket=bucket)
     except ClientError as exc:
@@ -158,10 +163,12 @@ def create_bucket(
     versioning: bool = True,
     lock: ObjectLock | None = None,
 ) -> dict[str, Any]:
-    """Create *bucket* (if missing) with versioning and an optional default retention.
+    """Create *bucket* (if missing) with *versioning* and an optional default retention
+    (*lock*), through the boto3 client *c*.
 
-    Object lock can only be chosen at creation (and implies versioning). Returns the
-    protection as read back from the endpoint.
+    Object lock can only be chosen at creation (and implies versioning). Each API call
+    is recorded in *step* (None outside a drill), with the protection read back from the
+    endpoint as a note; returns that protection.
     """
     if not bucket_exists(c, bucket):
         kwargs: dict[str, Any] = {"Bucket": bucket}
@@ -196,7 +203,8 @@ def create_bucket(
 
 
 def protection_state(c: Any, bucket: str) -> dict[str, Any]:
-    """Versioning, object lock and replication of *bucket*, as the endpoint reports them."""
+    """Versioning, object lock and replication of *bucket*, as the endpoint reports them
+    (for a drill's checks of a rebuilt bucket); records nothing."""
     state: dict[str, Any] = {
         "versioning": c.get_bucket_versioning(Bucket=bucket).get("Status", "Disabled")
     }
@@ -258,7 +266,10 @@ class ReplicationRule:
 def configure_replication(
     step: StepContext | None, c: Any, bucket: str, rule: ReplicationRule
 ) -> dict[str, Any]:
-    """``aws s3api put-bucket-replication`` on the primary, then read it back.
+    """``aws s3api put-bucket-replication`` of *rule* on *bucket*, then read it back.
+
+    The call is recorded in *step* (None outside a drill), with what was asked and what
+    the endpoint kept as the note ``replication configuration``.
 
     What the endpoint kept is recorded next to what was asked: moto, for one, drops the
     rule's Filter prefix and DeleteMarkerReplication. drillbook's replicator follows the

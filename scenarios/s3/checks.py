@@ -248,7 +248,8 @@ def validate(
 def await_healthy(
     drill: Drill, probe: Callable[[], Any], *, name: str, timeout: float = 10.0
 ) -> bool:
-    """``drill.wait_healthy`` whose failure becomes a failed check, not a drill error.
+    """``drill.wait_healthy(probe)`` whose failure becomes a failed check, not a drill
+    error; *name* names the probe, *timeout* is in seconds. True when healthy.
 
     A restore that left the bucket broken must still reach validation, so the record
     says what is wrong (which objects, which bytes) instead of only "probe timed out".

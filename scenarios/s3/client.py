@@ -41,10 +41,12 @@ S3Factory: TypeAlias = Callable[[str], S3Handle]
 
 
 def sha256_hex(data: bytes) -> str:
+    """The SHA-256 of *data*, hex: what manifests and ledgers compare."""
     return hashlib.sha256(data).hexdigest()
 
 
 def md5_hex(data: bytes) -> str:
+    """The MD5 of *data*, hex: a single-part upload's ETag."""
     return hashlib.md5(data, usedforsecurity=False).hexdigest()
 
 
@@ -54,6 +56,7 @@ def norm_etag(etag: str | None) -> str:
 
 
 def is_multipart_etag(etag: str) -> bool:
+    """A multipart upload's ETag (``<md5>-<parts>``) is not the content's MD5."""
     return "-" in etag
 
 

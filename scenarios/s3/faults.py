@@ -35,6 +35,23 @@ from drillbook.scenarios.common import wipe_directory
 from drillbook.scenarios.s3.client import error_code, pool_map, pool_split, sha256_hex
 from drillbook.scenarios.s3.manifest import list_current, list_versions
 
+__all__ = [
+    "RANSOM_NOTE",
+    "BucketLost",
+    "DeletionAttempts",
+    "ObjectDamage",
+    "PrefixDeleted",
+    "RansomwareAttack",
+    "RegionLost",
+    "delete_bucket",
+    "delete_object",
+    "delete_prefix",
+    "lose_region",
+    "purge_versions",
+    "ransomware_overwrite",
+    "truncate_object",
+]
+
 RANSOM_NOTE = "README-RESTORE-YOUR-FILES.txt"
 RANSOM_TEXT = (
     "All your media files are encrypted. Pay 5 BTC to recover them. "
@@ -47,6 +64,8 @@ RANSOM_TEXT = (
 
 @dataclass
 class PrefixDeleted:
+    """What :func:`delete_prefix` deleted: the keys and the delete markers made."""
+
     bucket: str
     prefix: str
     keys: list[str] = field(default_factory=list)
@@ -64,7 +83,9 @@ class PrefixDeleted:
 
 
 def delete_prefix(c: Any, bucket: str, prefix: str) -> PrefixDeleted:
-    """DeleteObjects (no VersionId) on every current object under *prefix*."""
+    """``aws s3 rm --recursive s3://bucket/prefix``: DeleteObjects (no VersionId) on every
+    current object under *prefix*, through the boto3 client *c*. On a versioned bucket
+    each gets a delete marker and its versions stay. Returns the keys and markers."""
     out = PrefixDeleted(bucket, prefix)
     out.keys = sorted(list_current(c, bucket, prefix))
     for i in range(0, len(out.keys), 1000):
@@ -77,6 +98,8 @@ def delete_prefix(c: Any, bucket: str, prefix: str) -> PrefixDeleted:
 
 @dataclass
 class BucketLost:
+    """What :func:`delete_bucket` deleted: versions, markers, the bucket."""
+
     bucket: str
     versions_deleted: int = 0
     markers_deleted: int = 0
@@ -94,7 +117,8 @@ class BucketLost:
 
 
 def delete_bucket(c: Any, bucket: str, *, bypass_governance: bool = True) -> BucketLost:
-    """Delete every version and delete marker, then the bucket itself.
+    """Delete every version and delete marker of *bucket*, then the bucket itself
+    (*bypass_governance*: as someone allowed to, past GOVERNANCE retention).
 
     Permanent version deletes are never replicated by S3 (only delete markers are), so
     the replica keeps its copies: this is the loss replication protects against.
@@ -140,6 +164,8 @@ def _delete_all_versions(c: Any, bucket: str, out: BucketLost, bypass_governance
 
 @dataclass
 class RegionLost:
+    """What :func:`lose_region` did: the endpoint killed (and its data wiped)."""
+
     endpoint: str
     pid: int | None
     killed_at_mono: float
@@ -147,7 +173,8 @@ class RegionLost:
 
 
 def lose_region(handle: Any) -> RegionLost:
-    """SIGKILL the primary endpoint's server: everything stored in that region is gone.
+    """SIGKILL *handle*'s server (the primary endpoint): everything stored in that
+    region is gone.
 
     moto keeps objects in memory, so the kill alone loses them. A server that keeps
     its data on disk (MinIO) would bring it all back on restart, which is no region
@@ -172,6 +199,8 @@ def lose_region(handle: Any) -> RegionLost:
 
 @dataclass
 class RansomwareAttack:
+    """What :func:`ransomware_overwrite` wrote: keys, the attacker's digests, the note."""
+
     bucket: str
     prefix: str
     keys: list[str] = field(default_factory=list)
@@ -202,7 +231,8 @@ def ransomware_overwrite(
     note_key: str | None = RANSOM_NOTE,
     workers: int = 16,
 ) -> RansomwareAttack:
-    """Overwrite every current object under *prefix* with random bytes of its size.
+    """Overwrite every current object under *prefix* with random bytes of its size, and
+    drop a ransom note at *note_key* (None: no note); *workers* parallel PUTs.
 
     Each overwrite is a new version on top of the good ones (versioning keeps them; the
     attacker did not, or could not, delete them). The sha256 of every attacker write is
@@ -283,7 +313,9 @@ def purge_versions(
     bypass_governance: bool = False,
     workers: int = 16,
 ) -> DeletionAttempts:
-    """Try to delete every object version under *prefix* for good, one DeleteObject each."""
+    """Try to delete every object version under *prefix* for good, one DeleteObject with
+    its VersionId each (with the governance bypass when *bypass_governance*). Under
+    object lock each must be refused: the result counts refusals and successes."""
     out = DeletionAttempts(bucket, bypass_governance)
     targets = [
         (v.key, v.version_id)
@@ -321,6 +353,8 @@ def purge_versions(
 
 @dataclass
 class ObjectDamage:
+    """What :func:`truncate_object` / :func:`delete_object` did to one object."""
+
     bucket: str
     key: str
     size_before: int

@@ -7,7 +7,9 @@
   once the replica has the object.
 
 Each reads back from ``read_handle`` / ``read_bucket``: ``drill.verify_ledger(ledger,
-read_from=replica)`` points ``read_handle`` at the endpoint a recovery produced.
+read_from=replica)`` points ``read_handle`` at the endpoint a recovery produced. The
+sinks implement :class:`drillbook.ledger.LedgerSink` (``prepare``, ``write``,
+``read_all``, ``close``); the drill's ledger writer calls them, a drill does not.
 """
 
 from __future__ import annotations
@@ -44,7 +46,11 @@ LEDGER_PREFIXES: tuple[str, ...] = (MEDIA_LEDGER_PREFIX, PREFIX)
 
 
 class S3LedgerSink:
-    """One object ``<prefix><seq>`` per write in *bucket* on *handle* (created if missing)."""
+    """One object ``<prefix><seq>`` per write in *bucket* on *handle* (created if missing).
+
+    Reads back from ``read_handle`` / ``read_bucket`` (by default the ones written to):
+    ``drill.verify_ledger(ledger, read_from=replica)`` points ``read_handle`` elsewhere.
+    """
 
     def __init__(self, handle: S3Handle, bucket: str, *, prefix: str = PREFIX) -> None:
         self.handle = handle

@@ -28,6 +28,7 @@ __all__ = [
     "list_current",
     "list_versions",
     "prefix_of",
+    "short",
     "t0_cut",
     "take_manifest",
     "wall_t0",
@@ -52,6 +53,7 @@ def _epoch(value: Any) -> float:
 
 
 def short(keys: Iterable[str], limit: int = DETAIL_KEYS) -> str:
+    """The first *limit* of *keys*, and how many more: a check's detail names a few."""
     keys = list(keys)
     shown = ", ".join(keys[:limit])
     return shown + (f" … (+{len(keys) - limit})" if len(keys) > limit else "")
@@ -64,6 +66,8 @@ def count_by_prefix(keys: Iterable[str], depth: int = 2) -> dict[str, int]:
 
 @dataclass(frozen=True)
 class ManifestEntry:
+    """One object that must survive: key, sha256, size, ETag and VersionId."""
+
     key: str
     sha256: str
     size: int
@@ -83,6 +87,7 @@ class Manifest:
         self._entries: dict[str, ManifestEntry] = {e.key: e for e in entries}
 
     def add(self, entry: ManifestEntry) -> None:
+        """Add (or replace) one entry."""
         with self._lock:
             self._entries[entry.key] = entry
 
@@ -97,14 +102,17 @@ class Manifest:
         return entry
 
     def get(self, key: str) -> ManifestEntry | None:
+        """The entry of *key*, or None."""
         with self._lock:
             return self._entries.get(key)
 
     def entries(self) -> list[ManifestEntry]:
+        """Every entry, by key."""
         with self._lock:
             return sorted(self._entries.values(), key=lambda e: e.key)
 
     def all_keys(self) -> list[str]:
+        """Every key, sorted."""
         return [e.key for e in self.entries()]
 
     def __contains__(self, key: object) -> bool:
@@ -120,9 +128,11 @@ class Manifest:
 
     @property
     def total_bytes(self) -> int:
+        """The size of everything the manifest holds."""
         return sum(e.size for e in self.entries())
 
     def counts_by_prefix(self, depth: int = 2) -> dict[str, int]:
+        """Objects per prefix of *depth* path components."""
         return count_by_prefix((e.key for e in self.entries()), depth)
 
     def merged(self, *others: Manifest, name: str | None = None) -> Manifest:
@@ -134,6 +144,7 @@ class Manifest:
         return out
 
     def summary(self) -> dict[str, Any]:
+        """Name, objects, bytes and counts per prefix, for the record."""
         return {
             "name": self.name,
             "objects": len(self),
@@ -144,6 +155,8 @@ class Manifest:
 
 @dataclass(frozen=True)
 class CurrentObject:
+    """One current object of a listing."""
+
     key: str
     etag: str
     size: int
@@ -151,7 +164,8 @@ class CurrentObject:
 
 
 def list_current(client: Any, bucket: str, prefix: str = "") -> dict[str, CurrentObject]:
-    """The current (latest, not deleted) objects under *prefix*."""
+    """The current (latest, not deleted) objects under *prefix*: key -> ETag, size,
+    LastModified."""
     out: dict[str, CurrentObject] = {}
     paginator = client.get_paginator("list_objects_v2")
     for page in paginator.paginate(
@@ -173,7 +187,8 @@ def take_manifest(
     workers: int = 16,
     name: str = "manifest",
 ) -> Manifest:
-    """Read every current object under *prefix* back and hash it.
+    """Read every current object under *prefix* back and hash it: the manifest taken
+    before the fault (keys under an *exclude* prefix left out), *workers* GETs at once.
 
     The VersionId of each GetObject response is kept: it names the exact good version an
     inventory-driven restore can copy back.

@@ -108,6 +108,7 @@ class Replicator(Copier):
         self._thread: threading.Thread | None = None
 
     def start(self) -> Replicator:
+        """Start copying in a background thread (idempotent); returns the replicator."""
         if self._thread is None:
             self._thread = threading.Thread(
                 target=self._run, name=f"drillbook-{self.name}", daemon=True
@@ -116,6 +117,7 @@ class Replicator(Copier):
         return self
 
     def stop(self, timeout: float = 10.0) -> bool:
+        """Stop the thread (waiting *timeout* seconds); True when it ended."""
         self._stop.set()
         self._wake.set()
         if self._thread is not None:
@@ -143,6 +145,7 @@ class Replicator(Copier):
                 self._paused_since = time.monotonic()
 
     def resume(self) -> None:
+        """End a replication outage: what piled up is copied."""
         with self._cond:
             if self._paused_since is not None:
                 self._paused_total += time.monotonic() - self._paused_since
@@ -151,6 +154,7 @@ class Replicator(Copier):
 
     @property
     def paused(self) -> bool:
+        """Whether replication is paused (:meth:`pause`)."""
         return self._paused_since is not None
 
     # -- the write path's side ------------------------------------------------------------------
@@ -189,6 +193,7 @@ class Replicator(Copier):
             return self._first.get(key)
 
     def pending(self) -> list[str]:
+        """Keys seen on the source and not yet on the replica."""
         with self._cond:
             return sorted(self._pending)
 
@@ -216,7 +221,7 @@ class Replicator(Copier):
             )
             pending = len(self._pending)
         return {
-            "performed_by": "drillbook replicator (scenarios/s3/replicator.py): the S3 "
+            "performed_by": "drillbook replicator (drillbook.scenarios.s3.replicator): the S3 "
             "server stores the replication configuration but copies nothing",
             "source": f"{self.source.endpoint}/{self.source_bucket}/{self.prefix}",
             "replica": f"{self.replica.endpoint}/{self.replica_bucket}/",

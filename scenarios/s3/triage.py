@@ -31,7 +31,8 @@ def _some(keys: Sequence[str], what: str) -> list[str]:
 
 
 def bucket_probe(client: Any, bucket: str) -> Callable[[], None]:
-    """HeadBucket + a one-key listing: fails when the endpoint or the bucket is gone."""
+    """A probe for ``drill.detect`` / ``wait_healthy``: HeadBucket + a one-key listing,
+    failing when the endpoint or the bucket is gone."""
 
     def probe() -> None:
         client.head_bucket(Bucket=bucket)
@@ -113,7 +114,9 @@ def probes(
     ignore: Sequence[str] = LEDGER_PREFIXES,
     workers: int = 16,
 ) -> TriageProbes:
-    """The decision tree's questions for a bucket, answered against *manifest*.
+    """The decision tree's questions for *bucket*, answered against *manifest*, for
+    ``drill.triage(probes, expected=...)``, which records the answers (*ignore*: the
+    ledger's prefixes; *workers*: parallel GETs of the corruption probe).
 
     reachable: HeadBucket succeeds (the endpoint answers and the bucket exists);
     corrupt: current objects whose sha256 differs from the manifest, or objects the

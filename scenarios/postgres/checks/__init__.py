@@ -93,6 +93,7 @@ __all__ = [
     "list_foreign_keys",
     "list_tables",
     "list_unique_keys",
+    "not_run",
     "orphans",
     "row_counts",
     "run_all",

@@ -267,10 +267,13 @@ def snapshot(
     digest_row_limit: int = DEFAULT_DIGEST_ROW_LIMIT,
     exclude: Iterable[str] = DEFAULT_EXCLUDE,
 ) -> Snapshot:
-    """Counts, content digests (tables up to *digest_row_limit* rows), keys and sequences.
+    """What "intact" means for the database *conn* is connected to: exact row counts,
+    content digests (tables up to *digest_row_limit* rows), keys and sequences.
 
     Take it right before the fault (after the backup it will be restored from, when the
-    application tables stay unchanged in between, as in a drill).
+    application tables stay unchanged in between, as in a drill) and pass it to the
+    checks. *exclude*: tables left out (the RPO ledger, verified on its own). Records
+    nothing; the :class:`Snapshot` is JSON-able (``to_dict``/``from_dict``).
     """
     db = Db(conn)
     exclude = list(exclude)

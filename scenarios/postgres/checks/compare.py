@@ -26,8 +26,9 @@ from drillbook.scenarios.postgres.checks.model import (
 def row_counts(
     conn: Conn, snapshot: Snapshot, *, expect: ExpectCounts = "equal"
 ) -> list[CheckResult]:
-    """Exact row counts against the snapshot: ``equal``, or ``at_least`` (writes after the
-    snapshot are allowed). A table of the snapshot that is gone counts as 0 rows."""
+    """Exact row counts on *conn* against *snapshot*: *expect* ``equal``, or ``at_least``
+    (writes after the snapshot are allowed). A table of the snapshot that is gone counts
+    as 0 rows; tables the snapshot does not know are named in the detail."""
     expected: dict[str, int] = {}
     actual: dict[str, int | None] = {}
     problems: list[str] = []
@@ -61,8 +62,9 @@ def row_counts(
 
 
 def content(conn: Conn, snapshot: Snapshot) -> list[CheckResult]:
-    """Each table's content digest equals the snapshot's (tables the snapshot has a digest
-    for; larger ones are listed as not compared)."""
+    """Each table's content digest on *conn* equals *snapshot*'s (tables the snapshot has
+    a digest for; larger ones are listed as not compared, and a snapshot without any
+    digest makes the check NOT RUN)."""
     problems: list[str] = []
     compared = 0
     skipped = [k for k, t in snapshot.tables.items() if t.digest is None]

@@ -165,8 +165,8 @@ def duplicates(conn: Conn, snapshot: Snapshot | None = None) -> list[CheckResult
 
 
 def foreign_keys(conn: Conn, snapshot: Snapshot | None = None) -> list[CheckResult]:
-    """Every foreign key of the snapshot still there, unchanged, validated and enforced
-    (RI triggers enabled); without a snapshot, every present foreign key."""
+    """Every foreign key of *snapshot* still there on *conn*, unchanged, validated and
+    enforced (RI triggers enabled); without a snapshot, every present foreign key."""
     live = {fk.key: fk for fk in list_foreign_keys(conn)}
     expected = {fk.key: fk for fk in snapshot.foreign_keys} if snapshot else dict(live)
     missing = sorted(k for k in expected if k not in live)

@@ -55,8 +55,9 @@ def bad_update(
 ) -> RowsChanged:
     """``UPDATE table SET column = value [WHERE where]``: the classic bad deploy or typo.
 
-    *where* is SQL written by the drill (trusted; a literal ``%`` in it must be written
-    ``%%``, as *value* is passed as a query parameter).
+    *conn*: a connection to the database; *where* is SQL written by the drill (trusted;
+    a literal ``%`` in it must be written ``%%``, as *value* is passed as a query
+    parameter). Returns the statement and the rows it changed.
     """
     schema, name = resolve(conn, table)
     statement = f"UPDATE {qualified(schema, name)} SET {ident(column)} = %s"
@@ -108,7 +109,8 @@ def orphan_children(
 
     ``session_replication_role = replica`` skips the RI triggers (what a faulty logical
     replication apply or a careless bulk load does); needs a superuser. Existing rows
-    are updated, so row counts stay the same: only the orphan check and content differ.
+    of *child_table* are updated, so row counts stay the same: only the orphan check and
+    content differ. Returns the statement, the rows and the constraint bypassed.
     """
     schema, name = resolve(conn, child_table)
     fks = [
@@ -227,13 +229,16 @@ def duplicate_keys(
 
 @dataclass
 class TablesDropped:
+    """What :func:`drop_tables` did: the tables, their rows, the foreign keys CASCADE took."""
+
     tables: list[str]
     rows: dict[str, int]  # rows each table had
     foreign_keys_dropped: list[str]  # FKs of other tables that CASCADE removed
 
 
 def drop_tables(conn: psycopg.Connection[Any], tables: list[str]) -> TablesDropped:
-    """``DROP TABLE ... CASCADE``: the tables and the foreign keys pointing at them go."""
+    """``DROP TABLE ... CASCADE`` of *tables* on *conn*: the tables and the foreign keys
+    pointing at them go. Returns the rows each table had and the foreign keys dropped."""
     resolved = [resolve(conn, t) for t in tables]
     names = {f"{s}.{n}" for s, n in resolved}
     rows: dict[str, int] = {}
@@ -250,7 +255,8 @@ def drop_tables(conn: psycopg.Connection[Any], tables: list[str]) -> TablesDropp
 
 
 def delete_without_where(conn: psycopg.Connection[Any], table: str) -> RowsChanged:
-    """``DELETE FROM table`` (the forgotten WHERE); ON DELETE CASCADE children go too."""
+    """``DELETE FROM table`` on *conn* (the forgotten WHERE); ON DELETE CASCADE children
+    go too. Returns the statement and the rows deleted."""
     schema, name = resolve(conn, table)
     statement = f"DELETE FROM {qualified(schema, name)}"
     cur = conn.execute(statement)

@@ -37,6 +37,8 @@ def total_loss(handle: Any) -> TotalLoss:
 
 @dataclass
 class PageDamage:
+    """One damaged page: its block, the segment file and the byte range overwritten."""
+
     block: int
     file: str
     offset: int  # byte offset in *file* of the first overwritten byte
@@ -45,6 +47,8 @@ class PageDamage:
 
 @dataclass
 class PhysicalCorruption:
+    """What :func:`physical_corruption` did: the relation's file and every page damaged."""
+
     dbname: str
     table: str
     relation_path: str  # relative to the data directory (pg_relation_filepath)

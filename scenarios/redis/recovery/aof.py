@@ -167,6 +167,8 @@ def repair_aof(step: StepContext, handle: RedisHandle) -> AofRepair:
 
 @dataclass
 class AofSurgery:
+    """What :func:`remove_flushall` cut out of which INCR file, and the copy kept first."""
+
     file: str
     removed: list[str]  # the commands cut out, with their byte ranges
     size_before: int

@@ -24,6 +24,8 @@ from drillbook.scenarios.store import BackupCorrupt, BackupMissing, BackupStore,
 
 @dataclass
 class RdbRestore:
+    """The snapshot restored (key, size, SHA-256), its load, what was refused or set aside."""
+
     key: str
     size: int
     sha256: str

@@ -131,6 +131,8 @@ class ReadThroughCache:
 
 @dataclass
 class WarmJob:
+    """One run of the warm-up job: keys loaded, queries made, how long it took."""
+
     keys: int
     queries: int
     rows: int

@@ -42,7 +42,8 @@ def _stride(n: int) -> int:
 def create_catalog(
     pg: PostgresHandle, *, products: int = 10_000, payload_bytes: int = 256
 ) -> Catalog:
-    """CREATE TABLE products and load *products* rows (a few hundred ms for 10k)."""
+    """CREATE TABLE products on *pg* and load *products* rows of about *payload_bytes*
+    each (a few hundred ms for 10k); records nothing."""
     stride = _stride(products)
     reps = max(1, payload_bytes // 32)
     with pg.connect() as conn:

@@ -19,6 +19,8 @@ from drillbook.scenarios.redis.warmup.workload import ReadWorkload
 
 @dataclass
 class PhaseLoad:
+    """Reads, hit rate, database load and latency of one phase of the drill."""
+
     name: str
     seconds: float
     reads: int
@@ -123,6 +125,10 @@ def summarise(
     warm_job: WarmJob | None = None,
     extra_phases: Callable[[], list[PhaseLoad]] | None = None,
 ) -> WarmupOutcome:
+    """The Q3 numbers of one run: when the hit rate was back above *threshold* (*reached*:
+    instant and rate), and what the database paid per phase against the *baseline*
+    window (the instants are monotonic: *t0*, *healthy*, *end*). Records nothing.
+    """
     base = phase_load(workload, cache, "baseline (warm cache)", *baseline)
     reach_mono = reached[0] if reached else None
     rec_end = reach_mono if reach_mono is not None else end

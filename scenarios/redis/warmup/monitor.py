@@ -15,6 +15,8 @@ from drillbook.fixtures.redis import RedisHandle
 
 @dataclass(frozen=True)
 class StatsSample:
+    """One ``INFO stats`` sample: keyspace hits and misses of one server process."""
+
     mono: float
     run_id: str
     hits: int

@@ -159,7 +159,13 @@ def start_cache_rig(
     ttl: int = 600,
     window: float = 1.0,
 ) -> CacheRig:
-    """Catalog in PostgreSQL, the cache function on *handle*, monitor and workload running."""
+    """Catalog in PostgreSQL, the cache function on *handle*, monitor and workload running.
+
+    *pg*: the source of truth (the products table, *products* rows); *zipf_s*: the
+    popularity skew; *rate*: reads per second for at most *max_seconds*; *ttl*: the
+    cache's; *window*: the hit rate's sliding window in seconds. Records a SETUP step
+    (the catalog) and the note ``workload``.
+    """
     with drill.step("products table in PostgreSQL (the source of truth)", Phase.SETUP) as s:
         catalog: Catalog = s.call(
             f"CREATE TABLE products; INSERT {products} rows", create_catalog, pg, products=products

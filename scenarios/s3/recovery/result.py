@@ -24,6 +24,8 @@ T = TypeVar("T")
 
 @dataclass
 class RestoreResult:
+    """What an S3 restore did: objects examined, restored, skipped and why, how fast."""
+
     procedure: str
     bucket: str
     prefix: str
