@@ -29,6 +29,18 @@ PAGE = Path(__file__).with_name("reference.md")
 SERVICES = ("postgres", "redis", "s3")
 SHARED = ("drillbook.scenarios.store", "drillbook.scenarios.common")
 DRILL_CLASSES = ("Drill", "StepContext")
+# The order a drill uses them in; a service's other modules follow, alphabetically.
+ROLE_ORDER = (
+    "stack",
+    "schema",
+    "media",
+    "backup",
+    "faults",
+    "triage",
+    "recovery",
+    "checks",
+    "ledger",
+)
 
 HEADER = """# drillbook reference
 
@@ -120,6 +132,8 @@ def _class(name: str, cls: type, level: str) -> list[str]:
     if issubclass(cls, enum.Enum):
         members = ", ".join(f"`{m.name}`" for m in cls)
         return [f"{level} `{name}` (enum)", "", _doc(cls), "", f"Members: {members}.", ""]
+    if issubclass(cls, BaseException):
+        return [f"{level} `{name}` (exception)", "", _doc(cls), ""]
     lines = [f"{level} `{name}{signature(cls)}` ({kind})", "", _doc(cls), ""]
     for meth_name, meth in _methods(cls):
         if isinstance(meth, property):
@@ -187,12 +201,37 @@ def drill_section() -> list[str]:
     return lines
 
 
+def _anchor(title: str) -> str:
+    """GitHub's anchor of a heading: lower case, punctuation dropped, spaces as dashes."""
+    return re.sub(r"[^\w\- ]", "", title.lower()).replace(" ", "-")
+
+
+def roles(package: ModuleType) -> list[str]:
+    """The package's modules (its ``__all__``) in the order a drill uses them."""
+    names: list[str] = list(package.__all__)
+    first = [r for r in ROLE_ORDER if r in names]
+    return first + sorted(set(names) - set(first))
+
+
+def contents() -> list[str]:
+    """A table of contents: the drill API, then each module by service and role."""
+    lines = ["Contents:", "", "- [The drill API](#the-drill-api-drillbookdrill)"]
+    for service in SERVICES:
+        package = importlib.import_module(f"drillbook.scenarios.{service}")
+        names = [f"{package.__name__}.{role}" for role in roles(package)]
+        links = ", ".join(f"[{n.rsplit('.', 1)[1]}](#{_anchor(n)})" for n in names)
+        lines.append(f"- `{package.__name__}`: {links}")
+    links = ", ".join(f"[{n.rsplit('.', 1)[1]}](#{_anchor(n)})" for n in SHARED)
+    lines += [f"- shared: {links}", ""]
+    return lines
+
+
 def render() -> str:
-    lines = [HEADER, *drill_section()]
+    lines = [HEADER, *contents(), *drill_section()]
     for service in SERVICES:
         package = importlib.import_module(f"drillbook.scenarios.{service}")
         lines += [f"## `drillbook.scenarios.{service}`", "", markdown(_summary(package)), ""]
-        for role in package.__all__:
+        for role in roles(package):
             lines += module_section(importlib.import_module(f"{package.__name__}.{role}"))
     lines += ["## Shared by every service", ""]
     for name in SHARED:

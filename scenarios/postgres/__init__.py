@@ -27,4 +27,13 @@ from drillbook.scenarios.postgres import (
     triage,
 )
 
-__all__ = ["backup", "checks", "faults", "ledger", "recovery", "schema", "stack", "triage"]
+__all__ = [
+    "backup",
+    "checks",
+    "faults",
+    "ledger",
+    "recovery",
+    "schema",
+    "stack",
+    "triage",
+]

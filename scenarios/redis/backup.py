@@ -30,7 +30,6 @@ __all__ = [
     "DEFAULT_RDB_PREFIX",
     "RdbSchedule",
     "RdbSnapshot",
-    "SnapshotFailed",
     "snapshot_to_s3",
 ]
 
