@@ -222,7 +222,8 @@ def protection_state(c: Any, bucket: str) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class ReplicationRule:
-    """One cross-region replication rule, shaped like runbook 001's replication-config.json."""
+    """One cross-region replication rule, shaped like the runbook's replication-config.json
+    (runbooks/object-storage.md)."""
 
     destination_bucket: str
     prefix: str = ""

@@ -56,7 +56,7 @@ def test_orphaned_children_fail_the_orphan_check(app_db: PostgresView) -> None: 
         done = faults.orphan_children(conn, "scenes", "project_id", 7)
     assert done.rows == 7 and done.details["constraint"] == "scenes_project_id_fkey"
     assert done.details["missing_parent"] == "5001"
-    # The runbook's own query (000_…, "Data Integrity Check") agrees.
+    # The runbook's own query (runbooks/projects-corruption.md, "Data integrity") agrees.
     assert app_db.execute(
         "SELECT COUNT(*) FROM scenes WHERE project_id NOT IN (SELECT id FROM projects)"
     ) == [(7,)]

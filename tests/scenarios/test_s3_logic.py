@@ -148,7 +148,8 @@ def test_prefix_of_and_etags() -> None:
 
 
 def test_replication_configuration_has_the_runbook_shape() -> None:
-    """001_…'s replication-config.json: Role, one enabled rule, prefix filter, RTC 15 min."""
+    """runbooks/object-storage.md's replication-config.json: Role, one enabled rule, prefix
+    filter, RTC 15 min."""
     cfg = backup.ReplicationRule("media-replica", prefix="media/").configuration()
     rule = cfg["Rules"][0]
     assert cfg["Role"].startswith("arn:aws:iam::")
