@@ -7,14 +7,22 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from drillbook.fixtures import procs
 
-__all__ = ["WipedDirectory", "declared_backup", "first_line", "scratch_dir", "wipe_directory"]
+__all__ = [
+    "WipedDirectory",
+    "declared_backup",
+    "first_line",
+    "scratch_dir",
+    "summary_of",
+    "wipe_directory",
+]
 
 
 def declared_backup(target: Mapping[str, Any] | None, kind: str) -> dict[str, Any] | None:
@@ -76,3 +84,21 @@ def first_line(exc: BaseException) -> str:
     """The first line of an error's text (or its type): what a check's detail quotes."""
     text = str(exc).strip() or type(exc).__name__
     return text.splitlines()[0]
+
+
+def summary_of(obj: Any, *, limit: int = 10, **extra: Any) -> dict[str, Any]:
+    """A dataclass's fields for the drill record: each list as its length (``n_<name>``)
+    and its first *limit* items, a Counter as a dict, sets left out (digests: many, and
+    the checks use them); *extra* entries added."""
+    out: dict[str, Any] = {}
+    for f in fields(obj):
+        value = getattr(obj, f.name)
+        if isinstance(value, set | frozenset):
+            continue
+        if isinstance(value, list):
+            out[f"n_{f.name}"] = len(value)
+            value = value[:limit]
+        elif isinstance(value, Counter):
+            value = dict(value)
+        out[f.name] = value
+    return {**out, **extra}

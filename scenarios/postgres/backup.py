@@ -155,17 +155,8 @@ class Backup:
 
     @property
     def age(self) -> float:
+        """Seconds since the backup was taken."""
         return time.time() - self.taken_at
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "kind": self.kind,
-            "name": self.name,
-            "dbname": self.dbname,
-            "taken_at": self.taken_at,
-            "size": self.size,
-            "objects": [o.__dict__ for o in self.objects],
-        }
 
 
 def _upload(

@@ -15,6 +15,7 @@ import pytest
 from drillbook.errors import DrillNotRun
 from drillbook.scenarios.s3 import backup
 from drillbook.scenarios.s3.client import md5_hex, norm_etag
+from drillbook.scenarios.s3.faults import PrefixDeleted, RansomwareAttack
 from drillbook.scenarios.s3.manifest import (
     Manifest,
     ManifestEntry,
@@ -192,3 +193,15 @@ def test_restore_result_rates() -> None:
     assert r.objects_per_s == pytest.approx(50.0)
     assert r.apply_objects_per_s == pytest.approx(100 / 1.5)
     assert r.summary()["restored"] == 100
+
+
+def test_fault_summaries_count_lists_and_leave_digests_out() -> None:
+    deleted = PrefixDeleted("media", "media/", keys=[f"media/{i}" for i in range(25)], markers=25)
+    summary = deleted.summary()
+    assert summary["n_keys"] == 25 and len(summary["keys"]) == 10
+    assert summary["markers"] == 25 and summary["n_errors"] == 0
+    attack = RansomwareAttack(
+        "media", "", keys=["a"], attacker_sha256={"x" * 64}, started_wall=1.0, finished_wall=3.5
+    )
+    summary = attack.summary()
+    assert "attacker_sha256" not in summary and summary["attack_seconds"] == 2.5
