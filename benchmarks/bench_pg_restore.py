@@ -85,7 +85,7 @@ from drillbook.record import DrillRecord, Phase, Step  # noqa: E402
 from drillbook.scenarios.postgres import schema  # noqa: E402
 from drillbook.scenarios.postgres.backup import Backup, WalArchive, base_backup, pg_dump  # noqa: E402
 from drillbook.scenarios.postgres.recovery import pitr, restore_dump  # noqa: E402
-from drillbook.scenarios.s3.store import BackupStore, sha256_file  # noqa: E402
+from drillbook.scenarios.store import BackupStore, sha256_file  # noqa: E402
 
 ONE_GET = TransferConfig(multipart_threshold=1 << 40)  # never split into ranged GETs
 

@@ -54,7 +54,8 @@ from drillbook.fixtures import binaries, procs  # noqa: E402
 from drillbook.fixtures.local import LocalRedis  # noqa: E402
 from drillbook.record import DrillRecord, Phase  # noqa: E402
 from drillbook.scenarios.redis import recovery  # noqa: E402
-from drillbook.scenarios.redis.persistence import bgsave, handle_aof_layout  # noqa: E402
+from drillbook.scenarios.redis.aof import handle_aof_layout  # noqa: E402
+from drillbook.scenarios.redis.server import bgsave  # noqa: E402
 
 MODES = ("rdb", "aof")
 

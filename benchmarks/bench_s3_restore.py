@@ -41,9 +41,10 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from drillbook.scenarios.s3 import protection, recovery  # noqa: E402
-from drillbook.scenarios.s3.checks import Manifest, ManifestEntry, list_current, pool_map  # noqa: E402
+from drillbook.scenarios.s3 import backup, recovery  # noqa: E402
+from drillbook.scenarios.s3.client import client, pool_map  # noqa: E402
 from drillbook.scenarios.s3.faults import ransomware_overwrite  # noqa: E402
+from drillbook.scenarios.s3.manifest import Manifest, ManifestEntry, list_current  # noqa: E402
 
 BUCKET = "bench-media"
 
@@ -102,8 +103,8 @@ def main() -> int:
         t = time.monotonic()
         handle = backend.s3("bench-s3")
         log(f"moto server up in {time.monotonic() - t:.2f} s at {handle.endpoint}")
-        c = protection.client(handle, timeout=600, pool=args.workers)
-        protection.create_bucket(None, c, BUCKET, versioning=True)
+        c = client(handle, timeout=600, pool=args.workers)
+        backup.create_bucket(None, c, BUCKET, versioning=True)
 
         t = time.monotonic()
         manifest = seed(c, args.objects, args.size, args.workers)

@@ -11,11 +11,19 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 DOCKER_ENV = "DRILLBOOK_DOCKER_TESTS"
+
+# The northwind dataset (third-party, not shipped) is found through $DRILLBOOK_NORTHWIND
+# only; this repository's own tests default it to the checkout's neighbour.
+os.environ.setdefault(
+    "DRILLBOOK_NORTHWIND",
+    str(Path(__file__).resolve().parents[2] / "shared/datasets/northwind/northwind.sql"),
+)
 
 
 def _docker_selected() -> bool:

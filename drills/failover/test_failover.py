@@ -1,4 +1,5 @@
-"""Primary lost -> standby promoted (001's Procedure D, 002's zero-RPO orders database).
+"""Primary lost -> standby promoted (runbooks/database-recovery.md, procedure D: region
+failure; the zero-RPO orders database of the same runbook).
 
 With synchronous replication (orders: RPO 0) every write acknowledged before t0 must be
 on the promoted standby: one lost write fails the drill. With asynchronous replication

@@ -1,19 +1,19 @@
 """Object storage: media deleted, media bucket lost (RPO 0, RTO 10 min).
 
-../shared/runbooks/002_…, "RPO & RTO Targets by Data Asset": "S3 media assets | 0 | 10
-minutes | S3 versioning + cross-region replication". Two incidents, each recovered the
-way that protection allows:
+runbooks/object-storage.md, targets: "S3 media assets | 0 | 10 minutes | S3 versioning
++ cross-region replication". Two incidents, each recovered the way that protection
+allows:
 
-- every object under ``media/`` deleted (``aws s3 rm --recursive``; 004_…, Scenario 3
-  "Accidental Data Deletion"): the versions are still there; the delete markers the
-  fault made are removed, or the good versions copied back on top;
-- the whole media bucket lost (004_…, "Provider Outage" / "Storage Loss"): the primary
+- every object under ``media/`` deleted (``aws s3 rm --recursive``; "accidental data
+  deletion"): the versions are still there; the delete markers the fault made are
+  removed, or the good versions copied back on top;
+- the whole media bucket lost ("provider outage" / "storage loss"): the primary
   region's S3 endpoint killed (moto keeps objects in memory: all gone), or every version
-  and the bucket deleted; rebuilt from the replica endpoint (001_…, "S3 Cross-Region
-  Replication").
+  and the bucket deleted; rebuilt from the replica endpoint (cross-region
+  replication).
 
 moto accepts the replication configuration and copies nothing: the replica is filled by
-drillbook's replicator (scenarios/s3/replicator.py), and the record says so. RPO 0
+drillbook's replicator (drillbook.scenarios.s3.replicator), and the record says so. RPO 0
 across the loss of a region needs uploads acknowledged once the replica has them
 (``confirm=True``); with S3's default acknowledgement the objects still in flight to the
 replica are lost (tests/scenarios/test_s3_replica.py proves that direction).
@@ -32,11 +32,12 @@ from drillbook.drill import Drill
 from drillbook.fixtures.base import Capability
 from drillbook.fixtures.s3 import S3Handle
 from drillbook.record import Phase
-from drillbook.scenarios.s3 import checks, faults, protection, recovery
-from drillbook.scenarios.s3.checks import MEDIA_LEDGER_PREFIX
-from drillbook.scenarios.s3.ledger import S3LedgerSink
-from drillbook.scenarios.s3.protection import S3Factory
-from drillbook.scenarios.s3.replicator import ReplicatedLedgerSink, Replicator
+from drillbook.scenarios.s3 import backup, checks, faults, recovery, triage
+from drillbook.scenarios.s3.client import S3Factory, client
+from drillbook.scenarios.s3.ledger import MEDIA_LEDGER_PREFIX, ReplicatedLedgerSink, S3LedgerSink
+from drillbook.scenarios.s3.manifest import list_versions, wall_t0
+from drillbook.scenarios.s3.media import seed_media
+from drillbook.scenarios.s3.replicator import Replicator
 from drillbook.triage import Incident
 
 MEDIA = "media-assets"
@@ -58,11 +59,11 @@ def prefix_deletion_drill(
     drill: Drill, s3: S3Handle, *, method: recovery.UndeleteMethod = "remove_markers"
 ) -> None:
     drill.record.versions["s3"] = s3.version()
-    c = protection.client(s3)
+    c = client(s3)
     with drill.step("versioned media bucket with media and site objects", Phase.SETUP) as s:
-        protection.create_bucket(s, c, MEDIA, versioning=True)
-        media = protection.seed_media(s, c, MEDIA, count=MEDIA_OBJECTS, seed=1)
-        site = protection.seed_media(
+        backup.create_bucket(s, c, MEDIA, versioning=True)
+        media = seed_media(s, c, MEDIA, count=MEDIA_OBJECTS, seed=1)
+        site = seed_media(
             s, c, MEDIA, count=SITE_OBJECTS, prefixes=("site/",), seed=2, name="site objects"
         )
     manifest = media.merged(site, name="manifest (from the acknowledged uploads)")
@@ -81,10 +82,10 @@ def prefix_deletion_drill(
             "media/",
         )
         f.note("deleted", deleted.summary())
-    t0_wall = checks.t0_wall(drill)
-    probe = checks.presence_probe(c, MEDIA, checks.sample_keys(manifest, 8, prefix="media/"))
+    t0_wall = wall_t0(drill)
+    probe = triage.presence_probe(c, MEDIA, triage.sample_keys(manifest, 8, prefix="media/"))
     drill.detect(probe, name="HEAD 8 sampled media objects")
-    drill.triage(checks.triage_probes(c, MEDIA, manifest), expected=Incident.PARTIAL_LOSS)
+    drill.triage(triage.probes(c, MEDIA, manifest), expected=Incident.PARTIAL_LOSS)
 
     with drill.step(f"restore previous versions under media/ ({method})", Phase.EXECUTION) as s:
         result = recovery.undelete(
@@ -97,9 +98,7 @@ def prefix_deletion_drill(
     checks.validate(drill, c, MEDIA, manifest)
     site_keys = [e.key for e in manifest if e.key.startswith("site/")]
     current = {
-        k
-        for k, vs in checks.list_versions(c, MEDIA, "site/").items()
-        if vs and not vs[0].delete_marker
+        k for k, vs in list_versions(c, MEDIA, "site/").items() if vs and not vs[0].delete_marker
     }
     missing = [k for k in site_keys if k not in current]
     drill.check(
@@ -144,15 +143,15 @@ def bucket_loss_drill(
     else:
         primary.require(Capability.DESTRUCTIVE)
     drill.record.versions["s3"] = primary.version()
-    pc = protection.client(primary)
-    rc = protection.client(replica)
-    rule = protection.ReplicationRule(REPLICA)
+    pc = client(primary)
+    rc = client(replica)
+    rule = backup.ReplicationRule(REPLICA)
     with drill.step(
         "protect: versioned buckets on both endpoints, replication configuration", Phase.SETUP
     ) as s:
-        protection.create_bucket(s, pc, MEDIA, versioning=True)
-        protection.create_bucket(s, rc, REPLICA, versioning=True)
-        protection.configure_replication(s, pc, MEDIA, rule)
+        backup.create_bucket(s, pc, MEDIA, versioning=True)
+        backup.create_bucket(s, rc, REPLICA, versioning=True)
+        backup.configure_replication(s, pc, MEDIA, rule)
 
     replicator = Replicator(
         primary,
@@ -173,7 +172,7 @@ def bucket_loss_drill(
         with drill.step(
             "upload media objects (replicated as they are acknowledged)", Phase.SETUP
         ) as s:
-            manifest = protection.seed_media(
+            manifest = seed_media(
                 s,
                 pc,
                 MEDIA,
@@ -218,11 +217,9 @@ def bucket_loss_drill(
                 )
                 f.note("lost", gone.summary())
         t0 = drill.record.t0_mono
-        probe_client = protection.client(primary, timeout=2, pool=2)
-        drill.detect(checks.bucket_probe(probe_client, MEDIA), name=f"HeadBucket {MEDIA}")
-        drill.triage(
-            checks.triage_probes(probe_client, MEDIA, manifest), expected=Incident.TOTAL_LOSS
-        )
+        probe_client = client(primary, timeout=2, pool=2)
+        drill.detect(triage.bucket_probe(probe_client, MEDIA), name=f"HeadBucket {MEDIA}")
+        drill.triage(triage.probes(probe_client, MEDIA, manifest), expected=Incident.TOTAL_LOSS)
 
         with drill.step("suspend replication while the primary is rebuilt", Phase.EXECUTION) as s:
             s.call("drillbook replicator: pause", replicator.pause)
@@ -236,18 +233,18 @@ def bucket_loss_drill(
         with drill.step(
             "re-apply the replication configuration, resume replication", Phase.EXECUTION
         ) as s:
-            protection.configure_replication(s, pc, MEDIA, rule)
+            backup.configure_replication(s, pc, MEDIA, rule)
             s.call("drillbook replicator: resume", replicator.resume)
         checks.await_healthy(
             drill,
-            checks.presence_probe(pc, MEDIA, checks.sample_keys(manifest, 8)),
+            triage.presence_probe(pc, MEDIA, triage.sample_keys(manifest, 8)),
             name="HEAD 8 sampled media objects on the rebuilt primary",
         )
         drill.executed()
         drill.note("restore", restored.summary())
 
         checks.validate(drill, pc, MEDIA, manifest)
-        state = protection.protection_state(pc, MEDIA)
+        state = backup.protection_state(pc, MEDIA)
         drill.check(
             "rebuilt bucket is versioned",
             state["versioning"] == "Enabled",

@@ -1,4 +1,4 @@
-"""Partial data loss (../shared/runbooks/001_61317e2ff6da1521.md, Scenario 3 / Procedure C).
+"""Partial data loss (runbooks/database-recovery.md, scenario 3 / procedure C).
 
 "Delete specific tables in staging - Execute Recovery Procedure C - Restore selective data
 - Verify data consistency." ``scenes`` and ``sessions`` are dropped (CASCADE drops the

@@ -1,4 +1,4 @@
-"""Q1 (../shared/runbooks/000_b9e419547e14e1e8.md): user authentication recovery.
+"""Q1 (runbooks/auth-pitr.md): user authentication recovery.
 
 "Simulate auth service failure - Test PITR restore within 5-minute RPO - Verify RTO
 <15 minutes." Two incidents, both recovered by point-in-time recovery from the base

@@ -1,4 +1,4 @@
-"""Q2 (../shared/runbooks/000_b9e419547e14e1e8.md): projects database corruption.
+"""Q2 (runbooks/projects-corruption.md): projects database corruption.
 
 The runbook's order: assess, pause queue processing, "Create backup of current state"
 (the corrupted state is saved to S3 before anything is touched), restore from the
@@ -18,8 +18,7 @@ from datetime import UTC, datetime
 import pytest
 
 from drillbook.record import Phase
-from drillbook.scenarios.postgres import backup as bk
-from drillbook.scenarios.postgres import checks, faults, recovery, stack, triage
+from drillbook.scenarios.postgres import backup, checks, faults, recovery, stack, triage
 from drillbook.scenarios.postgres.ledger import PostgresLedgerSink
 from drillbook.triage import Incident
 
@@ -28,28 +27,17 @@ def save_corrupted_state(drill, st, *, physical: bool) -> None:
     """The runbook's first move: keep the evidence (in S3) before restoring over it."""
     with drill.step("save the corrupted state to S3 (before any repair)", Phase.EXECUTION) as s:
         if physical:
-            scratch = bk.scratch_dir("corrupted-state") / "base"
             # pg_dump would stop at the first bad page; a physical copy keeps every byte.
-            s.run(
-                [
-                    st.primary.tool("pg_basebackup"),
-                    "-D",
-                    str(scratch),
-                    "-Ft",
-                    "-X",
-                    "fetch",
-                    "-c",
-                    "fast",
-                    "--no-verify-checksums",
-                    "--no-sync",
-                ],
-                env=st.primary.env(),
+            backup.base_backup(
+                s,
+                st.primary,
+                st.store,
+                prefix="corrupted-state",
+                include_wal=True,
+                verify_checksums=False,
             )
-            for path in sorted(scratch.iterdir()):
-                key = f"corrupted-state/{st.store.stamp()}/{path.name}"
-                s.call(f"s3 put {st.store.url(key)}", st.store.put_file, path, key)
         else:
-            st.dumps.append(bk.pg_dump(s, st.primary, st.store, dbname=st.dbname))
+            st.dumps.append(backup.pg_dump(s, st.primary, st.store, dbname=st.dbname))
 
 
 def restore_to_before_t0(drill, st, base, pg_factory, t0_wall):

@@ -1,4 +1,4 @@
-"""Q3 (../shared/runbooks/000_b9e419547e14e1e8.md): cache cluster failure.
+"""Q3 (runbooks/cache-failure.md): cache cluster failure.
 
 "Simulate Redis complete failure - Test RDB/AOF recovery - Measure cache warm-up time -
 Verify performance impact." The cache service: RTO < 1 h, RPO < 24 h, "RDB snapshots
@@ -34,10 +34,10 @@ import pytest
 
 from drillbook.ledger import classify
 from drillbook.record import Phase
-from drillbook.scenarios.redis import checks, faults, recovery
-from drillbook.scenarios.redis.checks import Procedure
+from drillbook.scenarios.redis import checks, faults, recovery, stack, triage
 from drillbook.scenarios.redis.ledger import RedisLedgerSink
-from drillbook.scenarios.redis.persistence import RedisStack, build_stack
+from drillbook.scenarios.redis.stack import RedisStack
+from drillbook.scenarios.redis.triage import Procedure
 from drillbook.scenarios.redis.warmup import CacheRig, start_cache_rig
 
 PRODUCTS = 10_000
@@ -57,7 +57,7 @@ class Q3:
 @pytest.fixture
 def q3(drill, redis_factory, s3, pg) -> Iterator[Q3]:
     """Cache server with AOF everysec + the snapshot schedule, catalog, warm cache, workload."""
-    st = build_stack(drill, redis_factory, s3, name="cache", drill_interval=SNAPSHOT_EVERY)
+    st = stack.build(drill, redis_factory, s3, name="cache", drill_interval=SNAPSHOT_EVERY)
     rig = start_cache_rig(drill, st.handle, pg, products=PRODUCTS)
     try:
         rig.warm(Phase.SETUP, keys=WARM_KEYS, label=" (before the baseline)")
@@ -94,7 +94,7 @@ def test_q3_complete_failure_rdb_from_s3_then_warmup(drill, q3: Q3):
         f.note("fault", dataclasses.asdict(faults.lose_data_dir(st.handle)))
     t0 = drill.record.t0_mono
     drill.detect(st.handle.probe, name="redis-cli ping")
-    checks.decide(drill, st.handle, expected=Procedure.RESTORE_S3)
+    triage.decide(drill, st.handle, expected=Procedure.RESTORE_S3)
 
     with drill.step("Restore from Backup: dump.rdb from S3, start, DBSIZE", Phase.EXECUTION) as s:
         restore = recovery.restore_rdb_from_s3(s, st.handle, st.store, reenable_aof="everysec")
@@ -139,7 +139,7 @@ def test_q3_crash_restart_from_aof(drill, q3: Q3, redis_factory):
         f.note("fault", dataclasses.asdict(faults.crash(st.handle)))
     t0 = drill.record.t0_mono
     drill.detect(st.handle.probe, name="redis-cli ping")
-    checks.decide(drill, st.handle, expected=Procedure.RESTART_AOF)
+    triage.decide(drill, st.handle, expected=Procedure.RESTART_AOF)
 
     with drill.step("Attempt Quick Recovery: restart, AOF replayed, DBSIZE", Phase.EXECUTION) as s:
         load = recovery.restart_from_aof(s, st.handle)

@@ -1,9 +1,9 @@
 """Ransomware against the media bucket: restore clean versions, none of the attacker's bytes left.
 
-../shared/runbooks/004_…, "Scenario 5: Ransomware/Data Encryption": "Files encrypted ...
+runbooks/object-storage.md, "Ransomware / data encryption": "Files encrypted ...
 Ransom note. 1. DO NOT PAY RANSOM 2. Isolate affected systems 3. Restore from clean
 backups 4. Verify no malware remains"; prevention: "Regular backups (offline/immutable)".
-The media bucket (002_…: RPO 0, RTO 10 min) is versioned and object-locked (COMPLIANCE:
+The media bucket (RPO 0, RTO 10 min) is versioned and object-locked (COMPLIANCE:
 not even an administrator can delete a locked version before its retention ends):
 
 - the attacker first tries to delete every version for good, with the governance bypass
@@ -29,10 +29,12 @@ import pytest
 from drillbook.drill import Drill
 from drillbook.fixtures.s3 import S3Handle
 from drillbook.record import Phase
-from drillbook.scenarios.s3 import checks, faults, protection, recovery
-from drillbook.scenarios.s3.checks import MEDIA_LEDGER_PREFIX, CatalogLedgerSink, Manifest
-from drillbook.scenarios.s3.ledger import S3LedgerSink
-from drillbook.scenarios.s3.protection import ObjectLock, S3Factory
+from drillbook.scenarios.s3 import backup, checks, faults, recovery, triage
+from drillbook.scenarios.s3.backup import ObjectLock
+from drillbook.scenarios.s3.client import S3Factory, client
+from drillbook.scenarios.s3.ledger import MEDIA_LEDGER_PREFIX, CatalogLedgerSink, S3LedgerSink
+from drillbook.scenarios.s3.manifest import Manifest, list_versions, wall_t0
+from drillbook.scenarios.s3.media import seed_media
 from drillbook.triage import Incident
 
 MEDIA = "media-assets"
@@ -48,15 +50,15 @@ def locked_media(
     """An endpoint of its own, an object-locked media bucket, media uploaded: (handle, client,
     manifest). NOT RUN when the endpoint does not enforce object lock."""
     media = s3_factory("media")
-    support = protection.require_object_lock(media)
+    support = backup.require_object_lock(media)
     drill.record.versions["s3"] = media.version()
-    c = protection.client(media)
+    c = client(media)
     with drill.step(
         f"object-locked media bucket ({lock.mode}, {lock.days} d) with media", Phase.SETUP
     ) as s:
         s.note("object lock support", support.detail)
-        protection.create_bucket(s, c, MEDIA, lock=lock)
-        manifest = protection.seed_media(s, c, MEDIA, count=MEDIA_OBJECTS, seed=5)
+        backup.create_bucket(s, c, MEDIA, lock=lock)
+        manifest = seed_media(s, c, MEDIA, count=MEDIA_OBJECTS, seed=5)
     drill.note("manifest", manifest.summary())
     return media, c, manifest
 
@@ -90,13 +92,13 @@ def ransomware_drill(drill: Drill, s3_factory: S3Factory, *, restore_fraction: f
             MEDIA,
         )
         f.note("attack", attack.summary())
-    t0_wall = checks.t0_wall(drill)
-    sample = checks.sample_keys(manifest, 8)
+    t0_wall = wall_t0(drill)
+    sample = triage.sample_keys(manifest, 8)
     drill.detect(
-        checks.integrity_probe(c, MEDIA, manifest, sample, note_key=faults.RANSOM_NOTE),
+        triage.integrity_probe(c, MEDIA, manifest, sample, note_key=faults.RANSOM_NOTE),
         name="sha256 of 8 sampled media objects vs the manifest; no ransom note",
     )
-    drill.triage(checks.triage_probes(c, MEDIA, manifest), expected=Incident.CORRUPTION)
+    drill.triage(triage.probes(c, MEDIA, manifest), expected=Incident.CORRUPTION)
 
     known_good = manifest.merged(catalog, name="manifest + upload catalogue")
     only = None
@@ -111,7 +113,7 @@ def ransomware_drill(drill: Drill, s3_factory: S3Factory, *, restore_fraction: f
         )
     checks.await_healthy(
         drill,
-        checks.integrity_probe(c, MEDIA, manifest, sample, note_key=faults.RANSOM_NOTE),
+        triage.integrity_probe(c, MEDIA, manifest, sample, note_key=faults.RANSOM_NOTE),
         name="sha256 of 8 sampled media objects vs the manifest",
     )
     drill.executed()
@@ -145,7 +147,7 @@ def check_lock_held(drill, c, manifest, purge, versions_check: str) -> None:
         expected=purge.attempted,
         actual=purge.refused,
     )
-    versions = checks.list_versions(c, MEDIA, "media/")
+    versions = list_versions(c, MEDIA, "media/")
     have = {(k, v.version_id) for k, vs in versions.items() for v in vs}
     gone = [e.key for e in manifest if (e.key, e.version_id) not in have]
     drill.check(
@@ -193,10 +195,10 @@ def locked_deletion_drill(drill: Drill, s3_factory: S3Factory) -> None:
             "media/",
         )
         f.note("deleted", deleted.summary())
-    t0_wall = checks.t0_wall(drill)
-    probe = checks.presence_probe(c, MEDIA, checks.sample_keys(manifest, 8))
+    t0_wall = wall_t0(drill)
+    probe = triage.presence_probe(c, MEDIA, triage.sample_keys(manifest, 8))
     drill.detect(probe, name="HEAD 8 sampled media objects")
-    drill.triage(checks.triage_probes(c, MEDIA, manifest), expected=Incident.PARTIAL_LOSS)
+    drill.triage(triage.probes(c, MEDIA, manifest), expected=Incident.PARTIAL_LOSS)
 
     with drill.step("remove the attacker's delete markers under media/", Phase.EXECUTION) as s:
         result = recovery.undelete(s, c, MEDIA, prefix="media/", t0_wall=t0_wall, manifest=manifest)

@@ -1,10 +1,10 @@
 """Redis sessions: the auth service's session store restored from its RDB snapshot.
 
-../shared/runbooks/002_9f16cc52ea840a8b.md: "Redis sessions | 1 hour | 5 minutes | RDB
+runbooks/cache-failure.md, Redis sessions: "Redis sessions | 1 hour | 5 minutes | RDB
 snapshot (hourly) + AOF"; "Redis session data is snapshotted every hour via RDB. Any
 sessions created between the last snapshot and the failure point are lost. Affected
 users are logged out and must re-authenticate." The procedure is the Session Recovery
-of ../shared/runbooks/000_b9e419547e14e1e8.md::
+of the same runbook::
 
     redis-cli SHUTDOWN NOSAVE
     cp /backup/dump.rdb /var/lib/redis/dump.rdb
@@ -29,16 +29,17 @@ import dataclasses
 import pytest
 
 from drillbook.record import Phase
-from drillbook.scenarios.redis import checks, faults, recovery
-from drillbook.scenarios.redis.checks import Procedure, SessionSink
-from drillbook.scenarios.redis.persistence import RedisStack, build_stack
+from drillbook.scenarios.redis import checks, faults, recovery, stack, triage
+from drillbook.scenarios.redis.ledger import SessionSink
+from drillbook.scenarios.redis.stack import RedisStack
+from drillbook.scenarios.redis.triage import Procedure
 
 USERS = 400
 SNAPSHOT_EVERY = 1.0  # drill seconds standing for the hourly snapshot
 
 
 def sessions_stack(drill, redis_factory, s3):
-    st = build_stack(drill, redis_factory, s3, name="sessions", drill_interval=SNAPSHOT_EVERY)
+    st = stack.build(drill, redis_factory, s3, name="sessions", drill_interval=SNAPSHOT_EVERY)
     sink = SessionSink(st.handle, users=USERS)
     ledger = drill.ledger(sink, name="sessions", cadence=0.005)
     drill.wait_for_writes(ledger, 100)
@@ -123,7 +124,7 @@ def test_sessions_host_lost_restored_from_s3(drill, redis_factory, s3):
         f.note("fault", dataclasses.asdict(loss))
     t0 = drill.record.t0_mono
     drill.detect(st.handle.probe, name="redis-cli ping")
-    checks.decide(drill, st.handle, expected=Procedure.RESTORE_S3)
+    triage.decide(drill, st.handle, expected=Procedure.RESTORE_S3)
 
     with drill.step(
         "Session Recovery: SHUTDOWN NOSAVE, dump.rdb from S3, start", Phase.EXECUTION
@@ -152,7 +153,7 @@ def test_sessions_flushall_restored_from_s3(drill, redis_factory, s3):
                 raise RuntimeError("DBSIZE 0: every user is logged out")
 
     drill.detect(sessions_present, name="DBSIZE > 0")
-    checks.decide(drill, st.handle, expected=Procedure.RESTORE_S3)
+    triage.decide(drill, st.handle, expected=Procedure.RESTORE_S3)
 
     with drill.step(
         "Session Recovery: SHUTDOWN NOSAVE, dump.rdb from S3, start", Phase.EXECUTION

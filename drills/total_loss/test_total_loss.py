@@ -1,4 +1,4 @@
-"""Complete data loss (../shared/runbooks/001_61317e2ff6da1521.md, Scenario 2 / Procedure B).
+"""Complete data loss (runbooks/database-recovery.md, scenario 2 / procedure B).
 
 "Drop staging database - Execute Recovery Procedure B - Restore from S3 backup - Measure
 recovery time - Validate completeness." The database server is SIGKILLed and its data

@@ -4,7 +4,7 @@
   with a SHA-256 each (directory format: one object per file plus a manifest).
 - Physical: ``pg_basebackup -Ft -X none -c fast`` uploaded the same way, plus continuous
   WAL archiving to S3 (``archive_command`` / ``restore_command`` run
-  :mod:`scenarios.postgres.wal_s3`), with ``archive_timeout`` from drills.toml.
+  ``drillbook/scenarios/postgres/wal_s3.py``), with ``archive_timeout`` from drills.toml.
 - Freshness: the age of the newest backup and the archive lag (the runbooks alert on a
   backup older than the RPO and on lag above 60 % of it).
 
@@ -13,7 +13,6 @@ Every command runs through a drill step (``StepContext.run``) so it is recorded.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import shutil
 import sys
@@ -24,12 +23,23 @@ from pathlib import Path
 from typing import Any
 
 from drillbook.drill import StepContext
-from drillbook.fixtures import procs
 from drillbook.fixtures.binaries import others_can_reach
 from drillbook.fixtures.local import OsUser
 from drillbook.fixtures.postgres import PostgresHandle
 from drillbook.fixtures.s3 import S3Handle
-from drillbook.scenarios.s3.store import BackupStore, StoredObject
+from drillbook.scenarios.common import scratch_dir
+from drillbook.scenarios.store import BackupStore, StoredObject
+
+__all__ = [
+    "Backup",
+    "WalArchive",
+    "base_backup",
+    "download",
+    "extract_base",
+    "newest_backup_age",
+    "pg_dump",
+    "server_python",
+]
 
 WAL_SCRIPT = Path(__file__).with_name("wal_s3.py")
 
@@ -61,7 +71,7 @@ class WalArchive:
         """Set up the archive: bucket, a private config for the server user, the script."""
         store = BackupStore(s3, bucket)
         store.ensure_bucket()
-        home = procs.current_run().mkdir("wal-archive")
+        home = scratch_dir("wal-archive")
         user = OsUser.unprivileged()
         config = home / "wal_s3.json"
         config.write_text(
@@ -145,22 +155,20 @@ class Backup:
 
     @property
     def age(self) -> float:
+        """Seconds since the backup was taken."""
         return time.time() - self.taken_at
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "kind": self.kind,
-            "name": self.name,
-            "dbname": self.dbname,
-            "taken_at": self.taken_at,
-            "size": self.size,
-            "objects": [o.__dict__ for o in self.objects],
-        }
 
-
-def scratch_dir(name: str) -> Path:
-    """A fresh directory in the run dir (removed with the run)."""
-    return procs.current_run().mkdir(name)
+def _upload(
+    step: StepContext, store: BackupStore, backup: Backup, files: list[tuple[Path, str]]
+) -> Backup:
+    """Put each (file, key) into the store with its SHA-256; count the bytes on the step."""
+    for path, key in files:
+        obj = step.call(f"s3 put {store.url(key)}", store.put_file, path, key)
+        backup.objects.append(obj)
+        backup.size += obj.size
+    step.processed(backup.size)
+    return backup
 
 
 def pg_dump(
@@ -172,7 +180,15 @@ def pg_dump(
     fmt: str = "custom",
     jobs: int = 2,
 ) -> Backup:
-    """``pg_dump`` of one database into the store (custom or directory format)."""
+    """``pg_dump`` of one database into the store, as a daily/15-minute dump job does.
+
+    *step*: the drill step the commands are recorded in (``pg_dump`` argv, each S3 put);
+    *pg*: the server; *store*: where the backup goes; *dbname* defaults to the handle's;
+    *fmt*: ``custom`` (``-Fc``, one object) or ``directory`` (``-Fd -j jobs``, one object
+    per file). Records the bytes uploaded on the step; returns the :class:`Backup` that a
+    restore takes (keep it in a list: :func:`~.recovery.restore_dump` picks the newest
+    good one).
+    """
     db = dbname or pg.dbname
     name = f"dump-{fmt}/{db}/{store.stamp()}"
     scratch = scratch_dir("pgdump")
@@ -190,61 +206,52 @@ def pg_dump(
             files = [(p, f"{name}/{p.relative_to(out)}") for p in sorted(out.iterdir())]
         else:
             raise ValueError(f"pg_dump format {fmt!r}: use custom or directory")
-        backup = Backup(kind=f"dump-{fmt}", name=name, dbname=db)
-        for path, key in files:
-            obj = step.call(f"s3 put {store.url(key)}", store.put_file, path, key)
-            backup.objects.append(obj)
-            backup.size += obj.size
-        step.processed(backup.size)
-        return backup
+        return _upload(step, store, Backup(kind=f"dump-{fmt}", name=name, dbname=db), files)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
 def base_backup(
-    step: StepContext, pg: PostgresHandle, store: BackupStore, *, label: str = "drillbook"
+    step: StepContext,
+    pg: PostgresHandle,
+    store: BackupStore,
+    *,
+    label: str = "drillbook",
+    prefix: str = "base",
+    include_wal: bool = False,
+    verify_checksums: bool = True,
 ) -> Backup:
-    """``pg_basebackup`` (tar, no WAL: the archive has it) uploaded with checksums."""
-    name = f"base/{store.stamp()}"
+    """``pg_basebackup -Ft -c fast`` of the whole cluster, uploaded with checksums.
+
+    *step*: the drill step the commands are recorded in; *pg*: the server; *store*: where
+    it goes, under *prefix*/. By default without WAL (``-X none``: the WAL archive has
+    it), the base of a PITR. To keep the evidence of a corrupted cluster before restoring
+    over it (runbooks/projects-corruption.md: "back up the current state first"), pass
+    ``include_wal=True`` (``-X fetch``: self-contained) and ``verify_checksums=False``
+    (``--no-verify-checksums``: pg_dump would stop at the first bad page). Records the
+    bytes uploaded on the step.
+    """
+    name = f"{prefix}/{store.stamp()}"
     scratch = scratch_dir("basebackup")
+    argv = [pg.tool("pg_basebackup"), "-D", str(scratch / "b"), "-Ft", "-c", "fast"]
+    argv += ["-X", "fetch" if include_wal else "none", "-l", label, "--no-sync"]
+    if not verify_checksums:
+        argv.append("--no-verify-checksums")
     try:
-        step.run(
-            [
-                pg.tool("pg_basebackup"),
-                "-D",
-                str(scratch / "b"),
-                "-Ft",
-                "-X",
-                "none",
-                "-c",
-                "fast",
-                "-l",
-                label,
-                "--no-sync",
-            ],
-            env=pg.env(),
-        )
-        backup = Backup(kind="base", name=name, label=label)
-        for path in sorted((scratch / "b").iterdir()):
-            obj = step.call(
-                f"s3 put {store.url(name + '/' + path.name)}",
-                store.put_file,
-                path,
-                f"{name}/{path.name}",
-            )
-            backup.objects.append(obj)
-            backup.size += obj.size
-        step.processed(backup.size)
-        return backup
+        step.run(argv, env=pg.env())
+        files = [(p, f"{name}/{p.name}") for p in sorted((scratch / "b").iterdir())]
+        return _upload(step, store, Backup(kind="base", name=name, label=label), files)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
 def download(step: StepContext, store: BackupStore, backup: Backup, dest: Path) -> list[Path]:
-    """Fetch every object of *backup*, verifying each checksum (BackupCorrupt on mismatch).
+    """Fetch every object of *backup* from *store* into *dest*, verifying each checksum.
 
-    The bytes a restore step moved are counted by the restore itself (the database it
-    rebuilt), not here: a projection at production size needs database bytes.
+    Each GET is a recorded call of *step*; a mismatch raises ``BackupCorrupt`` (the file
+    is removed). Returns the local paths. The bytes a restore step moved are counted by
+    the restore itself (the database it rebuilt), not here: a projection at production
+    size needs database bytes.
     """
     paths = []
     for obj in backup.objects:
@@ -257,7 +264,8 @@ def download(step: StepContext, store: BackupStore, backup: Backup, dest: Path) 
 
 
 def extract_base(step: StepContext, tar_paths: list[Path], data_dir: Path) -> None:
-    """Unpack base.tar (and tablespace tars) into an empty data directory."""
+    """Unpack base.tar (and tablespace tars) of *tar_paths* into the empty *data_dir*,
+    each ``tar -xf`` a recorded call of *step*."""
     for tar in tar_paths:
         if not tar.name.endswith(".tar"):
             continue
@@ -273,13 +281,5 @@ def _untar(tar: Path, target: Path) -> None:
 
 
 def newest_backup_age(backups: list[Backup]) -> float | None:
+    """Seconds since the newest of *backups* was taken (None: no backup yet)."""
     return min((b.age for b in backups), default=None)
-
-
-def replication_lag(standby: PostgresHandle) -> float | None:
-    """Seconds between now and the last transaction the standby replayed."""
-    with contextlib.suppress(Exception):
-        rows = standby.execute("SELECT extract(epoch FROM now() - pg_last_xact_replay_timestamp())")
-        if rows and rows[0][0] is not None:
-            return float(rows[0][0])
-    return None

@@ -1,5 +1,8 @@
 """The RPO ledger in PostgreSQL: one row per numbered, acknowledged write.
 
+The sink implements :class:`drillbook.ledger.LedgerSink` (``prepare``, ``write``,
+``read_all``, ``close``); the drill's ledger writer calls them, a drill does not.
+
 A write is acknowledged when its autocommit INSERT returns: with the server's
 ``synchronous_commit`` (on by default) the commit record is flushed to WAL by then,
 which is exactly the promise an application gets.
@@ -14,11 +17,24 @@ import psycopg
 
 from drillbook.fixtures.postgres import PostgresHandle
 
+__all__ = [
+    "TABLE",
+    "PostgresLedgerSink",
+]
+
 TABLE = "drill_ledger"
 
 
 class PostgresLedgerSink:
-    """Rows in ``drill_ledger(seq, payload)``; reads back from ``read_handle`` (default: same)."""
+    """The ledger as rows of ``table(seq, payload, written_at)`` in database *dbname*
+    (default: the handle's) on *handle*.
+
+    ``drill.ledger(PostgresLedgerSink(db))`` starts writing; after the recovery
+    ``drill.verify_ledger(ledger, read_from=restored)`` reads every row back from the
+    server the recovery produced (``read_handle``; by default the one written to). The
+    table is left out of ``checks.snapshot`` by default: the ledger is verified on its
+    own.
+    """
 
     def __init__(self, handle: PostgresHandle, *, dbname: str | None = None, table: str = TABLE):
         self.handle = handle

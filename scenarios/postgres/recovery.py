@@ -24,10 +24,21 @@ from typing import Any
 from psycopg import sql
 
 from drillbook.drill import StepContext
-from drillbook.fixtures import procs
 from drillbook.fixtures.postgres import PostgresHandle
+from drillbook.scenarios.common import scratch_dir
 from drillbook.scenarios.postgres.backup import Backup, WalArchive, download, extract_base
-from drillbook.scenarios.s3.store import BackupCorrupt, BackupMissing, BackupStore
+from drillbook.scenarios.store import BackupCorrupt, BackupMissing, BackupStore
+
+__all__ = [
+    "make_standby",
+    "newest_good",
+    "pitr",
+    "promote",
+    "restore_dump",
+    "selective_restore",
+    "wait_promoted",
+    "wait_sync",
+]
 
 PgFactory = Callable[..., Any]
 
@@ -35,7 +46,9 @@ PgFactory = Callable[..., Any]
 def newest_good(
     step: StepContext, store: BackupStore, backups: Sequence[Backup], dest: Path
 ) -> tuple[Backup, list[Path]]:
-    """Download the newest backup whose checksums verify; older ones only if it fails."""
+    """Download the newest of *backups* whose checksums verify into *dest*; older ones
+    only if it fails (each refusal is a note of *step*). Raises ``BackupMissing`` when
+    none is good."""
     errors = []
     for backup in sorted(backups, key=lambda b: b.taken_at, reverse=True):
         target = dest / backup.name.replace("/", "_")
@@ -57,8 +70,14 @@ def restore_dump(
     dbname: str,
     jobs: int = 2,
 ) -> Backup:
-    """Restore the newest good dump into database *dbname* on *target* (created here)."""
-    scratch = procs.current_run().mkdir("restore")
+    """Restore the newest good dump of *backups* (from *store*) into database *dbname* on
+    *target*, created here: ``CREATE DATABASE``, then ``pg_restore -j jobs``.
+
+    Every command is recorded in *step*; the rebuilt database's size is the step's bytes
+    processed (what ``production_size`` projections scale) and its note
+    ``restored_database_bytes``. Returns the backup restored.
+    """
+    scratch = scratch_dir("restore")
     try:
         backup, paths = newest_good(step, store, backups, scratch)
         step.sql(target.connect("postgres"), f'CREATE DATABASE "{dbname}"')
@@ -85,27 +104,14 @@ def restore_dump(
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def pitr(
-    step: StepContext,
-    pg_factory: PgFactory,
-    store: BackupStore,
-    base: Backup,
+def _recovery_settings(
     archive: WalArchive,
-    *,
-    credentials_from: PostgresHandle,
-    target_time: datetime | None = None,
-    target_name: str | None = None,
-    target_lsn: str | None = None,
-    timeout: float = 300.0,
-    name: str = "restored",
-) -> PostgresHandle:
-    """Point-in-time recovery into a new server; returns it promoted and accepting writes.
-
-    A target past the end of the archive makes PostgreSQL exit ("recovery ended before
-    configured recovery target was reached"): the start fails at once with that log.
-    """
-    targets = [t for t in (target_time, target_name, target_lsn) if t is not None]
-    if len(targets) > 1:
+    target_time: datetime | None,
+    target_name: str | None,
+    target_lsn: str | None,
+) -> dict[str, Any]:
+    """The restored server's settings: replay from *archive* to at most one target."""
+    if sum(t is not None for t in (target_time, target_name, target_lsn)) > 1:
         raise ValueError("give one recovery target: time, name or lsn")
     settings: dict[str, Any] = {
         # Never archive into the archive this server restores from.
@@ -125,10 +131,40 @@ def pitr(
         settings["recovery_target_lsn"] = target_lsn
     else:
         settings["recovery_target_timeline"] = "latest"
+    return settings
+
+
+def pitr(
+    step: StepContext,
+    pg_factory: PgFactory,
+    store: BackupStore,
+    base: Backup,
+    archive: WalArchive,
+    *,
+    credentials_from: PostgresHandle,
+    target_time: datetime | None = None,
+    target_name: str | None = None,
+    target_lsn: str | None = None,
+    timeout: float = 300.0,
+    name: str = "restored",
+) -> PostgresHandle:
+    """Point-in-time recovery into a new server; returns it promoted and accepting writes.
+
+    *step*: the drill step every command is recorded in; *pg_factory*: the fixture the
+    new server *name* comes from, with the credentials of *credentials_from*; *base*: the
+    base backup in *store*; *archive*: the WAL archive to replay. One target at most:
+    *target_time* (inclusive), *target_name* (a restore point) or *target_lsn*; none
+    replays to the end of the archive. The new server never archives
+    (``archive_mode = off``) and accepts no connection before it is promoted. A target
+    past the end of the archive makes PostgreSQL exit ("recovery ended before configured
+    recovery target was reached"): the start fails at once with that log.
+    """
+    targets = [t for t in (target_time, target_name, target_lsn) if t is not None]
+    settings = _recovery_settings(archive, target_time, target_name, target_lsn)
     restored = pg_factory(
         name, init=False, start=False, credentials_from=credentials_from, **settings
     )
-    scratch = procs.current_run().mkdir("pitr")
+    scratch = scratch_dir("pitr")
     try:
         paths = download(step, store, base, scratch)
         extract_base(step, paths, restored.data_dir)
@@ -144,7 +180,8 @@ def pitr(
 
 
 def wait_promoted(pg: PostgresHandle, timeout: float = 120.0) -> None:
-    """Wait until recovery ended and the server accepts writes."""
+    """Poll ``pg_is_in_recovery()`` on *pg* until recovery ended and the server accepts
+    writes (TimeoutError after *timeout* seconds)."""
     deadline = time.monotonic() + timeout
     while True:
         rows = pg.execute("SELECT pg_is_in_recovery()")
@@ -153,14 +190,6 @@ def wait_promoted(pg: PostgresHandle, timeout: float = 120.0) -> None:
         if time.monotonic() >= deadline:
             raise TimeoutError(f"{pg.name} still in recovery after {timeout:.0f} s")
         time.sleep(0.02)
-
-
-def create_restore_point(pg: PostgresHandle, name: str) -> str:
-    """``SELECT pg_create_restore_point(name)`` (runbook 001), then switch the segment."""
-    with pg.connect() as conn:
-        row = conn.execute("SELECT pg_create_restore_point(%s)::text", (name,)).fetchone()
-    assert row is not None
-    return str(row[0])
 
 
 def selective_restore(
@@ -173,7 +202,9 @@ def selective_restore(
     tables: Sequence[str],
     jobs: int = 2,
 ) -> None:
-    """Partial loss: restore the dump into a side database, copy the lost tables back.
+    """Partial loss: restore the newest dump into a side database, copy the lost
+    *tables* back into *dbname* on *target* (``pg_dump -t`` | ``psql``), drop the side
+    database; every command recorded in *step*.
 
     Foreign keys of other tables that pointed at the lost tables were dropped with them
     (CASCADE); they are re-created from the side database's definitions. ``pg_dump -t``
@@ -223,7 +254,10 @@ def make_standby(
     name: str = "standby",
     timeout: float = 120.0,
 ) -> PostgresHandle:
-    """A streaming-replication standby from ``pg_basebackup -R``; optionally synchronous."""
+    """A streaming-replication standby of *primary*, named *name*, from
+    ``pg_basebackup -R`` (every command recorded in *step*); with *synchronous*, the
+    primary's ``synchronous_standby_names`` names it and this waits until it is. The
+    standby comes from *pg_factory*, a hot standby."""
     standby = pg_factory(
         name,
         init=False,
@@ -257,6 +291,7 @@ def make_standby(
 
 
 def wait_sync(primary: PostgresHandle, name: str, *, timeout: float = 60.0) -> None:
+    """Wait until *primary* reports standby *name* as ``sync`` in pg_stat_replication."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         rows = primary.execute(
@@ -269,7 +304,8 @@ def wait_sync(primary: PostgresHandle, name: str, *, timeout: float = 60.0) -> N
 
 
 def promote(step: StepContext, standby: PostgresHandle, *, timeout: int = 60) -> None:
-    """``SELECT pg_promote(wait => true)``: the standby becomes a primary."""
+    """``SELECT pg_promote(wait => true)`` on *standby* (recorded in *step*): it becomes a
+    primary within *timeout* seconds, or RuntimeError."""
     with standby.connect() as conn:
         rows = step.sql(conn, f"SELECT pg_promote(true, {int(timeout)})")
     if not rows or rows[0][0] is not True:

@@ -1,7 +1,8 @@
 """Application data for PostgreSQL drills: the source runbooks' schema, and northwind.
 
-The runbooks (../shared/runbooks/000_… and 004_…) name the services' tables: users and
-their sessions (auth), projects and their scenes (projects service), orders. This module
+The runbooks (runbooks/auth-pitr.md, runbooks/projects-corruption.md) name the services'
+tables: users and their sessions (auth), projects and their scenes (projects service),
+orders. This module
 creates them with the keys a real application has (identity/bigserial ids, NOT NULL,
 unique e-mail and session token, foreign keys with B-tree indexes on their columns) and
 loads deterministic rows generated in SQL, so two loads of the same scale are equal row
@@ -12,10 +13,11 @@ empty database's ~7.7 MB): about 10 MB per scale unit, linear (scale 1: 10.4 MB,
 scale 10: 99 MB, scale 30: 297 MB), so 100 MB ≈ scale 10 and 1 GB ≈ scale 100. Loading
 took 0.8-0.9 s per scale unit on a busy 2-CPU machine (scale 30: 25 s).
 
-northwind (../shared/datasets/northwind, a third-party schema this project did not
-write) proves that the generic integrity checks are generic; :func:`load_northwind`
-raises :class:`DatasetMissing` when the file is not there, which tests turn into a skip
-with the reason.
+A team's own schema loads with :func:`load_sql_file` (or :func:`sql_file`, a loader for
+``stack.build``). northwind (a third-party schema this project did not write, found
+through ``$DRILLBOOK_NORTHWIND``) proves that the generic integrity checks are generic;
+:func:`load_northwind` raises :class:`DatasetMissing` when it is not there, which tests
+turn into a skip with the reason.
 """
 
 from __future__ import annotations
@@ -23,11 +25,30 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import psycopg
 from psycopg import sql
+
+__all__ = [
+    "MB_PER_SCALE",
+    "NORTHWIND_ENV",
+    "ROWS_PER_SCALE",
+    "TABLES",
+    "DatasetMissing",
+    "Loader",
+    "add_constraints",
+    "app_database",
+    "create_schema",
+    "load",
+    "load_northwind",
+    "load_sql_file",
+    "northwind_path",
+    "row_counts_for",
+    "sql_file",
+]
 
 # Rows per scale unit. Scale 1 is a fast drill; 100 MB is scale 10, 1 GB scale 100.
 ROWS_PER_SCALE = {
@@ -206,28 +227,80 @@ def app_database(handle: Any, dbname: str = "app", scale: int = 1) -> str:
     return str(dbname)
 
 
-# -- northwind -------------------------------------------------------------------------------
+# -- a team's own SQL, and northwind ----------------------------------------------------------
 
 NORTHWIND_ENV = "DRILLBOOK_NORTHWIND"
 
+#: What ``stack.build(loader=...)`` calls: loads the application's data into the
+#: (created, empty) database it is handed, a ``PostgresView``.
+Loader = Callable[[Any], object]
+
+
+def load_sql_file(
+    handle: Any, dbname: str, path: Path | str, *, timeout: float = 120, analyze: bool = True
+) -> str:
+    """Run the SQL file *path* into database *dbname* on *handle*'s server with psql.
+
+    ``psql -X -q -1 -v ON_ERROR_STOP=1 -f path``: one transaction (3,400 fsynced
+    autocommits take 10 s instead of 1), the first error stops it and raises with psql's
+    output. *dbname* is created when it does not exist. A schema dump (``pg_dump -s``),
+    a migration script and a seed file all load this way. ANALYZE afterwards (*analyze*),
+    so the checks' plans are those of a live database. Returns *dbname*.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"SQL file {path} not found")
+    if not handle.execute("SELECT 1 FROM pg_database WHERE datname = %s", (dbname,)):
+        handle.create_database(dbname)
+    env = {**os.environ, **handle.env(), "PGDATABASE": dbname}
+    argv = [_psql(handle), "-X", "-q", "-1", "-v", "ON_ERROR_STOP=1", "-f", str(path)]
+    res = subprocess.run(
+        argv,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+    if res.returncode != 0:
+        raise RuntimeError(
+            f"loading {path.name} into {dbname!r} failed (psql exit {res.returncode}):\n"
+            f"{(res.stdout + res.stderr)[-2000:]}"
+        )
+    if analyze:
+        with handle.connect(dbname) as conn:
+            conn.execute("ANALYZE")
+    return str(dbname)
+
+
+def sql_file(path: Path | str, *, timeout: float = 120) -> Loader:
+    """A loader for ``stack.build(loader=...)`` that runs a team's SQL file (schema and
+    rows) into the application database with :func:`load_sql_file`."""
+
+    def load(db: Any) -> None:
+        load_sql_file(db, db.dbname, path, timeout=timeout)
+
+    return load
+
 
 def northwind_path() -> Path:
-    """The northwind SQL dump: ``$DRILLBOOK_NORTHWIND`` or ../shared/datasets/northwind.
+    """The northwind SQL dump named by ``$DRILLBOOK_NORTHWIND``.
 
-    Raises :class:`DatasetMissing` (with where it looked and how to point elsewhere).
+    northwind is a third-party dataset, not part of drillbook: raises
+    :class:`DatasetMissing` (saying how to point at it) when the variable is unset or
+    names no file.
     """
     explicit = os.environ.get(NORTHWIND_ENV)
-    if explicit:
-        path = Path(explicit)
-    else:
-        root = Path(__file__).resolve().parents[2]
-        path = (root / ".." / "shared" / "datasets" / "northwind" / "northwind.sql").resolve()
-    if not path.is_file():
-        source = f"${NORTHWIND_ENV}" if explicit else "the project layout"
+    if not explicit:
         raise DatasetMissing(
-            f"northwind dataset not found at {path} (from {source}): check out "
-            "../shared/datasets/northwind next to the project or set "
-            f"{NORTHWIND_ENV}=/path/to/northwind.sql"
+            f"northwind dataset not configured: set {NORTHWIND_ENV}=/path/to/northwind.sql"
+        )
+    path = Path(explicit)
+    if not path.is_file():
+        raise DatasetMissing(
+            f"northwind dataset not found at {path} (from ${NORTHWIND_ENV}): point "
+            f"{NORTHWIND_ENV} at northwind.sql"
         )
     return path
 
@@ -248,27 +321,4 @@ def load_northwind(handle: Any, dbname: str = "northwind", *, timeout: float = 1
     The dump drops and recreates its own tables, so loading into an existing northwind
     database starts it afresh. Raises :class:`DatasetMissing` when the file is absent.
     """
-    path = northwind_path()
-    exists = handle.execute("SELECT 1 FROM pg_database WHERE datname = %s", (dbname,))
-    if not exists:
-        handle.create_database(dbname)
-    env = {**os.environ, **handle.env(), "PGDATABASE": dbname}
-    # -1: one transaction, one commit (3,400 fsynced autocommits take 10 s instead of 1).
-    argv = [_psql(handle), "-X", "-q", "-1", "-v", "ON_ERROR_STOP=1", "-f", str(path)]
-    res = subprocess.run(
-        argv,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        stdin=subprocess.DEVNULL,
-        check=False,
-    )
-    if res.returncode != 0:
-        raise RuntimeError(
-            f"loading northwind into {dbname!r} failed (psql exit {res.returncode}):\n"
-            f"{(res.stdout + res.stderr)[-2000:]}"
-        )
-    with handle.connect(dbname) as conn:
-        conn.execute("ANALYZE")
-    return str(dbname)
+    return load_sql_file(handle, dbname, northwind_path(), timeout=timeout)

@@ -19,6 +19,12 @@ from drillbook.scenarios.postgres import checks
 from drillbook.scenarios.postgres.checks import Snapshot
 from drillbook.triage import TriageProbes
 
+__all__ = [
+    "corruption_evidence",
+    "missing_evidence",
+    "probes",
+]
+
 EVIDENCE_LIMIT = 600  # characters per probe answer kept in the record
 
 
@@ -32,7 +38,8 @@ def _short(parts: list[str]) -> str | None:
 def corruption_evidence(
     conn: Any, snapshot: Snapshot | None, *, compare_content: bool = True
 ) -> str | None:
-    """Evidence that the data is corrupt, or None. See the module docstring."""
+    """Evidence on *conn* that the data is corrupt, or None (see the module docstring);
+    content digests against *snapshot* when *compare_content*."""
     # verify_heapam would read every heap a second time after the full read: B-trees only.
     results = checks.full_read(conn) + checks.amcheck(conn, heap=False) + checks.orphans(conn)
     results += checks.duplicates(conn, snapshot)
@@ -61,7 +68,8 @@ def corruption_evidence(
 
 
 def missing_evidence(conn: Any, snapshot: Snapshot | None) -> str | None:
-    """Evidence that data is missing (tables gone, fewer rows), or None."""
+    """Evidence on *conn* that data is missing (tables of *snapshot* gone, fewer rows),
+    or None."""
     if snapshot is None:
         return None
     found = []
@@ -83,9 +91,13 @@ def probes(
     compare_content: bool = True,
     timeout: float = 5.0,
 ) -> TriageProbes:
-    """The three probes of the decision tree against *dbname* on *handle*.
+    """The three probes of the decision tree against *dbname* on *handle*, for
+    ``drill.triage(probes, expected=...)``, which records the answers.
 
-    *dbname* defaults to the snapshot's database, else the handle's.
+    *snapshot*: the state before the fault (missing and changed data are judged against
+    it); *dbname* defaults to the snapshot's database, else the handle's;
+    *compare_content*: count a table whose rows changed but not their number as corrupt
+    (a bad UPDATE); *timeout*: seconds to connect. Each probe opens its own connection.
     """
     db = dbname or (snapshot.database if snapshot is not None else handle.dbname)
 

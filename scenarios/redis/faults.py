@@ -18,28 +18,47 @@ drill calls them inside ``with drill.fault(...)``, which marks t0.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import random
-import shutil
 import signal
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from drillbook.fixtures.base import Capability
 from drillbook.fixtures.redis import RedisHandle
-from drillbook.scenarios.redis.persistence import (
+from drillbook.scenarios.common import WipedDirectory, wipe_directory
+from drillbook.scenarios.redis.aof import (
+    AofLayout,
+    RespCommand,
     handle_aof_layout,
     iter_keys,
-    rdb_path,
     resp_commands,
 )
+from drillbook.scenarios.redis.server import rdb_path
+
+__all__ = [
+    "AofCorruption",
+    "AofTruncation",
+    "Crash",
+    "DataDirLoss",
+    "FileCorruption",
+    "Flushall",
+    "corrupt_aof",
+    "corrupt_file",
+    "corrupt_rdb",
+    "crash",
+    "flushall",
+    "lose_data_dir",
+    "truncate_aof",
+]
 
 # -- crash ------------------------------------------------------------------------------------
 
 
 @dataclass
 class Crash:
+    """What :func:`crash` did: the pid killed (when the backend knows it) and the signal."""
+
     pid: int | None
     signal: str
 
@@ -57,6 +76,8 @@ def crash(handle: RedisHandle) -> Crash:
 
 @dataclass
 class Flushall:
+    """What :func:`flushall` did: the keys the server held before it."""
+
     keys_before: int
     command: str
 
@@ -78,38 +99,20 @@ def flushall(handle: RedisHandle) -> Flushall:
 # -- loss of the data directory ---------------------------------------------------------------
 
 
-@dataclass
-class DataDirLoss:
-    data_dir: str
-    files_removed: int
-    bytes_removed: int
-    removed: list[str] = field(default_factory=list)
+DataDirLoss = WipedDirectory
 
 
 def lose_data_dir(handle: RedisHandle) -> DataDirLoss:
-    """SIGKILL the server and remove everything in its data directory (dump.rdb, AOF).
+    """SIGKILL the server and remove everything in its data directory (dump.rdb, AOF): a
+    lost volume or host.
 
-    The directory itself stays (the mount point of the lost volume): a restore puts a
-    snapshot back into it.
+    *handle*: the server (needs kill, its data dir, destruction allowed). The directory
+    itself stays (the mount point): a restore puts a snapshot back into it. Returns the
+    files removed; call it inside ``with drill.fault(...)``.
     """
     handle.require(Capability.KILL, Capability.DATA_DIR, Capability.DESTRUCTIVE)
-    data_dir = Path(handle.data_dir)
     handle.kill(signal.SIGKILL)
-    files = nbytes = 0
-    removed: list[str] = []
-    for dirpath, _dirs, filenames in os.walk(data_dir):
-        for name in filenames:
-            files += 1
-            path = os.path.join(dirpath, name)
-            removed.append(os.path.relpath(path, data_dir))
-            with contextlib.suppress(OSError):
-                nbytes += os.lstat(path).st_size
-    for entry in list(data_dir.iterdir()):
-        if entry.is_dir() and not entry.is_symlink():
-            shutil.rmtree(entry)
-        else:
-            entry.unlink()
-    return DataDirLoss(str(data_dir), files, nbytes, sorted(removed))
+    return wipe_directory(handle.data_dir)
 
 
 # -- truncated AOF ----------------------------------------------------------------------------
@@ -130,6 +133,49 @@ class AofTruncation:
     keys_removed: list[str] = field(default_factory=list)
 
 
+def _last_writes(
+    handle: RedisHandle, records_back: int, kill: bool
+) -> tuple[AofLayout, Path, bytes, list[RespCommand], RespCommand]:
+    """SIGKILL (*kill*) and read the AOF's last INCR file: (layout, file, bytes, its
+    commands, the write *records_back* writes from its end)."""
+    handle.require(Capability.DATA_DIR, Capability.DESTRUCTIVE)
+    if records_back < 1:
+        raise ValueError("records_back must be >= 1 (1: the last record)")
+    if kill:
+        handle.require(Capability.KILL)
+        handle.kill(signal.SIGKILL)
+    layout = handle_aof_layout(handle)
+    target = layout.last_incr
+    if target is None:
+        raise ValueError(f"no AOF in {handle.data_dir} ({layout.kind}): is appendonly on?")
+    if target.format != "resp":
+        raise ValueError(
+            f"{target.path.name} is an RDB preamble, not a command stream: write some keys "
+            "after the last rewrite so the INCR file has records to damage"
+        )
+    data = target.path.read_bytes()
+    commands = resp_commands(data).commands
+    writes = [c for c in commands if c.is_write]
+    if len(writes) < records_back:
+        raise ValueError(
+            f"{target.path.name} has {len(writes)} write records, cannot reach {records_back} back"
+        )
+    return layout, target.path, data, commands, writes[-records_back]
+
+
+def _overwrite(
+    path: Path, *, truncate_at: int | None = None, at: int = 0, data: bytes = b""
+) -> None:
+    with open(path, "r+b") as f:
+        if truncate_at is not None:
+            f.truncate(truncate_at)
+        else:
+            f.seek(at)
+            f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+
+
 def truncate_aof(
     handle: RedisHandle,
     *,
@@ -139,43 +185,20 @@ def truncate_aof(
 ) -> AofTruncation:
     """The server dies mid-write: the AOF's last file ends inside a record.
 
-    SIGKILL first (``kill=True``: the server must not append behind the cut), then cut
-    the last INCR file (the single AOF on old servers) in the middle of the record that
-    is *records_back* records from its end: that record is torn, every later one gone.
+    *handle*: the server (needs its data dir; with *kill*, SIGKILL first so the server
+    cannot append behind the cut). Cuts the last INCR file (the single AOF on old
+    servers) in the middle of the record that is *records_back* writes from its end:
+    that record is torn, every later one gone. *rng* picks the byte. Returns the commands
+    and keys removed.
     """
-    handle.require(Capability.DATA_DIR, Capability.DESTRUCTIVE)
-    if records_back < 1:
-        raise ValueError("records_back must be >= 1 (1: tear the last record)")
-    if kill:
-        handle.require(Capability.KILL)
-        handle.kill(signal.SIGKILL)
-    layout = handle_aof_layout(handle)
-    target = layout.last_incr
-    if target is None:
-        raise ValueError(f"no AOF in {handle.data_dir} ({layout.kind}): is appendonly on?")
-    data = target.path.read_bytes()
-    if target.format == "rdb":
-        raise ValueError(
-            f"{target.path.name} is an RDB preamble, not a command stream: write some keys "
-            "after the last rewrite so the INCR file has records to cut"
-        )
-    parsed = resp_commands(data)
-    writes = [c for c in parsed.commands if c.is_write]
-    if len(writes) < records_back:
-        raise ValueError(
-            f"{target.path.name} has {len(writes)} write records, cannot cut {records_back} back"
-        )
-    torn = writes[-records_back]
+    layout, path, data, commands, torn = _last_writes(handle, records_back, kill)
     rng = rng or random.Random()
     # Somewhere strictly inside the record: at least its first byte stays, never all.
     cut = torn.start + rng.randint(1, max(1, torn.end - torn.start - 1))
-    removed = [c for c in parsed.commands if c.end > cut]
-    with open(target.path, "r+b") as f:
-        f.truncate(cut)
-        f.flush()
-        os.fsync(f.fileno())
+    removed = [c for c in commands if c.end > cut]
+    _overwrite(path, truncate_at=cut)
     return AofTruncation(
-        file=str(target.path),
+        file=str(path),
         layout=layout.kind,
         size_before=len(data),
         size_after=cut,
@@ -192,6 +215,8 @@ def truncate_aof(
 
 @dataclass
 class FileCorruption:
+    """The byte range :func:`corrupt_file` overwrote in a file."""
+
     path: str
     size: int
     offset: int
@@ -256,32 +281,17 @@ class AofCorruption:
 
 def corrupt_aof(handle: RedisHandle, *, records_back: int = 10, kill: bool = True) -> AofCorruption:
     """Overwrite the header of the record *records_back* writes from the end of the last
-    INCR file (``*3`` becomes ``!3``): every intact record after it is lost to a repair."""
-    handle.require(Capability.DATA_DIR, Capability.DESTRUCTIVE)
-    if records_back < 1:
-        raise ValueError("records_back must be >= 1")
-    if kill:
-        handle.require(Capability.KILL)
-        handle.kill(signal.SIGKILL)
-    layout = handle_aof_layout(handle)
-    target = layout.last_incr
-    if target is None or target.format != "resp":
-        raise ValueError(f"no RESP INCR file to corrupt in {handle.data_dir} ({layout.kind})")
-    data = target.path.read_bytes()
-    parsed = resp_commands(data)
-    writes = [c for c in parsed.commands if c.is_write]
-    if len(writes) < records_back:
-        raise ValueError(f"{target.path.name} has {len(writes)} write records (< {records_back})")
-    hit = writes[-records_back]
+    INCR file (``*3`` becomes ``!3``): every intact record after it is lost to a repair.
+
+    *handle*: the server (needs its data dir; *kill* SIGKILLs it first). Returns the
+    commands and keys from the damage on (what ``redis-check-aof --fix`` will cut).
+    """
+    layout, path, _data, commands, hit = _last_writes(handle, records_back, kill)
     # Inside a MULTI block the repair cuts from the MULTI: count from the block start.
-    from_cmds = [c for c in parsed.commands if c.start >= hit.start]
-    with open(target.path, "r+b") as f:
-        f.seek(hit.start)
-        f.write(b"!")
-        f.flush()
-        os.fsync(f.fileno())
+    from_cmds = [c for c in commands if c.start >= hit.start]
+    _overwrite(path, at=hit.start, data=b"!")
     return AofCorruption(
-        file=str(target.path),
+        file=str(path),
         layout=layout.kind,
         offset=hit.start,
         damaged_command=hit.name,

@@ -1,7 +1,7 @@
 """drillbook's replicator: cross-region replication that moto accepts but does not perform.
 
 The runbooks protect media with "S3 versioning + cross-region replication"
-(../shared/runbooks/002_…) configured by ``put-bucket-replication`` (001_…). moto's
+(runbooks/object-storage.md) configured by ``put-bucket-replication``. moto's
 server stores that configuration and copies nothing, so a drill that wants a replica
 runs this replicator: a background thread copying object versions from the primary
 endpoint's bucket to the replica endpoint's bucket. The drill record must say so
@@ -23,61 +23,25 @@ Lag is measured per object: from the primary's acknowledgement (the event's time
 the replica's acknowledgement of the copy (:meth:`lag`). :meth:`pause` stops copying
 (a replication outage) and pending objects pile up: a region lost then loses them.
 
-:class:`ReplicatedLedgerSink` is the RPO ledger written to the primary with that event;
-with ``confirm=True`` a write is acknowledged only once the replica has it (the upload
-path an RPO-0 target over asynchronous replication needs).
+``ledger.ReplicatedLedgerSink`` is the RPO ledger written to the primary with that
+event; with ``confirm=True`` a write is acknowledged only once the replica has it (the
+upload path an RPO-0 target over asynchronous replication needs).
 """
 
 from __future__ import annotations
 
-import contextlib
 import statistics
 import threading
 import time
-from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import KW_ONLY, asdict, dataclass
 from types import TracebackType
 from typing import Any
 
-from botocore.exceptions import ClientError
+from drillbook.scenarios.s3.client import norm_etag
+from drillbook.scenarios.s3.copier import Copier, PendingCopy, Replication
 
-from drillbook.scenarios.s3 import protection
-from drillbook.scenarios.s3.checks import (
-    MEDIA_LEDGER_PREFIX,
-    error_code,
-    is_delete_marker_error,
-    is_multipart_etag,
-    list_current,
-    md5_hex,
-    norm_etag,
-    pool_map,
-)
-from drillbook.scenarios.s3.ledger import S3LedgerSink
-
-ERRORS_KEPT = 50
-GONE = ("NoSuchBucket", "NoSuchKey", "404")
-
-
-@dataclass
-class _Pending:
-    key: str
-    seen_mono: float  # when the event or scan saw the source object
-    ack_mono: float | None  # the primary's ack, when the write path reported it
-    gen: int
-    retry_at: float = 0.0
-
-
-@dataclass(frozen=True)
-class Replication:
-    """One copy made: which ETag reached the replica, and when."""
-
-    key: str
-    etag: str
-    size: int
-    seen_mono: float
-    ack_mono: float | None
-    replicated_mono: float
+__all__ = ["LagStats", "Replication", "Replicator", "lag_stats"]
 
 
 @dataclass
@@ -123,60 +87,28 @@ def lag_stats(pairs: Iterable[tuple[float, float | None]], *, t0: float | None =
     return out
 
 
-class Replicator:
-    """Copies new and changed objects from (source, bucket) to (replica, bucket)."""
+@dataclass(eq=False)
+class Replicator(Copier):
+    """Copies new and changed objects from (*source*, *source_bucket*) to (*replica*,
+    *replica_bucket*) in a thread: events (:meth:`notify`) at once or after *delay*,
+    and a scan of the source every *scan_interval* seconds for what events missed.
+    *prefix*, *delete_markers*, *workers*, *retry_interval*: see :class:`Copier`.
+    The drill record must say the copies are drillbook's (:meth:`describe`)."""
 
-    def __init__(
-        self,
-        source: Any,
-        source_bucket: str,
-        replica: Any,
-        replica_bucket: str,
-        *,
-        prefix: str = "",
-        delete_markers: bool = True,
-        scan_interval: float = 1.0,
-        delay: float = 0.0,
-        workers: int = 8,
-        retry_interval: float = 0.2,
-        name: str = "replicator",
-    ) -> None:
-        self.source = source
-        self.source_bucket = source_bucket
-        self.replica = replica
-        self.replica_bucket = replica_bucket
-        self.prefix = prefix
-        self.delete_markers = delete_markers
-        self.scan_interval = scan_interval
-        self.delay = delay
-        self.workers = workers
-        self.retry_interval = retry_interval
-        self.name = name
-        # Short timeouts: a lost region must fail a copy fast, not hang the thread.
-        self._src = protection.client(source, timeout=5, pool=workers)
-        self._dst = protection.client(replica, timeout=5, pool=workers)
-        self._cond = threading.Condition()
+    _: KW_ONLY
+    scan_interval: float = 1.0
+    name: str = "replicator"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
         self._work = threading.Lock()  # one scan/copy round at a time
-        self._pending: dict[str, _Pending] = {}
-        self._done: dict[str, Replication] = {}
-        self._first: dict[str, float] = {}  # key -> first replica ack
-        self._gen = 0
-        self._paused_since: float | None = None
         self._paused_total = 0.0
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
-        self.copies = 0
-        self.bytes = 0
-        self.deletes_propagated = 0
-        self.permanent_deletes_ignored = 0
-        self.scans = 0
-        self.errors: Counter[str] = Counter()
-        self.last_errors: list[str] = []
-
-    # -- lifecycle ---------------------------------------------------------------------------
 
     def start(self) -> Replicator:
+        """Start copying in a background thread (idempotent); returns the replicator."""
         if self._thread is None:
             self._thread = threading.Thread(
                 target=self._run, name=f"drillbook-{self.name}", daemon=True
@@ -185,6 +117,7 @@ class Replicator:
         return self
 
     def stop(self, timeout: float = 10.0) -> bool:
+        """Stop the thread (waiting *timeout* seconds); True when it ended."""
         self._stop.set()
         self._wake.set()
         if self._thread is not None:
@@ -212,6 +145,7 @@ class Replicator:
                 self._paused_since = time.monotonic()
 
     def resume(self) -> None:
+        """End a replication outage: what piled up is copied."""
         with self._cond:
             if self._paused_since is not None:
                 self._paused_total += time.monotonic() - self._paused_since
@@ -220,6 +154,7 @@ class Replicator:
 
     @property
     def paused(self) -> bool:
+        """Whether replication is paused (:meth:`pause`)."""
         return self._paused_since is not None
 
     # -- the write path's side ------------------------------------------------------------------
@@ -231,7 +166,7 @@ class Replicator:
         now = time.monotonic()
         with self._cond:
             self._gen += 1
-            self._pending[key] = _Pending(
+            self._pending[key] = PendingCopy(
                 key, now, ack_mono if ack_mono is not None else now, self._gen
             )
         self._wake.set()
@@ -258,6 +193,7 @@ class Replicator:
             return self._first.get(key)
 
     def pending(self) -> list[str]:
+        """Keys seen on the source and not yet on the replica."""
         with self._cond:
             return sorted(self._pending)
 
@@ -285,7 +221,7 @@ class Replicator:
             )
             pending = len(self._pending)
         return {
-            "performed_by": "drillbook replicator (scenarios/s3/replicator.py): the S3 "
+            "performed_by": "drillbook replicator (drillbook.scenarios.s3.replicator): the S3 "
             "server stores the replication configuration but copies nothing",
             "source": f"{self.source.endpoint}/{self.source_bucket}/{self.prefix}",
             "replica": f"{self.replica.endpoint}/{self.replica_bucket}/",
@@ -339,206 +275,3 @@ class Replicator:
                 wait = min(wait, min(due) - time.monotonic())
             self._wake.wait(max(0.005, wait))
             self._wake.clear()
-
-    def _error(self, where: str, exc: BaseException) -> None:
-        code = error_code(exc)
-        with self._cond:
-            self.errors[f"{where}: {code}"] += 1
-            self.last_errors.append(f"{where}: {code}: {exc}"[:300])
-            del self.last_errors[:-ERRORS_KEPT]
-
-    def _scan(self) -> None:
-        self.scans += 1
-        try:
-            current = list_current(self._src, self.source_bucket, self.prefix)
-        except Exception as exc:
-            self._error("scan", exc)
-            return
-        now = time.monotonic()
-        gone: list[str] = []
-        with self._cond:
-            for key, obj in current.items():
-                done = self._done.get(key)
-                if (done is None or done.etag != obj.etag) and key not in self._pending:
-                    self._gen += 1
-                    self._pending[key] = _Pending(key, now, None, self._gen)
-            gone = [k for k in self._done if k not in current and k not in self._pending]
-        for key in gone:
-            self._propagate_delete(key)
-
-    def _propagate_delete(self, key: str) -> None:
-        try:
-            self._src.head_object(Bucket=self.source_bucket, Key=key)
-            return  # it is back (a race with a new write): the next scan copies it
-        except ClientError as exc:
-            marker = is_delete_marker_error(exc)
-            code = error_code(exc)
-            if code == "NoSuchBucket":
-                return  # the bucket is gone: nothing to learn, nothing to propagate
-            if code not in GONE:
-                self._error("head", exc)
-                return
-        except Exception as exc:
-            self._error("head", exc)
-            return
-        if marker and self.delete_markers:
-            try:
-                self._dst.delete_object(Bucket=self.replica_bucket, Key=key)
-            except Exception as exc:
-                self._error("delete", exc)
-                return
-            self.deletes_propagated += 1
-        elif not marker:
-            self.permanent_deletes_ignored += 1
-        with self._cond:
-            self._done.pop(key, None)
-
-    def _copy_due(self, *, ignore_delay: bool, force: bool = False) -> int:
-        now = time.monotonic()
-        with self._cond:
-            if self._paused_since is not None and not force:
-                return 0  # paused mid-round: copies not yet started wait for resume()
-            due = [
-                p
-                for p in self._pending.values()
-                if (ignore_delay or p.seen_mono + self.delay <= now) and p.retry_at <= now
-            ]
-        if not due:
-            return 0
-        results = pool_map(self._copy_one, due, self.workers)
-        copied = 0
-        for item, res in zip(due, results, strict=True):
-            if isinstance(res, BaseException):
-                self._error("copy", res)
-                with self._cond:
-                    p = self._pending.get(item.key)
-                    if p is not None and p.gen == item.gen:
-                        p.retry_at = time.monotonic() + self.retry_interval
-            else:
-                copied += int(res)
-        return copied
-
-    def _copy_one(self, item: _Pending) -> bool:
-        try:
-            resp = self._src.get_object(Bucket=self.source_bucket, Key=item.key)
-        except ClientError as exc:
-            if error_code(exc) in GONE:
-                # Deleted (marker or for good) or the bucket is gone: nothing to copy; a
-                # scan decides about propagating a marker.
-                self._drop(item)
-                with self._cond:
-                    known = item.key in self._done
-                if known and error_code(exc) != "NoSuchBucket":
-                    self._propagate_delete(item.key)
-                return False
-            raise
-        data = resp["Body"].read()
-        etag = norm_etag(resp.get("ETag"))
-        if not is_multipart_etag(etag) and md5_hex(data) != etag:
-            raise RuntimeError(f"{item.key}: source read MD5 {md5_hex(data)} != ETag {etag}")
-        with self._cond:
-            done = self._done.get(item.key)
-        if done is not None and done.etag == etag:
-            self._drop(item)
-            return False
-        if item.ack_mono is None and done is None and self._replica_has(item.key, etag):
-            self._record(item, etag, len(data), copied=False)
-            return False
-        kwargs: dict[str, Any] = {
-            "Bucket": self.replica_bucket,
-            "Key": item.key,
-            "Body": data,
-            "Metadata": resp.get("Metadata", {}),
-        }
-        if resp.get("ContentType"):
-            kwargs["ContentType"] = resp["ContentType"]
-        put = self._dst.put_object(**kwargs)
-        if norm_etag(put.get("ETag")) != md5_hex(data):
-            raise RuntimeError(f"{item.key}: replica ETag {put.get('ETag')} != MD5 of the copy")
-        self._record(item, etag, len(data), copied=True)
-        return True
-
-    def _replica_has(self, key: str, etag: str) -> bool:
-        """A scan-found key the replica already holds (e.g. after a restore from it)."""
-        try:
-            head = self._dst.head_object(Bucket=self.replica_bucket, Key=key)
-        except Exception:
-            return False
-        return norm_etag(head.get("ETag")) == etag
-
-    def _record(self, item: _Pending, etag: str, size: int, *, copied: bool) -> None:
-        now = time.monotonic()
-        with self._cond:
-            self._done[item.key] = Replication(
-                item.key, etag, size, item.seen_mono, item.ack_mono, now
-            )
-            self._first.setdefault(item.key, now)
-            if copied:
-                self.copies += 1
-                self.bytes += size
-            p = self._pending.get(item.key)
-            if p is not None and p.gen == item.gen:
-                del self._pending[item.key]
-            self._cond.notify_all()
-
-    def _drop(self, item: _Pending) -> None:
-        with self._cond:
-            p = self._pending.get(item.key)
-            if p is not None and p.gen == item.gen:
-                del self._pending[item.key]
-            self._cond.notify_all()
-
-
-class ReplicationNotConfirmed(RuntimeError):
-    """The replica did not acknowledge an upload in time: the upload is not acknowledged."""
-
-
-class ReplicatedLedgerSink(S3LedgerSink):
-    """The RPO ledger on the replicated primary bucket.
-
-    Each write is PutObject on the primary, then the ObjectCreated event for the
-    replicator. ``confirm=False``: acknowledged at the primary's 200 (S3's default:
-    replication is asynchronous). ``confirm=True``: acknowledged only once the replica
-    has the object, as an upload service promising RPO 0 across a region loss must do;
-    a write not confirmed within *confirm_timeout* raises (never acknowledged).
-    """
-
-    def __init__(
-        self,
-        handle: Any,
-        bucket: str,
-        replicator: Replicator,
-        *,
-        prefix: str = MEDIA_LEDGER_PREFIX,
-        confirm: bool = False,
-        confirm_timeout: float = 2.0,
-    ) -> None:
-        super().__init__(handle, bucket, prefix=prefix)
-        self.replicator = replicator
-        self.confirm = confirm
-        self.confirm_timeout = confirm_timeout
-        self.primary_acks: dict[str, float] = {}
-        self._acks_lock = threading.Lock()
-
-    def write(self, seq: int, payload: str) -> None:
-        if self._client is None:
-            self._client = self.handle.client(timeout=2)
-        key = self.key(seq)
-        resp = self._client.put_object(Bucket=self.bucket, Key=key, Body=payload.encode())
-        ack = time.monotonic()
-        with self._acks_lock:
-            self.primary_acks[key] = ack
-        etag = norm_etag(resp.get("ETag"))
-        self.replicator.notify(key, etag=etag, ack_mono=ack)
-        if self.confirm and not self.replicator.wait_replicated(key, etag, self.confirm_timeout):
-            raise ReplicationNotConfirmed(
-                f"{key}: not on the replica {self.confirm_timeout:g} s after the primary's ack"
-            )
-
-    def acks(self) -> dict[str, float]:
-        with self._acks_lock:
-            return dict(self.primary_acks)
-
-    def close(self) -> None:
-        with contextlib.suppress(Exception):
-            super().close()

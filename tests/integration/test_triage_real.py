@@ -5,8 +5,10 @@
 - DROP TABLE of a table present in a snapshot taken before -> partial_loss (C);
 - nothing -> degraded (investigate).
 
-The probes are small callables written here, from the runbook's questions; reusable ones
-belong in ``scenarios/postgres`` later.
+The probes are small callables written here from the runbook's questions and this test's
+own invariant (money is conserved): what a team writes for its domain. The generic probes
+(any schema, against a snapshot) are ``drillbook.scenarios.postgres.triage.probes``,
+tested with every fault in tests/scenarios/test_pg_faults.py.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Each fault does real damage, the check meant to find it fails, and triage picks the
-runbook's procedure for it (../shared/runbooks/001_…: A corruption, B total loss, C
-partial loss).
+runbook's procedure for it (runbooks/database-recovery.md: A corruption, B total loss,
+C partial loss).
 
 "Exactly the relevant check": every other structural check still passes. The snapshot
 comparisons (row counts, content digests) see any change of data by design, so each test
@@ -20,6 +20,7 @@ from drillbook.errors import DrillNotRun
 from drillbook.fixtures.postgres import PostgresHandle, PostgresView
 from drillbook.scenarios.postgres import checks, faults, schema, triage
 from drillbook.scenarios.postgres.checks import Snapshot
+from drillbook.scenarios.s3 import faults as s3_faults
 from drillbook.triage import Incident, classify
 from tests.scenarios import (  # noqa: F401  (fixtures)
     app_db,
@@ -55,7 +56,7 @@ def test_orphaned_children_fail_the_orphan_check(app_db: PostgresView) -> None: 
         done = faults.orphan_children(conn, "scenes", "project_id", 7)
     assert done.rows == 7 and done.details["constraint"] == "scenes_project_id_fkey"
     assert done.details["missing_parent"] == "5001"
-    # The runbook's own query (000_…, "Data Integrity Check") agrees.
+    # The runbook's own query (runbooks/projects-corruption.md, "Data integrity") agrees.
     assert app_db.execute(
         "SELECT COUNT(*) FROM scenes WHERE project_id NOT IN (SELECT id FROM projects)"
     ) == [(7,)]
@@ -258,27 +259,27 @@ def test_total_loss(own_server: PostgresHandle) -> None:
     assert getattr(handle, "pid", None) is None  # no postmaster left
 
 
-# -- backups in S3 ---------------------------------------------------------------------------------
+# -- backups in S3 damaged (S3 faults a PostgreSQL restore must survive) -----------------------
 
 
 def test_s3_truncate_and_delete(s3: Any) -> None:
     client = s3.client()
     client.create_bucket(Bucket="backups")
     client.put_object(Bucket="backups", Key="dump/app.dump", Body=b"x" * 5000)
-    done = faults.truncate_object(client, "backups", "dump/app.dump", 1000)
+    done = s3_faults.truncate_object(client, "backups", "dump/app.dump", 1000)
     assert (done.size_before, done.size_after) == (5000, 1000)
     assert client.head_object(Bucket="backups", Key="dump/app.dump")["ContentLength"] == 1000
 
     client.put_bucket_versioning(Bucket="backups", VersioningConfiguration={"Status": "Enabled"})
     client.put_object(Bucket="backups", Key="wal/000000010000000000000003", Body=b"w" * 300)
     client.put_object(Bucket="backups", Key="wal/000000010000000000000003", Body=b"w" * 400)
-    gone = faults.delete_object(
+    gone = s3_faults.delete_object(
         client, "backups", "wal/000000010000000000000003", all_versions=True
     )
     assert gone.size_before == 400 and gone.size_after is None and gone.versions_deleted == 2
     versions = client.list_object_versions(Bucket="backups", Prefix="wal/")
     assert not versions.get("Versions") and not versions.get("DeleteMarkers")
     client.put_object(Bucket="backups", Key="wal/x", Body=b"1")
-    faults.delete_object(client, "backups", "wal/x")
+    s3_faults.delete_object(client, "backups", "wal/x")
     with pytest.raises(client.exceptions.ClientError):
         client.head_object(Bucket="backups", Key="wal/x")

@@ -117,6 +117,15 @@ def test_app_database_creates_and_loads(pg_server: PostgresHandle) -> None:
         schema.row_counts_for(0)
 
 
+def test_northwind_unconfigured_says_how_to_point_at_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The installed package looks nowhere by itself: only ``$DRILLBOOK_NORTHWIND``."""
+    monkeypatch.delenv(schema.NORTHWIND_ENV, raising=False)
+    with pytest.raises(schema.DatasetMissing, match="set DRILLBOOK_NORTHWIND="):
+        schema.northwind_path()
+
+
 def test_northwind_missing_is_a_clear_skip_reason(
     monkeypatch: pytest.MonkeyPatch, pg_server: PostgresHandle, tmp_path: Any
 ) -> None:
@@ -222,7 +231,33 @@ def test_amcheck_unavailable_is_a_failed_check_not_an_error(app_db: PostgresView
     assert [r.name for r in results] == [checks.AMCHECK, checks.AMCHECK_HEAP]
     for r in results:
         assert not r.passed and not r.ran
-        assert r.detail.startswith("amcheck not available: permission denied")
+        assert r.detail.startswith("NOT RUN: amcheck not available: permission denied")
+
+
+def test_heap_check_without_verify_heapam_is_not_run(app_db: PostgresView) -> None:  # noqa: F811
+    """amcheck before 1.3 (PostgreSQL < 14) has no verify_heapam: the heap check says NOT
+    RUN and fails the drill's validation; asked not to run it (heap=False), nothing is
+    claimed and the rest passes."""
+    snap = take(app_db)
+    app_db.execute("DROP EXTENSION IF EXISTS amcheck")
+    app_db.execute("CREATE EXTENSION amcheck VERSION '1.2'")  # bt_index_check, no heap
+    with app_db.connect() as conn:
+        btree, heap = checks.amcheck(conn)
+    assert btree.passed and btree.ran
+    assert not heap.passed and not heap.ran
+    assert heap.detail.startswith("NOT RUN: verify_heapam not available")
+    assert "heap=False" in heap.detail
+
+    drill = Drill(DrillRecord(drill_id="heap", name="heap"))
+    assert not checks.run_all(drill, app_db, snap)
+    recorded = {c.name: c for c in drill.record.checks}
+    assert not recorded[checks.AMCHECK_HEAP].passed
+    assert recorded[checks.AMCHECK_HEAP].detail.startswith("NOT RUN")
+    assert [c.name for c in drill.record.checks if not c.passed] == [checks.AMCHECK_HEAP]
+
+    drill = Drill(DrillRecord(drill_id="no-heap", name="no-heap"))
+    assert checks.run_all(drill, app_db, snap, heap=False)
+    assert checks.AMCHECK_HEAP not in {c.name for c in drill.record.checks}
 
 
 def test_foreign_keys_not_valid_or_disabled_fail(app_db: PostgresView) -> None:  # noqa: F811

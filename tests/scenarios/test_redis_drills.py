@@ -25,10 +25,11 @@ from collections.abc import Iterator
 import pytest
 
 from drillbook.record import Phase
-from drillbook.scenarios.redis import checks, faults, recovery
-from drillbook.scenarios.redis.checks import Procedure, SessionSink
-from drillbook.scenarios.redis.ledger import RedisLedgerSink
-from drillbook.scenarios.redis.persistence import RedisStack, bgsave, build_stack, rdb_path
+from drillbook.scenarios.redis import checks, faults, recovery, stack, triage
+from drillbook.scenarios.redis.ledger import RedisLedgerSink, SessionSink
+from drillbook.scenarios.redis.server import bgsave, rdb_path
+from drillbook.scenarios.redis.stack import RedisStack
+from drillbook.scenarios.redis.triage import Procedure
 from drillbook.scenarios.redis.warmup import CacheRig, start_cache_rig
 
 # -- snapshot age -------------------------------------------------------------------------------
@@ -36,7 +37,7 @@ from drillbook.scenarios.redis.warmup import CacheRig, start_cache_rig
 
 def snapshot_restore_drill(drill, redis_factory, s3, *, stall: bool) -> None:
     """Sessions on a 0.5 s schedule; the host lost; dump.rdb from S3; the age checked."""
-    st = build_stack(drill, redis_factory, s3, name="sessions", drill_interval=0.5, verify=False)
+    st = stack.build(drill, redis_factory, s3, name="sessions", drill_interval=0.5, verify=False)
     sink = SessionSink(st.handle, users=100)
     ledger = drill.ledger(sink, name="sessions", cadence=0.005)
     st.start_schedule()
@@ -52,7 +53,7 @@ def snapshot_restore_drill(drill, redis_factory, s3, *, stall: bool) -> None:
         f.note("fault", dataclasses.asdict(faults.lose_data_dir(st.handle)))
     t0 = drill.record.t0_mono
     drill.detect(st.handle.probe, name="redis-cli ping")
-    checks.decide(drill, st.handle, expected=Procedure.RESTORE_S3)
+    triage.decide(drill, st.handle, expected=Procedure.RESTORE_S3)
     with drill.step("SHUTDOWN NOSAVE, dump.rdb from S3, start", Phase.EXECUTION) as s:
         restore = recovery.restore_rdb_from_s3(s, st.handle, st.store)
     drill.wait_healthy(st.handle.probe)
@@ -81,7 +82,7 @@ def test_snapshot_older_than_bound_fails(drill, redis_factory, s3):
 
 
 def rdb_only_stack(drill, redis_factory, s3) -> tuple[RedisStack, object]:
-    st = build_stack(drill, redis_factory, s3, name="rdb", drill_interval=0.5, aof=False)
+    st = stack.build(drill, redis_factory, s3, name="rdb", drill_interval=0.5, aof=False)
     ledger = drill.ledger(RedisLedgerSink(st.handle), name="rdb", cadence=0.005)
     drill.wait_for_writes(ledger, 100)
     return st, ledger
@@ -98,7 +99,7 @@ def test_corrupt_local_rdb_is_caught_and_s3_copy_restored(drill, redis_factory, 
         f.note("fault", dataclasses.asdict(faults.corrupt_rdb(st.handle, seed=5)))
     drill.detect(st.handle.probe, name="redis-cli ping")
     # Not reachable, no AOF, redis-check-rdb says CORRUPT: the local file is no way back.
-    checks.decide(drill, st.handle, expected=Procedure.RESTORE_S3)
+    triage.decide(drill, st.handle, expected=Procedure.RESTORE_S3)
     with drill.step("SHUTDOWN NOSAVE, dump.rdb from S3, start", Phase.EXECUTION) as s:
         restore = recovery.restore_rdb_from_s3(s, st.handle, st.store)
     drill.wait_healthy(st.handle.probe)
@@ -123,7 +124,7 @@ def test_corrupt_snapshot_in_s3_cannot_be_loaded(drill, redis_factory, s3):
     with drill.fault("SIGKILL redis-server and lose its data directory") as f:
         f.note("fault", dataclasses.asdict(faults.lose_data_dir(st.handle)))
     drill.detect(st.handle.probe, name="redis-cli ping")
-    checks.decide(drill, st.handle, expected=Procedure.RESTORE_S3)
+    triage.decide(drill, st.handle, expected=Procedure.RESTORE_S3)
     try:
         with drill.step("SHUTDOWN NOSAVE, dump.rdb from S3, start", Phase.EXECUTION) as s:
             recovery.restore_rdb_from_s3(s, st.handle, st.store)
@@ -142,7 +143,7 @@ def aof_repair_drill(drill, redis_factory, s3, *, damage: str, records_back: int
     ``redis-check-aof --fix``; restart; the ledger counts what the repair cut."""
     # appendfsync always: the file then holds exactly the acknowledged writes (everysec
     # may postpone a write() behind a slow background fsync, up to 2 s).
-    st = build_stack(drill, redis_factory, s3, name="aof", aof="always", aof_load_truncated=False)
+    st = stack.build(drill, redis_factory, s3, name="aof", aof="always", aof_load_truncated=False)
     ledger = drill.ledger(RedisLedgerSink(st.handle), name="aof", cadence=0.005)
     drill.wait_for_writes(ledger, 200)
     # The writer stops just before the crash, so the AOF's last records are acknowledged
@@ -154,7 +155,7 @@ def aof_repair_drill(drill, redis_factory, s3, *, damage: str, records_back: int
         )
         f.note("fault", dataclasses.asdict(damaged))
     drill.detect(st.handle.probe, name="redis-cli ping")
-    checks.decide(drill, st.handle, expected=Procedure.RESTART_AOF)
+    triage.decide(drill, st.handle, expected=Procedure.RESTART_AOF)
     try:
         with drill.step("Attempt Quick Recovery: restart (AOF replay)", Phase.EXECUTION) as s:
             recovery.restart_from_aof(s, st.handle)
@@ -203,7 +204,7 @@ def test_damaged_aof_fix_cuts_every_later_write(drill, redis_factory, s3):
 
 @pytest.mark.drill(service="sessions", scenario="FLUSHALL -> cut it out of the AOF, RPO 0")
 def test_flushall_aof_surgery_brings_every_session_back(drill, redis_factory, s3):
-    st = build_stack(drill, redis_factory, s3, name="sessions", aof="everysec")
+    st = stack.build(drill, redis_factory, s3, name="sessions", aof="everysec")
     sink = SessionSink(st.handle, users=100)
     ledger = drill.ledger(sink, name="sessions", cadence=0.005)
     drill.wait_for_writes(ledger, 150)
@@ -241,7 +242,7 @@ def test_flushall_aof_surgery_brings_every_session_back(drill, redis_factory, s3
 
 @pytest.fixture
 def cache_rig(drill, redis_factory, s3, pg) -> Iterator[tuple[RedisStack, CacheRig]]:
-    st = build_stack(drill, redis_factory, s3, name="cache", aof="everysec")
+    st = stack.build(drill, redis_factory, s3, name="cache", aof="everysec")
     rig = start_cache_rig(drill, st.handle, pg, products=5_000, rate=600)
     try:
         rig.warm(Phase.SETUP, keys=1_000)
@@ -256,7 +257,7 @@ def warmup_drill(drill, st: RedisStack, rig: CacheRig, *, drift: bool, deadline:
         f.note("fault", dataclasses.asdict(faults.crash(st.handle)))
     t0 = drill.record.t0_mono
     drill.detect(st.handle.probe, name="redis-cli ping")
-    checks.decide(drill, st.handle, expected=Procedure.RESTART_AOF)
+    triage.decide(drill, st.handle, expected=Procedure.RESTART_AOF)
     with drill.step("restart from the AOF", Phase.EXECUTION) as s:
         load = recovery.restart_from_aof(s, st.handle)
         if drift:

@@ -19,22 +19,23 @@ from drillbook.drill import Drill
 from drillbook.fixtures.redis import RedisHandle
 from drillbook.record import DrillRecord, Phase
 from drillbook.scenarios.redis import faults, recovery
-from drillbook.scenarios.redis.persistence import (
-    RdbSchedule,
-    RedisPersistence,
+from drillbook.scenarios.redis.aof import (
     aof_layout,
+    handle_aof_layout,
+    parse_manifest,
+    resp_commands,
+)
+from drillbook.scenarios.redis.backup import RdbSchedule, snapshot_to_s3
+from drillbook.scenarios.redis.server import (
     bgsave,
     check_rdb,
     enable_aof,
-    handle_aof_layout,
     parse_check_rdb,
-    parse_manifest,
     persistence_info,
     redis_tool,
-    resp_commands,
-    snapshot_to_s3,
 )
-from drillbook.scenarios.s3.store import BackupStore
+from drillbook.scenarios.redis.stack import RedisPersistence
+from drillbook.scenarios.store import BackupStore
 
 
 def scratch_drill() -> Drill:

@@ -16,7 +16,7 @@ import pytest
 
 from drillbook.drill import Drill
 from drillbook.fixtures.s3 import S3Handle
-from drillbook.scenarios.s3.protection import S3Factory
+from drillbook.scenarios.s3.client import S3Factory
 from drills.object_storage.test_object_storage import bucket_loss_drill, prefix_deletion_drill
 from drills.ransomware.test_ransomware import ransomware_drill
 

@@ -13,13 +13,13 @@ from typing import Any
 import pytest
 
 from drillbook.errors import DrillNotRun
-from drillbook.scenarios.s3 import protection
-from drillbook.scenarios.s3.checks import (
+from drillbook.scenarios.s3 import backup
+from drillbook.scenarios.s3.client import md5_hex, norm_etag
+from drillbook.scenarios.s3.faults import PrefixDeleted, RansomwareAttack
+from drillbook.scenarios.s3.manifest import (
     Manifest,
     ManifestEntry,
     Version,
-    md5_hex,
-    norm_etag,
     prefix_of,
     t0_cut,
 )
@@ -149,8 +149,9 @@ def test_prefix_of_and_etags() -> None:
 
 
 def test_replication_configuration_has_the_runbook_shape() -> None:
-    """001_…'s replication-config.json: Role, one enabled rule, prefix filter, RTC 15 min."""
-    cfg = protection.ReplicationRule("media-replica", prefix="media/").configuration()
+    """runbooks/object-storage.md's replication-config.json: Role, one enabled rule, prefix
+    filter, RTC 15 min."""
+    cfg = backup.ReplicationRule("media-replica", prefix="media/").configuration()
     rule = cfg["Rules"][0]
     assert cfg["Role"].startswith("arn:aws:iam::")
     assert rule["Status"] == "Enabled" and rule["Priority"] == 1
@@ -160,7 +161,7 @@ def test_replication_configuration_has_the_runbook_shape() -> None:
 
 
 def test_object_lock_configuration() -> None:
-    cfg = protection.ObjectLock("COMPLIANCE", 7).configuration()
+    cfg = backup.ObjectLock("COMPLIANCE", 7).configuration()
     assert cfg == {
         "ObjectLockEnabled": "Enabled",
         "Rule": {"DefaultRetention": {"Mode": "COMPLIANCE", "Days": 7}},
@@ -175,12 +176,12 @@ class _NoLockHandle:
 
 def test_a_backend_without_object_lock_is_not_run(monkeypatch: Any) -> None:
     monkeypatch.setattr(
-        protection,
+        backup,
         "object_lock_support",
-        lambda h: protection.LockSupport(False, "CreateBucket refused"),
+        lambda h: backup.LockSupport(False, "CreateBucket refused"),
     )
     with pytest.raises(DrillNotRun) as err:
-        protection.require_object_lock(_NoLockHandle())
+        backup.require_object_lock(_NoLockHandle())
     assert err.value.code == "BACKEND_UNSUPPORTED"
     assert "CreateBucket refused" in err.value.reason
 
@@ -192,3 +193,15 @@ def test_restore_result_rates() -> None:
     assert r.objects_per_s == pytest.approx(50.0)
     assert r.apply_objects_per_s == pytest.approx(100 / 1.5)
     assert r.summary()["restored"] == 100
+
+
+def test_fault_summaries_count_lists_and_leave_digests_out() -> None:
+    deleted = PrefixDeleted("media", "media/", keys=[f"media/{i}" for i in range(25)], markers=25)
+    summary = deleted.summary()
+    assert summary["n_keys"] == 25 and len(summary["keys"]) == 10
+    assert summary["markers"] == 25 and summary["n_errors"] == 0
+    attack = RansomwareAttack(
+        "media", "", keys=["a"], attacker_sha256={"x" * 64}, started_wall=1.0, finished_wall=3.5
+    )
+    summary = attack.summary()
+    assert "attacker_sha256" not in summary and summary["attack_seconds"] == 2.5

@@ -20,9 +20,10 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from drillbook.scenarios.s3 import protection
-from drillbook.scenarios.s3.checks import is_delete_marker_error, norm_etag
-from drillbook.scenarios.s3.replicator import ReplicatedLedgerSink, Replicator
+from drillbook.scenarios.s3.backup import create_bucket
+from drillbook.scenarios.s3.client import client, is_delete_marker_error, norm_etag
+from drillbook.scenarios.s3.ledger import ReplicatedLedgerSink
+from drillbook.scenarios.s3.replicator import Replicator
 
 
 @pytest.fixture(scope="module")
@@ -40,9 +41,9 @@ def regions(drill_backend: Any) -> Iterator[tuple[Any, Any]]:
 def pair(regions: tuple[Any, Any]) -> Iterator[tuple[Any, Any, str]]:
     primary, replica = regions
     bucket = f"media-{secrets.token_hex(3)}"
-    pc, rc = protection.client(primary), protection.client(replica)
-    protection.create_bucket(None, pc, bucket, versioning=True)
-    protection.create_bucket(None, rc, bucket, versioning=True)
+    pc, rc = client(primary), client(replica)
+    create_bucket(None, pc, bucket, versioning=True)
+    create_bucket(None, rc, bucket, versioning=True)
     yield pc, rc, bucket
 
 

@@ -18,6 +18,14 @@ from typing import Any
 
 from drillbook.fixtures.s3 import S3Handle
 
+__all__ = [
+    "BackupCorrupt",
+    "BackupMissing",
+    "BackupStore",
+    "StoredObject",
+    "sha256_file",
+]
+
 CHUNK = 8 * 1024 * 1024
 
 
@@ -30,6 +38,7 @@ class BackupMissing(Exception):
 
 
 def sha256_file(path: Path) -> str:
+    """The SHA-256 of the file at *path* (read in chunks), hex."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(CHUNK), b""):
@@ -39,6 +48,8 @@ def sha256_file(path: Path) -> str:
 
 @dataclass(frozen=True)
 class StoredObject:
+    """One object in the store: key, size, the SHA-256 recorded at upload, when."""
+
     key: str
     size: int
     sha256: str
@@ -60,11 +71,13 @@ class BackupStore:
 
     @property
     def client(self) -> Any:
+        """The boto3 client (one per store, 60 s timeouts: backups are large)."""
         if self._client is None:
             self._client = self.s3.client(timeout=60)
         return self._client
 
     def ensure_bucket(self, *, versioning: bool = False) -> None:
+        """Create the bucket when it is missing; *versioning* turns versioning on."""
         names = {b["Name"] for b in self.client.list_buckets().get("Buckets", [])}
         if self.bucket not in names:
             self.client.create_bucket(Bucket=self.bucket)
@@ -74,9 +87,11 @@ class BackupStore:
             )
 
     def url(self, key: str) -> str:
+        """``s3://bucket/key``, for the record."""
         return f"s3://{self.bucket}/{key}"
 
     def put_file(self, path: Path, key: str) -> StoredObject:
+        """Upload *path* as *key* (under the store's prefix) with its SHA-256 in the metadata."""
         digest = sha256_file(path)
         created = time.time()
         self.client.upload_file(
@@ -88,6 +103,7 @@ class BackupStore:
         return StoredObject(self.prefix + key, path.stat().st_size, digest, created)
 
     def head(self, full_key: str) -> StoredObject:
+        """The stored object's size, recorded SHA-256 and upload time."""
         meta = self.client.head_object(Bucket=self.bucket, Key=full_key)
         md = meta.get("Metadata", {})
         created = float(md.get("created") or meta["LastModified"].timestamp())
@@ -117,6 +133,7 @@ class BackupStore:
         return obj
 
     def keys(self, prefix: str = "") -> Iterator[str]:
+        """Every key under the store's prefix + *prefix*."""
         paginator = self.client.get_paginator("list_objects_v2")
         for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix + prefix):
             for o in page.get("Contents", []):

@@ -1,99 +1,45 @@
-"""Bucket protection as the runbooks set it up: versioning, object lock, replication.
+"""S3's backups are its protections, set up as the runbooks do (runbooks/object-storage.md):
 
-- Versioning (../shared/runbooks/002_…, "S3 media assets | 0 | 10 minutes | S3 versioning
-  + cross-region replication"): an overwrite or a delete keeps the previous version.
-- Object lock (004_…, "Regular backups (offline/immutable)"): a bucket created with
+- Versioning ("S3 media assets | RPO 0 | RTO 10 minutes | S3 versioning + cross-region
+  replication"): an overwrite or a delete keeps the previous version.
+- Object lock ("regular backups, offline/immutable"): a bucket created with
   ``ObjectLockEnabledForBucket`` and a default retention (GOVERNANCE or COMPLIANCE, N
   days); a version cannot be deleted before its retention ends. Whether an endpoint
   really enforces it is probed (:func:`object_lock_support`), never assumed; a drill that
   needs it on a backend without it is NOT RUN (BACKEND_UNSUPPORTED).
-- Cross-region replication (001_…, "S3 Cross-Region Replication"): the replication
-  configuration is put on the primary bucket exactly as the runbook's
-  ``aws s3api put-bucket-replication`` does. moto accepts it and copies nothing, so the
-  copying is done by drillbook's own replicator (:mod:`scenarios.s3.replicator`).
-
-:func:`seed_media` uploads the media objects a drill protects and returns their manifest.
+- Cross-region replication: the replication configuration is put on the primary bucket
+  exactly as the runbook's ``aws s3api put-bucket-replication`` does
+  (:func:`configure_replication`). The S3 servers drillbook runs accept it and copy
+  nothing, so the copying is done by drillbook's own
+  :class:`~drillbook.scenarios.s3.replicator.Replicator`.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import os
-import random
 import secrets
-import time
-from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any, Literal, TypeAlias
+from typing import Any, Literal
 
-import boto3
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from drillbook.drill import StepContext
 from drillbook.errors import DrillNotRun
-from drillbook.fixtures.s3 import S3Handle
-from drillbook.scenarios.s3.checks import Manifest, ManifestEntry, error_code, pool_map, recorded
+from drillbook.scenarios.s3.client import client, error_code, recorded
+
+__all__ = [
+    "LockMode",
+    "LockSupport",
+    "ObjectLock",
+    "ReplicationRule",
+    "bucket_exists",
+    "configure_replication",
+    "create_bucket",
+    "object_lock_support",
+    "protection_state",
+    "require_object_lock",
+]
 
 LockMode = Literal["GOVERNANCE", "COMPLIANCE"]
-# The ``s3_factory`` fixture: another endpoint (a "region") per call.
-S3Factory: TypeAlias = Callable[[str], S3Handle]
-
-MEDIA_PREFIXES: tuple[str, ...] = ("media/images/", "media/video/", "media/thumbs/")
-MEDIA_TYPES = {
-    "media/images/": "image/jpeg",
-    "media/video/": "video/mp4",
-    "media/thumbs/": "image/webp",
-}
-
-
-# -- clients -----------------------------------------------------------------------------------
-
-
-def _content_md5(request: Any, **_: Any) -> None:
-    """Give CopyObject a Content-MD5 (of its empty body).
-
-    S3 requires Content-MD5 (or an SDK checksum) on writes into a bucket with a default
-    object-lock retention; boto3 adds a checksum to PutObject but not to CopyObject,
-    so copying a good version back into a locked bucket would be refused without it.
-    """
-    if "Content-MD5" in request.headers:
-        return
-    body = request.body or b""
-    if isinstance(body, str):
-        body = body.encode()
-    if not isinstance(body, bytes):
-        return
-    digest = hashlib.md5(body, usedforsecurity=False).digest()
-    request.headers["Content-MD5"] = base64.b64encode(digest).decode()
-
-
-def client(handle: Any, *, timeout: float = 30.0, pool: int = 16) -> Any:
-    """A boto3 S3 client for *handle*'s endpoint with a connection pool for *pool* threads.
-
-    Like ``S3Handle.client()`` (path-style, one attempt, never AWS) plus a pool sized
-    for parallel restores and the CopyObject Content-MD5 that object lock demands.
-    """
-    c = boto3.client(
-        "s3",
-        endpoint_url=handle.endpoint,
-        aws_access_key_id=handle.access_key,
-        aws_secret_access_key=handle.secret_key,
-        region_name=handle.region,
-        config=Config(
-            connect_timeout=min(timeout, 2.0),
-            read_timeout=timeout,
-            retries={"max_attempts": 1, "mode": "standard"},
-            s3={"addressing_style": "path"},
-            max_pool_connections=max(10, pool),
-        ),
-    )
-    c.meta.events.register("before-sign.s3.CopyObject", _content_md5)
-    return c
-
-
-# -- object lock ---------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -112,6 +58,8 @@ class ObjectLock:
 
 @dataclass(frozen=True)
 class LockSupport:
+    """Whether an endpoint enforces object lock, and the evidence."""
+
     supported: bool
     detail: str
 
@@ -163,7 +111,9 @@ def object_lock_support(handle: Any) -> LockSupport:
 
 
 def require_object_lock(handle: Any) -> LockSupport:
-    """NOT RUN (BACKEND_UNSUPPORTED) unless the endpoint enforces object lock."""
+    """Raise ``DrillNotRun`` (BACKEND_UNSUPPORTED) unless *handle*'s endpoint enforces
+    object lock (:func:`object_lock_support`): a drill that needs it never passes on an
+    endpoint that only pretends."""
     support = object_lock_support(handle)
     if not support.supported:
         raise DrillNotRun(
@@ -194,10 +144,8 @@ def _drop_bucket(c: Any, bucket: str) -> None:
         pass  # the fixture's reset removes what is left (with the same bypass)
 
 
-# -- buckets -------------------------------------------------------------------------------------
-
-
 def bucket_exists(c: Any, bucket: str) -> bool:
+    """HeadBucket: False for a bucket that does not exist, other errors raised."""
     try:
         c.head_bucket(Bucket=bucket)
     except ClientError as exc:
@@ -215,10 +163,12 @@ def create_bucket(
     versioning: bool = True,
     lock: ObjectLock | None = None,
 ) -> dict[str, Any]:
-    """Create *bucket* (if missing) with versioning and an optional default retention.
+    """Create *bucket* (if missing) with *versioning* and an optional default retention
+    (*lock*), through the boto3 client *c*.
 
-    Object lock can only be chosen at creation (and implies versioning). Returns the
-    protection as read back from the endpoint.
+    Object lock can only be chosen at creation (and implies versioning). Each API call
+    is recorded in *step* (None outside a drill), with the protection read back from the
+    endpoint as a note; returns that protection.
     """
     if not bucket_exists(c, bucket):
         kwargs: dict[str, Any] = {"Bucket": bucket}
@@ -253,7 +203,8 @@ def create_bucket(
 
 
 def protection_state(c: Any, bucket: str) -> dict[str, Any]:
-    """Versioning, object lock and replication of *bucket*, as the endpoint reports them."""
+    """Versioning, object lock and replication of *bucket*, as the endpoint reports them
+    (for a drill's checks of a rebuilt bucket); records nothing."""
     state: dict[str, Any] = {
         "versioning": c.get_bucket_versioning(Bucket=bucket).get("Status", "Disabled")
     }
@@ -269,12 +220,10 @@ def protection_state(c: Any, bucket: str) -> dict[str, Any]:
     return state
 
 
-# -- replication configuration ---------------------------------------------------------------------
-
-
 @dataclass(frozen=True)
 class ReplicationRule:
-    """One cross-region replication rule, shaped like runbook 001's replication-config.json."""
+    """One cross-region replication rule, shaped like the runbook's replication-config.json
+    (runbooks/object-storage.md)."""
 
     destination_bucket: str
     prefix: str = ""
@@ -318,7 +267,10 @@ class ReplicationRule:
 def configure_replication(
     step: StepContext | None, c: Any, bucket: str, rule: ReplicationRule
 ) -> dict[str, Any]:
-    """``aws s3api put-bucket-replication`` on the primary, then read it back.
+    """``aws s3api put-bucket-replication`` of *rule* on *bucket*, then read it back.
+
+    The call is recorded in *step* (None outside a drill), with what was asked and what
+    the endpoint kept as the note ``replication configuration``.
 
     What the endpoint kept is recorded next to what was asked: moto, for one, drops the
     rule's Filter prefix and DeleteMarkerReplication. drillbook's replicator follows the
@@ -344,78 +296,3 @@ def configure_replication(
     if step is not None:
         step.note("replication configuration", out)
     return out
-
-
-# -- the protected data ------------------------------------------------------------------------
-
-
-def seed_media(
-    step: StepContext | None,
-    c: Any,
-    bucket: str,
-    *,
-    count: int = 120,
-    prefixes: Sequence[str] = MEDIA_PREFIXES,
-    min_size: int = 512,
-    max_size: int = 32 * 1024,
-    seed: int | None = None,
-    workers: int = 16,
-    on_upload: Callable[[str, str, float], None] | None = None,
-    name: str = "media manifest (at upload)",
-) -> Manifest:
-    """Upload *count* media objects spread over *prefixes*; their manifest from the uploads.
-
-    The manifest is what the application knows it stored: the sha256 of the bytes sent,
-    the ETag the endpoint acknowledged (checked to be their MD5) and the VersionId.
-    Content is random (media does not compress) with a type per prefix and the sha256 in
-    the object's metadata, as a media service stores it. *on_upload(key, etag, ack_mono)*
-    sees each acknowledged upload (the replicator's ObjectCreated event).
-    """
-    rng = random.Random(seed)
-    plan = []
-    for i in range(count):
-        prefix = prefixes[i % len(prefixes)]
-        size = rng.randint(min_size, max_size)
-        plan.append(
-            (
-                f"{prefix}asset-{i:05d}.bin",
-                size,
-                MEDIA_TYPES.get(prefix, "application/octet-stream"),
-            )
-        )
-
-    def upload(item: tuple[str, int, str]) -> ManifestEntry:
-        key, size, ctype = item
-        data = os.urandom(size)
-        digest = hashlib.sha256(data).hexdigest()
-        resp = c.put_object(
-            Bucket=bucket, Key=key, Body=data, ContentType=ctype, Metadata={"sha256": digest}
-        )
-        ack = time.monotonic()
-        etag = resp["ETag"].strip('"')
-        if etag != hashlib.md5(data, usedforsecurity=False).hexdigest():
-            raise RuntimeError(f"s3://{bucket}/{key}: ETag {etag} is not the MD5 of the upload")
-        entry = ManifestEntry(key, digest, size, etag, resp.get("VersionId"))
-        if on_upload is not None:
-            on_upload(key, entry.etag, ack)
-        return entry
-
-    manifest = Manifest(name=name)
-
-    def run() -> int:
-        for item, res in zip(plan, pool_map(upload, plan, workers), strict=True):
-            if isinstance(res, BaseException):
-                raise RuntimeError(f"upload of s3://{bucket}/{item[0]} failed: {res}") from res
-            manifest.add(res)
-        return len(manifest)
-
-    recorded(
-        step,
-        f"PutObject ×{count} s3://{bucket}/{{{','.join(prefixes)}}} "
-        f"({min_size}-{max_size} bytes, {workers} workers)",
-        run,
-    )
-    if step is not None:
-        step.processed(manifest.total_bytes)
-        step.note("seeded", manifest.summary())
-    return manifest
