@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from drillbook.record import DrillRecord
+from drillbook.redact import Scrubber
 from drillbook.reports import html, jsonout, metrics
 from drillbook.reports.files import atomic_write_text
 from drillbook.reports.history import History, append_history, history_row, read_history, trend
 from drillbook.reports.model import RunInfo, all_gaps, anchor, run_info
-from drillbook.reports.redaction import Scrubber
 
 INDEX = "index.html"
 LATEST_HTML = "latest.html"

@@ -18,9 +18,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from drillbook.redact import Scrubber
 from drillbook.reports.files import atomic_write_text
 from drillbook.reports.history import DEFAULT_PATH, read_history
-from drillbook.reports.redaction import Scrubber
 from drillbook.reports.summary import (
     Period,
     last_days,

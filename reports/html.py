@@ -6,7 +6,7 @@ collapsed step log and starts each drill on a new page). The only script is a fe
 lines that open the ``<details>`` before printing; without it the report still reads.
 
 The input is the run's drill records, already scrubbed of secrets
-(:mod:`reports.redaction`); this module only renders.
+(:mod:`drillbook.redact`); this module only renders.
 """
 
 from __future__ import annotations

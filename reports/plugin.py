@@ -215,7 +215,7 @@ def pytest_runtest_makereport(
 
     from pytest_html import extras
 
-    from drillbook.reports.redaction import Scrubber
+    from drillbook.redact import Scrubber
 
     scrub = Scrubber()
     rec = DrillRecord.from_dict(scrub.data(data))
@@ -249,7 +249,7 @@ def pytest_html_results_table_row(report: pytest.TestReport, cells: list[str]) -
     data = getattr(report, "drill_record", None)
     text = ""
     if data:
-        from drillbook.reports.redaction import Scrubber
+        from drillbook.redact import Scrubber
 
         text = escape(_one_line(DrillRecord.from_dict(Scrubber().data(data))))
     cells.insert(2, f'<td class="col-drill">{text}</td>')

@@ -13,6 +13,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from drillbook.record import DrillRecord
+from drillbook.redact import Scrubber, env_secrets
 from drillbook.reports import html, metrics, summary
 from drillbook.reports.artefacts import write_artefacts
 from drillbook.reports.cli import main_report
@@ -30,7 +31,6 @@ from drillbook.reports.model import (
     overall,
     run_info,
 )
-from drillbook.reports.redaction import Scrubber, env_secrets
 
 from . import factories
 
