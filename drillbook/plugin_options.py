@@ -11,6 +11,7 @@ config's stash; fixtures read them from there.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,8 @@ TARGETS_KEY = pytest.StashKey[Any]()  # Targets | None
 
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off", "")
+_YES_NO = "1, true, yes or 0, false, no"
+_SECONDS = re.compile(r"[0-9]{1,12}(?:\.[0-9]{1,9})?")
 
 
 @dataclass(frozen=True)
@@ -65,12 +68,11 @@ OPTIONS_KEY = pytest.StashKey[EngineOptions]()
 
 
 def _ini(config: pytest.Config, name: str) -> str:
-    """An ini value as text; ``getini`` of a bool key raises on a value it cannot read."""
+    """An ini value as text; a bool key pytest cannot read is a one-line error naming it."""
     try:
         value = config.getini(name)
-    except ValueError:
-        raw = config.inicfg.get(name)
-        return str(raw) if raw is not None else ""
+    except (ValueError, pytest.UsageError) as exc:
+        raise pytest.UsageError(f"ini {name}: {exc}; allowed: {_YES_NO}") from None
     return "" if value in (None, False) else ("1" if value is True else str(value))
 
 
@@ -125,7 +127,7 @@ def _allow_not_run(config: pytest.Config) -> bool:
         return True
     if value.strip().lower() in _FALSE:
         return False
-    raise option_error(where, value, "not a yes/no value", "1, true, yes or 0, false, no")
+    raise option_error(where, value, "not a yes/no value", _YES_NO)
 
 
 def _deadline(config: pytest.Config) -> float | None:
@@ -133,8 +135,8 @@ def _deadline(config: pytest.Config) -> float | None:
     if found is None:
         return None
     where, value = found
-    try:
-        seconds = parse_duration(value)
+    try:  # a bare number is seconds here (the option's help says so)
+        seconds = parse_duration(float(value) if _SECONDS.fullmatch(value) else value)
     except TargetsError as err:
         raise option_error(where, value, err.problem, DURATION_ALLOWED) from None
     if seconds <= 0:

@@ -6,6 +6,7 @@ every kind of wrong one) and need their text.
 
 from __future__ import annotations
 
+import datetime
 import math
 import re
 from typing import Any
@@ -44,6 +45,8 @@ def toml_value(value: Any) -> str:
         return toml_str(value)
     if isinstance(value, list):
         return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    if isinstance(value, datetime.date | datetime.time):
+        return value.isoformat()
     if isinstance(value, dict):
         return "{" + ", ".join(f"{toml_key(k)} = {toml_value(v)}" for k, v in value.items()) + "}"
     raise TypeError(type(value))
