@@ -8,7 +8,7 @@ interval; a :class:`~drillbook.errors.StepTimeout` (a BaseException) always goes
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,8 +22,10 @@ class Polled:
     error: Exception | None  # the failure that ended (detection) or preceded (healthy) it
 
 
-def until_failure(probe: Callable[[], Any], *, timeout: float, interval: float) -> Polled:
-    """Poll until *probe* raises; ``error`` None when it kept succeeding for *timeout* s."""
+def _attempts(
+    probe: Callable[[], Any], timeout: float, interval: float
+) -> Iterator[tuple[int, Exception | None]]:
+    """(probes so far, the probe's error or None) for each attempt until *timeout*."""
     deadline = time.monotonic() + timeout
     probes = 0
     while True:
@@ -31,29 +33,31 @@ def until_failure(probe: Callable[[], Any], *, timeout: float, interval: float) 
         try:
             probe()
         except Exception as exc:
-            return Polled(probes, time.monotonic(), exc)
+            yield probes, exc
+        else:
+            yield probes, None
         if time.monotonic() >= deadline:
-            return Polled(probes, time.monotonic(), None)
+            return
         time.sleep(interval)
+
+
+def until_failure(probe: Callable[[], Any], *, timeout: float, interval: float) -> Polled:
+    """Poll until *probe* raises; ``error`` None when it kept succeeding for *timeout* s."""
+    probes = 0
+    for probes, error in _attempts(probe, timeout, interval):
+        if error is not None:
+            return Polled(probes, time.monotonic(), error)
+    return Polled(probes, time.monotonic(), None)
 
 
 def until_healthy(
     probe: Callable[[], Any], *, timeout: float, interval: float, name: str
 ) -> Polled:
     """Poll until *probe* returns; TimeoutError (with the last failure) after *timeout*."""
-    deadline = time.monotonic() + timeout
     last: Exception | None = None
     probes = 0
-    while True:
-        probes += 1
-        try:
-            probe()
-        except Exception as exc:
-            last = exc
-        else:
+    for probes, error in _attempts(probe, timeout, interval):
+        if error is None:
             return Polled(probes, time.monotonic(), last)
-        if time.monotonic() >= deadline:
-            raise TimeoutError(
-                f"{name} still failing after {timeout:.1f} s ({probes} probes): {last}"
-            )
-        time.sleep(interval)
+        last = error
+    raise TimeoutError(f"{name} still failing after {timeout:.1f} s ({probes} probes): {last}")

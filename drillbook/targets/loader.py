@@ -24,7 +24,8 @@ from drillbook.targets.units import DURATION_ALLOWED, parse_duration, parse_size
 
 _TOP_KEYS = ("settings", "services")
 _SETTINGS_KEYS = ("default_rto_clock",)
-_SERVICE_KEYS = (
+#: The keys of a [services.<name>] table (besides registered sub-tables).
+SERVICE_KEYS = (
     "kind",
     "tier",
     "description",
@@ -133,7 +134,7 @@ class _Document(TableReader):
             )
         table = self.table(value, where, f"a [services.{name}] table")
         subtables = registered()
-        self.check_keys(table, (*_SERVICE_KEYS, *subtables), f"services.{name}")
+        self.check_keys(table, (*SERVICE_KEYS, *subtables), f"services.{name}")
         for key in _REQUIRED_SERVICE_KEYS:
             if key not in table:
                 raise self.error(f"{where}.{key}", "missing required key", _SERVICE_KEY_HELP[key])

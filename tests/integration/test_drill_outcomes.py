@@ -14,7 +14,10 @@ test outcomes, the ``drills:`` summary line and the finding codes of each drill.
 - NOT RUN (a backend that cannot run the drill): fails the run, or is skipped under
   ``--drill-allow-not-run``; never passed, in the terminal or in JUnit XML;
 - an unknown service in a marker and an invalid targets file: a one-line error naming
-  the file and the key, non-zero exit.
+  the file and the key, non-zero exit; so are the hostile targets files of issue 12 (a
+  4,301-digit integer, 1e303, "200000d", unicode digits, deep keys) and bad options
+  (``--drill-deadline=abc``, a targets path that is a directory), before any server;
+- a must-fail drill keyed on DRILL_ERROR with ``match=`` passes only on its own error.
 
 The drills that need servers share one subprocess run (servers cost seconds to start);
 its result is computed once per process and each aspect is asserted by its own test.

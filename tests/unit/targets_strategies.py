@@ -27,20 +27,10 @@ from drillbook.targets import (
     MAX_SIZE_BYTES,
     format_duration,
 )
+from drillbook.targets.loader import SERVICE_KEYS
 from tests.unit.tomlwriter import toml_dump, toml_key, toml_value
 
 MAX_S = int(MAX_DURATION_SECONDS)
-SERVICE_KEYS = (
-    "kind",
-    "tier",
-    "description",
-    "rto",
-    "rpo",
-    "rto_clock",
-    "backup",
-    "production_size",
-    "runbook",
-)
 
 
 @dataclass
