@@ -147,6 +147,26 @@ class TargetSnapshot:
         )
 
 
+@dataclass(frozen=True)
+class TriageOutcome:
+    """The typed view of :attr:`DrillRecord.triage`: the class a decision tree chose and
+    the one the injected fault requires (any tree's names: ``drillbook.triage``'s
+    incidents, the Redis tree's procedures)."""
+
+    observed: str | None
+    expected: str | None
+
+    @classmethod
+    def of(cls, data: Mapping[str, Any] | None) -> TriageOutcome | None:
+        if not data:
+            return None
+        observed, expected = data.get("observed"), data.get("expected")
+        return cls(
+            observed=None if observed is None else str(observed),
+            expected=str(expected) if expected else None,
+        )
+
+
 def _opt(value: Any) -> float | None:
     return None if value is None else float(value)
 

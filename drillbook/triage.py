@@ -16,7 +16,7 @@ fails with TRIAGE_MISMATCH.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from enum import Enum
 from typing import Any
@@ -59,18 +59,6 @@ class TriageResult:
         data["observed"] = self.observed.value
         data["expected"] = self.expected.value if self.expected else None
         return data
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> TriageResult:
-        """Inverse of :meth:`to_dict` (``procedure`` and ``evidence`` may be missing)."""
-        observed = Incident(data["observed"])
-        expected = data.get("expected")
-        return cls(
-            observed=observed,
-            procedure=str(data.get("procedure") or PROCEDURES[observed]),
-            evidence=[str(e) for e in data.get("evidence") or []],
-            expected=Incident(expected) if expected else None,
-        )
 
 
 def _ask(probe: Probe, question: str, evidence: list[str]) -> bool:

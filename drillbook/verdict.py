@@ -4,7 +4,7 @@ Finding codes are stable; reports, history and CI gates key on them. Each findin
 from one small rule (:data:`RULES`) that reads typed data: the :class:`DrillRecord`, its
 targets (:class:`~drillbook.record.TargetSnapshot`), each ledger's
 :class:`~drillbook.ledger.LedgerResult`, the triage's
-:class:`~drillbook.triage.TriageResult`. A new check of a record is one more rule.
+:class:`~drillbook.record.TriageOutcome`. A new check of a record is one more rule.
 """
 
 from __future__ import annotations
@@ -15,10 +15,9 @@ from dataclasses import dataclass
 from drillbook.errors import StepTimeout
 from drillbook.ledger import LedgerResult, WriteClass
 from drillbook.projection import project
-from drillbook.record import DrillRecord, Finding, Phase, TargetSnapshot, Verdict
+from drillbook.record import DrillRecord, Finding, Phase, TargetSnapshot, TriageOutcome, Verdict
 from drillbook.redact import redact
 from drillbook.targets import format_duration
-from drillbook.triage import TriageResult
 
 FINDING_CODES = {
     "RTO_EXCEEDED": "measured RTO above the target (or the drill deadline passed)",
@@ -210,14 +209,12 @@ def projection_fits(f: Facts) -> Iterator[Finding]:
 
 
 def triage_agrees(f: Facts) -> Iterator[Finding]:
-    if not f.record.triage:
-        return
-    triage = TriageResult.from_dict(f.record.triage)
-    if triage.expected is not None and triage.expected is not triage.observed:
+    triage = TriageOutcome.of(f.record.triage)
+    if triage is not None and triage.expected is not None and triage.expected != triage.observed:
         yield Finding(
             "TRIAGE_MISMATCH",
-            f"triage classified the incident as {triage.observed.value}, the injected "
-            f"fault is {triage.expected.value}",
+            f"triage classified the incident as {triage.observed}, the injected "
+            f"fault is {triage.expected}",
         )
 
 

@@ -658,7 +658,7 @@ def test_the_rules_give_rto_projection_and_assertion_findings_as_before() -> Non
 
 
 def test_each_rule_reads_typed_records() -> None:
-    """The rules see LedgerResult, TargetSnapshot and TriageResult, not the raw dicts."""
+    """The rules see LedgerResult, TargetSnapshot and TriageOutcome, not the raw dicts."""
     from drillbook.ledger import LedgerResult
     from drillbook.record import TargetSnapshot
     from drillbook.verdict import RULES, Facts
@@ -671,3 +671,15 @@ def test_each_rule_reads_typed_records() -> None:
     )
     assert all(isinstance(led, LedgerResult) for led in facts.ledgers.values())
     assert [f for rule in RULES for f in rule(facts)] == []
+
+
+def test_triage_of_any_decision_tree_is_judged() -> None:
+    """The Redis tree records its own class names (procedures), not incidents."""
+    r = healthy()
+    r.triage = {"observed": "INVESTIGATE", "expected": "RESTORE_S3", "procedure": "x"}
+    [f] = [f for f in evaluate(r) if f.code == "TRIAGE_MISMATCH"]
+    assert f.message == (
+        "triage classified the incident as INVESTIGATE, the injected fault is RESTORE_S3"
+    )
+    r.triage = {"observed": "RESTORE_S3", "expected": "RESTORE_S3"}
+    assert evaluate(r) == []
