@@ -20,11 +20,18 @@ def _table(rows: list[list[str]]) -> list[str]:
     ]
 
 
+def _printable(text: str) -> str:
+    """A cell on one terminal line: control and other unprintable characters escaped."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 def _row(svc: ServiceTarget) -> list[str]:
     return [
         svc.name,
         svc.kind,
-        svc.tier or "-",
+        _printable(svc.tier) if svc.tier else "-",
         format_duration(svc.rto),
         format_duration(svc.rpo),
         svc.rto_clock,
@@ -49,7 +56,7 @@ def check_command(path: str | Path) -> tuple[int, str]:
         for svc in targets
         if svc.bound_meets_target() is False and svc.rpo_bound is not None
     ]
-    lines = [f"{targets.source}: {len(targets)} services, sha256 {targets.digest[:12]}"]
+    lines = [f"{_printable(targets.source)}: {len(targets)} services, sha256 {targets.digest[:12]}"]
     lines += _table([_HEADER, *(_row(svc) for svc in targets)])
     if missed:
         lines.append(

@@ -299,3 +299,15 @@ def test_a_sub_table_name_is_claimed_once(source_subtable: None) -> None:
     register_subtable("source", parse_source, help="again")  # the same parser: a no-op
     with pytest.raises(ValueError, match="already registered"):
         register_subtable("source", lambda r, v, c: v, help="another feature")
+
+
+def test_check_prints_a_tier_with_control_characters_on_its_row(tmp_path: Path) -> None:
+    """Found by the fuzz: a tier "\\x1e" (record separator) split the table row."""
+    from drillbook.targets import check_command
+
+    path = tmp_path / "drills.toml"
+    path.write_text(BASE + 'tier = "P0\\u001e\\u2028x"\n')
+    code, out = check_command(path)
+    assert code == 0
+    rows = out.splitlines()
+    assert len(rows) == 4 and "P0\\x1e\\u2028x" in rows[2]
