@@ -21,219 +21,19 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
-import subprocess
-import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator
 from typing import Any
 
-from drillbook import trace
+from drillbook import probes, trace
+from drillbook.deadline import Deadlines
 from drillbook.errors import DrillNotRun, StepTimeout
-from drillbook.ledger import LedgerSink, LedgerWriter
-from drillbook.record import Check, Command, DrillRecord, Finding, Phase, Step
+from drillbook.ledger import LedgerResult, LedgerSink, LedgerWriter
+from drillbook.record import Check, DrillRecord, Finding, Phase, Step
 from drillbook.redact import redact
+from drillbook.steps import OUTPUT_TAIL, StepContext, min_opt, recorder, redact_value, tail
 
-OUTPUT_TAIL = 4000
-
-
-def _tail(text: str | bytes | None, limit: int = OUTPUT_TAIL) -> str:
-    if text is None:
-        return ""
-    if isinstance(text, bytes):
-        text = text.decode("utf-8", "replace")
-    return redact(text[-limit:])
-
-
-class _Deadline:
-    """SIGALRM-based deadline for Python code in the main thread (a hung step).
-
-    Subprocesses get their own timeout on top (they are killed, not just abandoned).
-    """
-
-    def __init__(self) -> None:
-        self.stack: list[tuple[float, str]] = []  # (absolute monotonic deadline, reason)
-        self.enabled = threading.current_thread() is threading.main_thread() and hasattr(
-            signal, "setitimer"
-        )
-        self._old: Any = None
-
-    def push(self, at: float, reason: str) -> None:
-        self.stack.append((at, reason))
-        self._arm()
-
-    def pop(self) -> None:
-        if self.stack:
-            self.stack.pop()
-        self._arm()
-
-    def remaining(self) -> float | None:
-        if not self.stack:
-            return None
-        return min(at for at, _ in self.stack) - time.monotonic()
-
-    def nearest(self) -> tuple[float, str] | None:
-        """(seconds left, reason) of the deadline that ends first."""
-        if not self.stack:
-            return None
-        at, reason = min(self.stack)
-        return at - time.monotonic(), reason
-
-    def _handler(self, signum: int, frame: Any) -> None:
-        now = time.monotonic()
-        due = [(at, why) for at, why in self.stack if at <= now + 0.001]
-        if due:
-            raise StepTimeout(min(due)[1])
-        self._arm()
-
-    def _arm(self) -> None:
-        if not self.enabled:
-            return
-        if not self.stack:
-            signal.setitimer(signal.ITIMER_REAL, 0)
-            if self._old is not None:
-                signal.signal(signal.SIGALRM, self._old)
-                self._old = None
-            return
-        if self._old is None:
-            self._old = signal.signal(signal.SIGALRM, self._handler)
-        left = max(0.001, min(at for at, _ in self.stack) - time.monotonic())
-        signal.setitimer(signal.ITIMER_REAL, left)
-
-    def clear(self) -> None:
-        self.stack.clear()
-        self._arm()
-
-
-class StepContext:
-    """Handed to the body of a step: run commands through it so they are recorded."""
-
-    def __init__(self, drill: Drill, step: Step) -> None:
-        self.drill = drill
-        self.step = step
-
-    def run(
-        self,
-        argv: Sequence[str],
-        *,
-        env: Mapping[str, str] | None = None,
-        cwd: str | os.PathLike[str] | None = None,
-        input: bytes | None = None,
-        timeout: float | None = None,
-        check: bool = True,
-        user: int | None = None,
-        group: int | None = None,
-        stdout_path: str | os.PathLike[str] | None = None,
-    ) -> subprocess.CompletedProcess[bytes]:
-        """Run a command, recorded (argv redacted) with exit status and output tail.
-
-        It is killed (its whole process group) when the step or drill deadline passes.
-        """
-        argv = [str(a) for a in argv]
-        cmd = Command(kind="argv", text=redact(" ".join(argv)), start_mono=time.monotonic())
-        self.step.commands.append(cmd)
-        nearest = self.drill.deadlines.nearest()
-        limit = _min_opt(timeout, nearest[0] if nearest else None)
-        # Which limit ends the command decides the finding (STEP_TIMEOUT vs RTO_EXCEEDED).
-        binding = (
-            nearest[1]
-            if nearest and (timeout is None or nearest[0] < timeout)
-            else f"command timed out after {timeout} s: {cmd.text}"
-        )
-        full_env = {**os.environ, **(env or {})}
-        kwargs: dict[str, Any] = {}
-        if user is not None:
-            kwargs.update(user=user, group=group, extra_groups=[])
-        out_file = open(stdout_path, "wb") if stdout_path else None  # noqa: SIM115
-        try:
-            proc = subprocess.Popen(
-                argv,
-                stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
-                stdout=out_file if out_file else subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                env=full_env,
-                cwd=cwd,
-                start_new_session=True,
-                **kwargs,
-            )
-            try:
-                out, err = proc.communicate(input=input, timeout=limit)
-            except (subprocess.TimeoutExpired, StepTimeout) as exc:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                out, err = proc.communicate()
-                cmd.end_mono = time.monotonic()
-                cmd.exit_status = proc.returncode
-                cmd.output_tail = _tail((out or b"") + (err or b""))
-                if isinstance(exc, StepTimeout):
-                    raise
-                raise StepTimeout(binding) from exc
-        finally:
-            if out_file:
-                out_file.close()
-        cmd.end_mono = time.monotonic()
-        cmd.exit_status = proc.returncode
-        cmd.output_tail = _tail((out or b"") + (err or b""))
-        result = subprocess.CompletedProcess(argv, proc.returncode, out or b"", err or b"")
-        if check and proc.returncode != 0:
-            raise subprocess.CalledProcessError(proc.returncode, cmd.text, out, err)
-        return result
-
-    def sql(self, conn: Any, query: str, params: Any = None) -> list[Any]:
-        """Execute SQL on a psycopg connection, recorded; rows if the statement returns any."""
-        cmd = Command(kind="sql", text=redact(" ".join(query.split())), start_mono=time.monotonic())
-        self.step.commands.append(cmd)
-        try:
-            cur = conn.execute(query, params)
-            rows = cur.fetchall() if cur.description else []
-        except Exception as exc:
-            cmd.end_mono = time.monotonic()
-            cmd.exit_status = 1
-            cmd.output_tail = _tail(str(exc))
-            raise
-        cmd.end_mono = time.monotonic()
-        cmd.exit_status = 0
-        cmd.output_tail = _tail(repr(rows[:5]))
-        return rows
-
-    def call(self, description: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        """Run an API call (boto3, redis-py ...) recorded under *description*."""
-        cmd = Command(kind="api", text=redact(description), start_mono=time.monotonic())
-        self.step.commands.append(cmd)
-        try:
-            result = fn(*args, **kwargs)
-        except Exception as exc:
-            cmd.end_mono = time.monotonic()
-            cmd.exit_status = 1
-            cmd.output_tail = _tail(f"{type(exc).__name__}: {exc}")
-            raise
-        cmd.end_mono = time.monotonic()
-        cmd.exit_status = 0
-        cmd.output_tail = _tail(repr(result)[:500])
-        return result
-
-    def processed(self, nbytes: int) -> None:
-        """Bytes this step moved (a restore's input size), so throughput is known."""
-        self.step.bytes_processed = (self.step.bytes_processed or 0) + int(nbytes)
-
-    def note(self, key: str, value: Any) -> None:
-        self.step.notes[key] = _redact_value(value)
-
-
-def _redact_value(value: Any) -> Any:
-    """Notes and check values are free-form: a secret there must not reach the record."""
-    if isinstance(value, str):
-        return redact(value)
-    if isinstance(value, dict):
-        return {k: _redact_value(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_redact_value(v) for v in value]
-    return value
-
-
-def _min_opt(*values: float | None) -> float | None:
-    present = [v for v in values if v is not None]
-    return max(0.001, min(present)) if present else None
+__all__ = ["Drill", "StepContext"]
 
 
 class Drill:
@@ -253,7 +53,7 @@ class Drill:
         # deadline is given. A hung recovery then ends as RTO_EXCEEDED, not as a hang.
         self.deadline = deadline
         self.probe_interval = probe_interval
-        self.deadlines = _Deadline()
+        self.deadlines = Deadlines()
         self.ledgers: dict[str, LedgerWriter] = {}
         self._stop_at_t0: dict[str, bool] = {}
         self._timed_out: str | None = None
@@ -269,7 +69,7 @@ class Drill:
         self.record.fault = description
         for name, writer in self.ledgers.items():
             writer.mark_t0(t0, stop=self._stop_at_t0[name])
-        limit = _min_opt(self.deadline, self.rto_target)
+        limit = min_opt(self.deadline, self.rto_target)
         if limit is not None:
             self.record.deadline_s = limit
             self.deadlines.push(
@@ -295,21 +95,8 @@ class Drill:
         self.record.steps.append(step)
         if timeout is not None:
             self.deadlines.push(step.start_mono + timeout, f"step {name!r}: {timeout:.1f} s passed")
-
-        def record(kind: str, text: str, start: float, end: float, status: int, out: str) -> None:
-            step.commands.append(
-                Command(
-                    kind=kind,
-                    text=redact(text),
-                    start_mono=start,
-                    end_mono=end,
-                    exit_status=status,
-                    output_tail=_tail(out),
-                )
-            )
-
         try:
-            with trace.recording(record):
+            with trace.recording(recorder(step)):
                 yield StepContext(self, step)
         except StepTimeout as exc:
             step.outcome = "timeout"
@@ -387,37 +174,28 @@ class Drill:
             name=f"detect: {name} fails", phase=Phase.DETECTION.value, start_mono=time.monotonic()
         )
         self.record.steps.append(step)
-        deadline = time.monotonic() + timeout
-        probes = 0
         try:
-            while True:
-                probes += 1
-                try:
-                    probe()
-                except StepTimeout:
-                    raise
-                except Exception as exc:
-                    now = time.monotonic()
-                    self.record.detected_mono = now
-                    step.outcome = "ok"
-                    step.notes.update(
-                        probes=probes, failure=_tail(f"{type(exc).__name__}: {exc}", 500)
-                    )
-                    return now - self.record.t0_mono
-                if time.monotonic() >= deadline:
-                    step.outcome = "failed"
-                    step.error = f"probe never failed in {timeout:.1f} s ({probes} probes)"
-                    self.record.findings.append(
-                        Finding(
-                            "FAULT_NOT_EFFECTIVE",
-                            f"the injected fault ({self.record.fault}) broke nothing: "
-                            f"{probes} probes over {timeout:.1f} s all succeeded",
-                        )
-                    )
-                    return None
-                time.sleep(self.probe_interval)
+            polled = probes.until_failure(probe, timeout=timeout, interval=self.probe_interval)
         finally:
             step.end_mono = time.monotonic()
+        error = polled.error
+        if error is None:
+            step.outcome = "failed"
+            step.error = f"probe never failed in {timeout:.1f} s ({polled.probes} probes)"
+            self.record.findings.append(
+                Finding(
+                    "FAULT_NOT_EFFECTIVE",
+                    f"the injected fault ({self.record.fault}) broke nothing: "
+                    f"{polled.probes} probes over {timeout:.1f} s all succeeded",
+                )
+            )
+            return None
+        self.record.detected_mono = polled.at_mono
+        step.outcome = "ok"
+        step.notes.update(
+            probes=polled.probes, failure=tail(f"{type(error).__name__}: {error}", 500)
+        )
+        return polled.at_mono - self.record.t0_mono
 
     def observe_detection(self, detail: str) -> None:
         """Record detection found by other means (an integrity probe of the drill's own)."""
@@ -440,29 +218,14 @@ class Drill:
     ) -> float:
         """Poll until *probe* succeeds: the first healthy probe after t0."""
         with self.step(f"wait healthy: {name}", Phase.EXECUTION) as ctx:
-            deadline = time.monotonic() + timeout
-            last: Exception | None = None
-            probes = 0
-            while True:
-                probes += 1
-                try:
-                    probe()
-                except StepTimeout:
-                    raise
-                except Exception as exc:
-                    last = exc
-                else:
-                    now = time.monotonic()
-                    if self.record.first_healthy_mono is None:
-                        self.record.first_healthy_mono = now
-                    ctx.note("probes", probes)
-                    t0 = self.record.t0_mono
-                    return now - (t0 if t0 is not None else ctx.step.start_mono)
-                if time.monotonic() >= deadline:
-                    raise TimeoutError(
-                        f"{name} still failing after {timeout:.1f} s ({probes} probes): {last}"
-                    )
-                time.sleep(self.probe_interval)
+            polled = probes.until_healthy(
+                probe, timeout=timeout, interval=self.probe_interval, name=name
+            )
+            if self.record.first_healthy_mono is None:
+                self.record.first_healthy_mono = polled.at_mono
+            ctx.note("probes", polled.probes)
+            t0 = self.record.t0_mono
+            return polled.at_mono - (t0 if t0 is not None else ctx.step.start_mono)
 
     def executed(self) -> None:
         """Mark the recovery procedure finished (otherwise: end of the last execution step)."""
@@ -484,8 +247,8 @@ class Drill:
                 name=name,
                 passed=bool(passed),
                 detail=redact(detail),
-                expected=_redact_value(expected),
-                actual=_redact_value(actual),
+                expected=redact_value(expected),
+                actual=redact_value(actual),
                 at_mono=time.monotonic(),
             )
         )
@@ -517,22 +280,11 @@ class Drill:
 
     def wait_for_writes(self, writer: LedgerWriter, count: int, *, timeout: float = 30.0) -> None:
         """Block until *writer* has *count* acknowledged writes (a warm-up with a deadline)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            acked = sum(1 for w in writer.writes if w.status == "acked")
-            if acked >= count:
-                return
-            if writer.crash or time.monotonic() >= deadline:
-                failed = [w.error for w in writer.writes if w.error][-1:]
-                raise TimeoutError(
-                    f"ledger {writer.name}: {acked}/{count} writes acknowledged after "
-                    f"{timeout:.0f} s; last error: {failed[0] if failed else writer.crash}"
-                )
-            time.sleep(writer.cadence)
+        writer.wait_for_acked(count, timeout=timeout)
 
     def verify_ledger(
         self, writer: LedgerWriter, *, read_from: Any = None, name: str | None = None
-    ) -> Any:
+    ) -> LedgerResult:
         """Read every write back and classify it; the result goes into the record.
 
         *read_from*: the handle the recovery produced (a restored server, a promoted
@@ -567,7 +319,7 @@ class Drill:
 
     # -- misc -----------------------------------------------------------------------------
     def note(self, key: str, value: Any) -> None:
-        self.record.notes[key] = _redact_value(value)
+        self.record.notes[key] = redact_value(value)
 
     def not_run(self, reason: str, code: str = "NOT_RUN") -> None:
         raise DrillNotRun(reason, code=code)

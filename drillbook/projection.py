@@ -12,8 +12,8 @@ from drillbook.record import DrillRecord, Phase, Projection
 
 
 def project(record: DrillRecord) -> Projection | None:
-    tgt = record.target or {}
-    size = tgt.get("production_size")
+    """The projected restore time, or None without a production size or a measured step."""
+    size = record.target_snapshot.production_size
     rto = record.rto_seconds
     if not size or rto is None:
         return None
@@ -31,7 +31,7 @@ def project(record: DrillRecord) -> Projection | None:
         measured_seconds=step.duration,
         throughput_bytes_per_s=step.throughput,
         fixed_overhead_s=overhead,
-        production_size_bytes=int(size),
-        projected_seconds=overhead + int(size) / step.throughput,
-        rto_target=tgt.get("rto"),
+        production_size_bytes=size,
+        projected_seconds=overhead + size / step.throughput,
+        rto_target=record.target_snapshot.rto,
     )

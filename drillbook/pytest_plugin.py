@@ -7,6 +7,8 @@ fixtures and the report writers. Disable it with ``-p no:drillbook``.
 
 pytest_plugins = [
     "drillbook.plugin",
+    "drillbook.plugin_verdicts",
+    "drillbook.plugin_terminal",
     "drillbook.fixtures.backend",
     "drillbook.fixtures.services",
     "drillbook.reports.plugin",

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import Enum
@@ -116,6 +117,60 @@ class Projection:
     rto_target: float | None
 
 
+@dataclass(frozen=True)
+class TargetSnapshot:
+    """The typed view of :attr:`DrillRecord.target`, the ``ServiceTarget.to_dict()``
+    snapshot a drill is judged against (a record built by hand may carry only some keys).
+    """
+
+    rto: float | None = None
+    rpo: float | None = None
+    rpo_bound: float | None = None
+    rto_clock: str = "fault"
+    backups: tuple[str, ...] = ()  # the backup methods as written in drills.toml
+    production_size: int | None = None
+
+    @classmethod
+    def of(cls, data: Mapping[str, Any] | None) -> TargetSnapshot:
+        data = data or {}
+        size = data.get("production_size")
+        return cls(
+            rto=_opt(data.get("rto")),
+            rpo=_opt(data.get("rpo")),
+            rpo_bound=_opt(data.get("rpo_bound")),
+            rto_clock=str(data.get("rto_clock") or "fault"),
+            backups=tuple(
+                str(b.get("text", b)) if isinstance(b, Mapping) else str(b)
+                for b in data.get("backups") or ()
+            ),
+            production_size=None if size is None else int(size),
+        )
+
+
+@dataclass(frozen=True)
+class TriageOutcome:
+    """The typed view of :attr:`DrillRecord.triage`: the class a decision tree chose and
+    the one the injected fault requires (any tree's names: ``drillbook.triage``'s
+    incidents, the Redis tree's procedures)."""
+
+    observed: str | None
+    expected: str | None
+
+    @classmethod
+    def of(cls, data: Mapping[str, Any] | None) -> TriageOutcome | None:
+        if not data:
+            return None
+        observed, expected = data.get("observed"), data.get("expected")
+        return cls(
+            observed=None if observed is None else str(observed),
+            expected=str(expected) if expected else None,
+        )
+
+
+def _opt(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
 @dataclass
 class DrillRecord:
     drill_id: str
@@ -170,8 +225,13 @@ class DrillRecord:
 
     # -- measurements -------------------------------------------------------------
     @property
+    def target_snapshot(self) -> TargetSnapshot:
+        """The targets this drill is judged against, typed (all None without a target)."""
+        return TargetSnapshot.of(self.target)
+
+    @property
     def rto_clock(self) -> str:
-        return str((self.target or {}).get("rto_clock") or "fault")
+        return self.target_snapshot.rto_clock
 
     @property
     def rto_seconds(self) -> float | None:
@@ -226,15 +286,15 @@ class DrillRecord:
 
     def summary(self) -> dict[str, Any]:
         """The numbers a report and the history need, computed once from the data."""
-        tgt = self.target or {}
+        tgt = self.target_snapshot
         return {
             "rto_s": self.rto_seconds,
-            "rto_target_s": tgt.get("rto"),
-            "rto_clock": self.rto_clock,
+            "rto_target_s": tgt.rto,
+            "rto_clock": tgt.rto_clock,
             "time_to_first_healthy_s": self.time_to_first_healthy,
             "rpo_s": self.observed_rpo(),
-            "rpo_target_s": tgt.get("rpo"),
-            "rpo_bound_s": tgt.get("rpo_bound"),
+            "rpo_target_s": tgt.rpo,
+            "rpo_bound_s": tgt.rpo_bound,
             "phases_s": self.phase_durations(),
         }
 

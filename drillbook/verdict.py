@@ -1,13 +1,21 @@
 """From a finished record to a verdict: PASS, FAIL (with findings) or NOT RUN.
 
-Finding codes are stable; reports, history and CI gates key on them.
+Finding codes are stable; reports, history and CI gates key on them. Each finding comes
+from one small rule (:data:`RULES`) that reads typed data: the :class:`DrillRecord`, its
+targets (:class:`~drillbook.record.TargetSnapshot`), each ledger's
+:class:`~drillbook.ledger.LedgerResult`, the triage's
+:class:`~drillbook.record.TriageOutcome`. A new check of a record is one more rule.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
 from drillbook.errors import StepTimeout
+from drillbook.ledger import LedgerResult, WriteClass
 from drillbook.projection import project
-from drillbook.record import DrillRecord, Finding, Phase, Verdict
+from drillbook.record import DrillRecord, Finding, Phase, TargetSnapshot, TriageOutcome, Verdict
 from drillbook.redact import redact
 from drillbook.targets import format_duration
 
@@ -31,6 +39,32 @@ FINDING_CODES = {
     "RTO_PROJECTED_EXCEEDED": "projected restore at production size exceeds the RTO (warning)",
     "BACKEND_UNSUPPORTED": "the backend lacks a capability the drill needs (NOT RUN)",
 }
+#: Codes that may appear several times (one per check / per ledger problem).
+REPEATABLE = ("INTEGRITY_FAILED", "DATA_LOST")
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What the rules read: the record and its parts, typed."""
+
+    record: DrillRecord
+    target: TargetSnapshot
+    ledgers: dict[str, LedgerResult]
+    error: BaseException | None
+    recorded: frozenset[str]  # codes recorded while the drill ran (timeouts, faults)
+
+    @classmethod
+    def of(cls, record: DrillRecord, error: BaseException | None) -> Facts:
+        return cls(
+            record=record,
+            target=record.target_snapshot,
+            ledgers={n: LedgerResult.from_dict(d) for n, d in record.ledgers.items()},
+            error=error,
+            recorded=frozenset(f.code for f in record.findings),
+        )
+
+
+Rule = Callable[[Facts], Iterator[Finding]]
 
 
 def _fmt(seconds: float | None) -> str:
@@ -41,132 +75,180 @@ def _fmt(seconds: float | None) -> str:
     return f"{format_duration(round(seconds, 1))} ({seconds:.1f} s)"
 
 
-def evaluate(record: DrillRecord, *, error: BaseException | None = None) -> list[Finding]:
-    """Findings for *record*, on top of those recorded while it ran (timeouts, faults)."""
-    findings = list(record.findings)
-    have = {f.code for f in findings}
+def _first_line(error: BaseException) -> str:
+    text = str(error)
+    return text.splitlines()[0] if text else ""
 
-    def add(code: str, message: str, severity: str = "fail") -> None:
-        # One finding per code, except those naming different checks/ledgers; never the
-        # same sentence twice (evaluate() runs again on an already-judged record).
-        if any(f.code == code and f.message == message for f in findings):
-            return
-        if code not in have or code in ("INTEGRITY_FAILED", "DATA_LOST"):
-            findings.append(Finding(code, message, severity))
-            have.add(code)
 
-    if error is not None and not {"RTO_EXCEEDED", "STEP_TIMEOUT"} & have:
-        if isinstance(error, StepTimeout):
-            # A deadline that fired outside any step (between steps, in a probe loop).
-            text = str(error)
-            code = "RTO_EXCEEDED" if text.startswith("drill deadline") else "STEP_TIMEOUT"
-            add(code, redact(f"{text}; the drill was stopped there"))
-        elif isinstance(error, AssertionError):
-            add(
-                "CHECK_FAILED",
-                redact(
-                    f"assertion failed: {str(error).splitlines()[0] if str(error) else 'assert'}"
-                )[:500],
-            )
-        else:
-            first = str(error).splitlines()[0] if str(error) else ""
-            add("DRILL_ERROR", redact(f"{type(error).__name__}: {first}")[:500])
+# -- the rules, in the order their findings are listed ------------------------------------
 
-    tgt = record.target or {}
-    if record.t0_mono is None:
-        add("FAULT_NOT_INJECTED", "the drill never called fault(): there is no t0 to measure from")
+
+def error_raised(f: Facts) -> Iterator[Finding]:
+    """The test body raised: a deadline, a failed assertion, or anything else."""
+    error = f.error
+    if error is None or {"RTO_EXCEEDED", "STEP_TIMEOUT"} & f.recorded:
+        return
+    if isinstance(error, StepTimeout):
+        # A deadline that fired outside any step (between steps, in a probe loop).
+        text = str(error)
+        code = "RTO_EXCEEDED" if text.startswith("drill deadline") else "STEP_TIMEOUT"
+        yield Finding(code, redact(f"{text}; the drill was stopped there"))
+    elif isinstance(error, AssertionError):
+        first = _first_line(error) if str(error) else "assert"
+        yield Finding("CHECK_FAILED", redact(f"assertion failed: {first}")[:500])
     else:
-        if record.detected_mono is None and "FAULT_NOT_EFFECTIVE" not in have:
-            add("DETECTION_MISSING", "no probe observed the outage after t0 (call drill.detect)")
-        if not any(s.phase == Phase.EXECUTION.value for s in record.steps):
-            add("RECOVERY_NOT_RUN", "no execution step ran after t0: nothing was recovered")
-        if not record.checks and not record.ledgers:
-            add("VALIDATION_NOT_RUN", "no integrity check and no ledger read-back after recovery")
+        yield Finding("DRILL_ERROR", redact(f"{type(error).__name__}: {_first_line(error)}")[:500])
 
-    for check in record.checks:
+
+def phases_ran(f: Facts) -> Iterator[Finding]:
+    """A drill must break something (t0), see it break, recover and validate."""
+    rec = f.record
+    if rec.t0_mono is None:
+        yield Finding(
+            "FAULT_NOT_INJECTED", "the drill never called fault(): there is no t0 to measure from"
+        )
+        return
+    if rec.detected_mono is None and "FAULT_NOT_EFFECTIVE" not in f.recorded:
+        yield Finding(
+            "DETECTION_MISSING", "no probe observed the outage after t0 (call drill.detect)"
+        )
+    if not any(s.phase == Phase.EXECUTION.value for s in rec.steps):
+        yield Finding("RECOVERY_NOT_RUN", "no execution step ran after t0: nothing was recovered")
+    if not rec.checks and not rec.ledgers:
+        yield Finding(
+            "VALIDATION_NOT_RUN", "no integrity check and no ledger read-back after recovery"
+        )
+
+
+def checks_passed(f: Facts) -> Iterator[Finding]:
+    for check in f.record.checks:
         if not check.passed:
             detail = f": {check.detail}" if check.detail else ""
-            add("INTEGRITY_FAILED", f"check {check.name!r} failed{detail}")
+            yield Finding("INTEGRITY_FAILED", f"check {check.name!r} failed{detail}")
 
-    rto = record.rto_seconds
-    rto_target = tgt.get("rto")
-    if rto is not None and rto_target is not None and rto > rto_target:
-        clock = "detection" if record.rto_clock == "detection" else "t0"
-        add("RTO_EXCEEDED", f"RTO {_fmt(rto)} (validated − {clock}) > target {_fmt(rto_target)}")
 
-    rpo_target = tgt.get("rpo")
-    bound = tgt.get("rpo_bound")
-    if bound is not None and rpo_target is not None and bound > rpo_target:
-        methods = "; ".join(str(b.get("text", b)) for b in tgt.get("backups", []))
-        add(
+def rto_met(f: Facts) -> Iterator[Finding]:
+    rto, target = f.record.rto_seconds, f.target.rto
+    if rto is not None and target is not None and rto > target:
+        clock = "detection" if f.record.rto_clock == "detection" else "t0"
+        yield Finding(
+            "RTO_EXCEEDED", f"RTO {_fmt(rto)} (validated − {clock}) > target {_fmt(target)}"
+        )
+
+
+def rpo_bound_met(f: Facts) -> Iterator[Finding]:
+    bound, target = f.target.rpo_bound, f.target.rpo
+    if bound is not None and target is not None and bound > target:
+        yield Finding(
             "RPO_BOUND_EXCEEDS_TARGET",
-            f"the declared backup ({methods}) can lose up to {_fmt(bound)} "
-            f"> RPO target {_fmt(rpo_target)}",
+            f"the declared backup ({'; '.join(f.target.backups)}) can lose up to "
+            f"{_fmt(bound)} > RPO target {_fmt(target)}",
         )
-    for name, led in record.ledgers.items():
-        rpo = led.get("rpo_seconds")
-        res = led.get("resolution_seconds")
-        lower = " (lower bound: no write survived)" if led.get("rpo_is_lower_bound") else ""
-        lost_before = int(led.get("counts", {}).get("lost", 0))
-        # Nothing acknowledged before t0 was lost: the recovery point is the last
-        # acknowledged write and the data loss is zero; the measured t0 − ack is then only
-        # the gap to the next tick (below the resolution), not a loss to judge.
-        if rpo is not None and rpo_target is not None and rpo > rpo_target and lost_before:
-            add(
-                "RPO_EXCEEDED",
-                f"ledger {name}: RPO {_fmt(rpo)}{lower} > target {_fmt(rpo_target)} "
-                f"(resolution {_fmt(res)})",
-            )
-        counts = led.get("counts", {})
-        lost = int(counts.get("lost", 0))
-        holes = int(led.get("holes", 0))
-        lost_after = int(led.get("counts_after_t0", {}).get("lost", 0))
-        if holes:
-            add(
-                "DATA_LOST",
-                f"ledger {name}: {holes} acknowledged writes missing before later "
-                "surviving ones (holes after the recovery point)",
-            )
-        if rpo_target == 0 and lost:
-            add("DATA_LOST", f"ledger {name}: {lost} acknowledged writes lost; the target is RPO 0")
-        if lost_after:
-            add(
-                "DATA_LOST", f"ledger {name}: {lost_after} writes acknowledged after t0 are missing"
-            )
-        corrupted = int(counts.get("corrupted", 0)) + int(
-            led.get("counts_after_t0", {}).get("corrupted", 0)
-        )
-        if corrupted:
-            add("DATA_CORRUPTED", f"ledger {name}: {corrupted} writes read back with wrong content")
-        phantom = int(counts.get("phantom", 0))
-        if phantom:
-            add(
-                "PHANTOM_WRITE", f"ledger {name}: {phantom} entries present that were never written"
-            )
 
-    proj = record.projection
-    if (
-        proj is not None
-        and proj.rto_target is not None
-        and proj.projected_seconds > proj.rto_target
-    ):
-        add(
-            "RTO_PROJECTED_EXCEEDED",
-            f"projection: restoring {proj.production_size_bytes / 1e9:.1f} GB at the measured "
-            f"{proj.throughput_bytes_per_s / 1e6:.1f} MB/s takes {_fmt(proj.projected_seconds)} "
-            f"> RTO target {_fmt(proj.rto_target)} (a projection, not a measurement)",
-            severity="warn",
+
+def ledgers_intact(f: Facts) -> Iterator[Finding]:
+    """Per ledger, in its order: the RPO, then every kind of data it did not get back."""
+    for name, led in f.ledgers.items():
+        yield from _ledger_rpo(name, led, f.target.rpo)
+        yield from _ledger_integrity(name, led, f.target.rpo)
+
+
+def _ledger_rpo(name: str, led: LedgerResult, target: float | None) -> Iterator[Finding]:
+    # Nothing acknowledged before t0 was lost: the recovery point is the last
+    # acknowledged write and the data loss is zero; the measured t0 − ack is then only
+    # the gap to the next tick (below the resolution), not a loss to judge.
+    rpo = led.rpo_seconds
+    if rpo is not None and target is not None and rpo > target and led.lost:
+        lower = " (lower bound: no write survived)" if led.rpo_is_lower_bound else ""
+        yield Finding(
+            "RPO_EXCEEDED",
+            f"ledger {name}: RPO {_fmt(rpo)}{lower} > target {_fmt(target)} "
+            f"(resolution {_fmt(led.resolution_seconds)})",
         )
-    if (
-        record.triage
-        and record.triage.get("expected")
-        and (record.triage.get("expected") != record.triage.get("observed"))
-    ):
-        add(
+
+
+def _ledger_integrity(name: str, led: LedgerResult, target: float | None) -> Iterator[Finding]:
+    if led.holes:
+        yield Finding(
+            "DATA_LOST",
+            f"ledger {name}: {led.holes} acknowledged writes missing before later "
+            "surviving ones (holes after the recovery point)",
+        )
+    if target == 0 and led.lost:
+        yield Finding(
+            "DATA_LOST", f"ledger {name}: {led.lost} acknowledged writes lost; the target is RPO 0"
+        )
+    lost_after = led.counts_after_t0[WriteClass.LOST]
+    if lost_after:
+        yield Finding(
+            "DATA_LOST", f"ledger {name}: {lost_after} writes acknowledged after t0 are missing"
+        )
+    corrupted = led.counts[WriteClass.CORRUPTED] + led.counts_after_t0[WriteClass.CORRUPTED]
+    if corrupted:
+        yield Finding(
+            "DATA_CORRUPTED", f"ledger {name}: {corrupted} writes read back with wrong content"
+        )
+    phantom = led.counts[WriteClass.PHANTOM]
+    if phantom:
+        yield Finding(
+            "PHANTOM_WRITE", f"ledger {name}: {phantom} entries present that were never written"
+        )
+
+
+def projection_fits(f: Facts) -> Iterator[Finding]:
+    proj = f.record.projection
+    if proj is None or proj.rto_target is None or proj.projected_seconds <= proj.rto_target:
+        return
+    yield Finding(
+        "RTO_PROJECTED_EXCEEDED",
+        f"projection: restoring {proj.production_size_bytes / 1e9:.1f} GB at the measured "
+        f"{proj.throughput_bytes_per_s / 1e6:.1f} MB/s takes {_fmt(proj.projected_seconds)} "
+        f"> RTO target {_fmt(proj.rto_target)} (a projection, not a measurement)",
+        severity="warn",
+    )
+
+
+def triage_agrees(f: Facts) -> Iterator[Finding]:
+    triage = TriageOutcome.of(f.record.triage)
+    if triage is not None and triage.expected is not None and triage.expected != triage.observed:
+        yield Finding(
             "TRIAGE_MISMATCH",
-            f"triage classified the incident as {record.triage.get('observed')}, the injected "
-            f"fault is {record.triage.get('expected')}",
+            f"triage classified the incident as {triage.observed}, the injected "
+            f"fault is {triage.expected}",
         )
+
+
+RULES: tuple[Rule, ...] = (
+    error_raised,
+    phases_ran,
+    checks_passed,
+    rto_met,
+    rpo_bound_met,
+    ledgers_intact,
+    projection_fits,
+    triage_agrees,
+)
+
+
+# -- judging --------------------------------------------------------------------------------
+
+
+def evaluate(record: DrillRecord, *, error: BaseException | None = None) -> list[Finding]:
+    """Findings for *record*, on top of those recorded while it ran (timeouts, faults).
+
+    One finding per code, except those naming different checks/ledgers (REPEATABLE);
+    never the same sentence twice (evaluate() runs again on an already-judged record).
+    """
+    facts = Facts.of(record, error)
+    findings = list(record.findings)
+    have = set(facts.recorded)
+    for rule in RULES:
+        for finding in rule(facts):
+            if any(f.code == finding.code and f.message == finding.message for f in findings):
+                continue
+            if finding.code not in have or finding.code in REPEATABLE:
+                findings.append(finding)
+                have.add(finding.code)
     return findings
 
 
@@ -174,23 +256,21 @@ def decide(findings: list[Finding]) -> Verdict:
     return Verdict.FAIL if any(f.severity == "fail" for f in findings) else Verdict.PASS
 
 
+def _validation_end(record: DrillRecord, error: BaseException | None) -> float | None:
+    """Validation completes at the last passing check when the drill did not mark it."""
+    validation = [s for s in record.steps if s.phase == Phase.VALIDATION.value]
+    marks = [c.at_mono for c in record.checks]
+    marks += [s.end_mono for s in validation if s.end_mono is not None]
+    all_ok = all(c.passed for c in record.checks) and all(s.outcome == "ok" for s in validation)
+    return max(marks) if marks and all_ok and error is None else None
+
+
 def finalize(record: DrillRecord, *, error: BaseException | None = None) -> Verdict:
     """Compute findings and verdict into the record (idempotent)."""
     if record.verdict == Verdict.NOT_RUN.value:
         return Verdict.NOT_RUN
-    # Validation completes at the last passing check when the drill did not mark it.
     if record.validated_mono is None and record.t0_mono is not None:
-        marks = [c.at_mono for c in record.checks]
-        marks += [
-            s.end_mono
-            for s in record.steps
-            if s.phase == Phase.VALIDATION.value and s.end_mono is not None
-        ]
-        all_ok = all(c.passed for c in record.checks) and all(
-            s.outcome == "ok" for s in record.steps if s.phase == Phase.VALIDATION.value
-        )
-        if marks and all_ok and error is None:
-            record.validated_mono = max(marks)
+        record.validated_mono = _validation_end(record, error)
     if record.validated_mono is not None and any(not c.passed for c in record.checks):
         record.validated_mono = None  # a failed check means never validated: no RTO
     record.projection = project(record)

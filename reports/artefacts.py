@@ -17,13 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from drillbook.record import DrillRecord
+from drillbook.redact import Scrubber
 from drillbook.reports import html, jsonout, metrics
 from drillbook.reports.files import atomic_write_text, ensure_folder
 from drillbook.reports.fmt import one_line
 from drillbook.reports.gaps import all_gaps
 from drillbook.reports.history import History, append_history, history_row, read_history
 from drillbook.reports.model import RunInfo, anchor, run_info
-from drillbook.reports.redaction import Scrubber
 from drillbook.reports.trends import trend
 
 INDEX = "index.html"

@@ -21,11 +21,11 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from drillbook.redact import Scrubber
 from drillbook.reports.files import atomic_write_text
 from drillbook.reports.fmt import one_line
 from drillbook.reports.history import DEFAULT_PATH, read_history
 from drillbook.reports.periods import Period, last_days, month, quarter
-from drillbook.reports.redaction import Scrubber
 from drillbook.reports.summary import summarise
 from drillbook.reports.summary_render import render_html, render_markdown
 

@@ -12,7 +12,7 @@ The page is two lists of sections. :data:`RUN_SECTIONS` come after the run's ban
 (reports/README.md, "Adding a section").
 
 The input is the run's drill records, already scrubbed of secrets
-(:mod:`reports.redaction`); this module only renders.
+(:mod:`drillbook.redact`); this module only renders.
 """
 
 from __future__ import annotations

@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from drillbook.record import DrillRecord
+from drillbook.redact import Scrubber
 from drillbook.reports.fmt import fmt_s, fmt_target
 from drillbook.reports.gaps import rpo_text
 from drillbook.reports.model import NOT_RUN, anchor, outcome
-from drillbook.reports.redaction import Scrubber
 
 COLOURS = {"PASS": "#1e8449", "FAIL": "#c0392b"}
 NOT_RUN_COLOUR = "#b9770e"

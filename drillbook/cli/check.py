@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 
@@ -10,7 +11,10 @@ def cmd_check(args: argparse.Namespace) -> int:
     from drillbook import targets
 
     code, text = targets.check_command(args.file)
-    print(text)
+    # A value echoed from the file may hold any character; a terminal or CI log that
+    # cannot show it gets an escape, never a UnicodeEncodeError traceback.
+    encoding = getattr(sys.stdout, "encoding", None) or "utf-8"
+    sys.stdout.write(text.encode(encoding, "backslashreplace").decode(encoding) + "\n")
     return int(code)
 
 

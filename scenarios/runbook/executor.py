@@ -97,12 +97,12 @@ class RunbookResult:
 
 
 def pytest_context() -> tuple[Path, Any]:
-    """(rootdir, loaded targets) of the pytest run, or (cwd, drills.toml there)."""
-    from drillbook import plugin
+    """(project root, loaded targets) of the pytest run, or (cwd, drills.toml there)."""
+    from drillbook.plugin import current_project
 
-    config = plugin._CONFIG.get("config")
-    if config is not None:
-        return Path(config.rootpath), config.stash.get(plugin.TARGETS_KEY, None)
+    found = current_project()
+    if found is not None:
+        return found
     from drillbook.targets import load_targets
 
     here = Path.cwd()

@@ -14,7 +14,10 @@ test outcomes, the ``drills:`` summary line and the finding codes of each drill.
 - NOT RUN (a backend that cannot run the drill): fails the run, or is skipped under
   ``--drill-allow-not-run``; never passed, in the terminal or in JUnit XML;
 - an unknown service in a marker and an invalid targets file: a one-line error naming
-  the file and the key, non-zero exit.
+  the file and the key, non-zero exit; so are the hostile targets files of issue 12 (a
+  4,301-digit integer, 1e303, "200000d", unicode digits, deep keys) and bad options
+  (``--drill-deadline=abc``, a targets path that is a directory), before any server;
+- a must-fail drill keyed on DRILL_ERROR with ``match=`` passes only on its own error.
 
 The drills that need servers share one subprocess run (servers cost seconds to start);
 its result is computed once per process and each aspect is asserted by its own test.
@@ -594,3 +597,116 @@ def test_an_invalid_targets_file_stops_the_run_at_start(
     assert f"{path}: {key}: {problem}" in line
     assert "Traceback" not in outcome.text
     assert outcome.out == {}
+
+
+# -- hostile targets files and bad options stop pytest at start-up (issue 12) ---------------
+
+
+def _one_error_line(outcome: Outcome) -> str:
+    """The run stopped before collection with exactly one ``ERROR:`` line, no traceback."""
+    assert outcome.result.ret == pytest.ExitCode.USAGE_ERROR, _explain(outcome)
+    lines = [line for line in outcome.result.outlines + outcome.result.errlines if line.strip()]
+    assert len(lines) <= 3, _explain(outcome)
+    [line] = [line for line in lines if line.startswith("ERROR: ")]
+    assert "Traceback" not in outcome.text and "INTERNALERROR" not in outcome.text
+    assert outcome.out == {} and outcome.run_dirs_left == []  # nothing ran, nothing started
+    return line
+
+
+@pytest.mark.parametrize(
+    ("replacement", "needle"),
+    [
+        ("rto = " + "9" * 4301, "drills.toml:3: a number of 4301 digits"),
+        ("rto = 1e303", "services.fast.rto: duration 1e+303 is too long"),
+        ('rto = "200000d"', "services.fast.rto: duration '200000d' is too long"),
+        ('rto = "１５m"', "services.fast.rto: duration '１５m' has non-ASCII characters"),
+        ("x" + ".a" * 30_000 + " = 1", "nested more than 16 levels deep"),
+        (
+            'rto = "30s"\nproduction_size = "' + "9" * 5000 + 'GB"',
+            "services.fast.production_size: size",
+        ),
+    ],
+    ids=["4301-digits", "1e303", "200000d", "fullwidth-digits", "deep-keys", "5000-digit-size"],
+)
+def test_a_hostile_targets_file_is_one_line_at_start_up(
+    sandbox: Sandbox, replacement: str, needle: str
+) -> None:
+    path = sandbox.pytester.path / "drills.toml"
+    path.write_text(TARGETS.replace('rto = "30s"', replacement, 1))
+    sandbox.pytester.makepyfile(test_typo=UNKNOWN_SERVICE_DRILL)
+    line = _one_error_line(run_and_read(sandbox))
+    assert needle in line and str(path) in line
+    assert len(line) < 600
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "needle"),
+    [
+        (["--drill-deadline=abc"], {}, "--drill-deadline='abc': cannot read duration 'abc'"),
+        (["--drill-deadline=0"], {}, "--drill-deadline='0': a deadline of 0 stops every drill"),
+        ([], {"DRILLBOOK_DEADLINE": "200000d"}, "env DRILLBOOK_DEADLINE='200000d': duration"),
+        (["--drill-targets={dir}"], {}, "--drill-targets: {dir}: is a directory"),
+        (["--drill-targets={dir}/nope.toml"], {}, "--drill-targets: {dir}/nope.toml: no such file"),
+        ([], {"DRILLBOOK_ALLOW_NOT_RUN": "maybe"}, "env DRILLBOOK_ALLOW_NOT_RUN='maybe': not a"),
+    ],
+    ids=["deadline-abc", "deadline-0", "deadline-env", "targets-dir", "targets-missing", "allow"],
+)
+def test_a_bad_option_is_one_line_before_any_server_starts(
+    sandbox: Sandbox,
+    monkeypatch: pytest.MonkeyPatch,
+    args: list[str],
+    env: dict[str, str],
+    needle: str,
+) -> None:
+    here = str(sandbox.pytester.path)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    sandbox.pytester.makepyfile(test_generated_drills=DRILLS)  # drills that start servers
+    outcome = run_and_read(sandbox, *(a.format(dir=here) for a in args))
+    assert needle.format(dir=here) in _one_error_line(outcome)
+
+
+def test_a_deadline_in_plain_seconds_is_read(sandbox: Sandbox) -> None:
+    sandbox.pytester.makepyfile(test_typo=UNKNOWN_SERVICE_DRILL.replace('"nope"', '"fast"'))
+    outcome = run_and_read(sandbox, "--drill-deadline=90", "-k", "test_plain")
+    assert outcome.result.ret == pytest.ExitCode.OK, _explain(outcome)
+
+
+# -- a must-fail drill keyed on a generic code can demand its message (match=) --------------
+
+MUST_FAIL_DRILLS = """
+import pytest
+
+
+@pytest.mark.drill(service="fast", scenario="a broken backup is refused")
+@pytest.mark.drill_expect_fail("DRILL_ERROR", match="could not read")
+def test_the_expected_error(drill):
+    raise RuntimeError("pg_restore: could not read the archive header")
+
+
+@pytest.mark.drill(service="fast", scenario="a broken backup is refused")
+@pytest.mark.drill_expect_fail("DRILL_ERROR", match="could not read")
+def test_an_unrelated_error(drill):
+    raise KeyError("a typo in the drill")
+
+
+@pytest.mark.drill(service="fast", scenario="a broken backup is refused")
+@pytest.mark.drill_expect_fail("DRILL_ERROR")
+def test_without_match_any_error_passes(drill):
+    raise KeyError("a typo in the drill")
+"""
+
+
+def test_expect_fail_match_needs_the_message_of_the_expected_failure(sandbox: Sandbox) -> None:
+    sandbox.pytester.makepyfile(test_must_fail=MUST_FAIL_DRILLS)
+    outcome = run_and_read(sandbox, "-rA")
+    result = outcome.result
+    assert result.ret == pytest.ExitCode.TESTS_FAILED, _explain(outcome)
+    assert result.parseoutcomes() == {"passed": 2, "failed": 1}, _explain(outcome)
+    assert re.search(r"PASSED .*test_the_expected_error", outcome.text), _explain(outcome)
+    assert re.search(r"FAILED .*test_an_unrelated_error", outcome.text), _explain(outcome)
+    assert re.search(r"PASSED .*test_without_match_any_error_passes", outcome.text)
+    assert (
+        "expected the drill to FAIL with ['DRILL_ERROR'] (one of them containing "
+        "'could not read'); it ended FAIL with" in outcome.text
+    ), _explain(outcome)

@@ -13,6 +13,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from drillbook.record import DrillRecord
+from drillbook.redact import Scrubber, env_secrets
 from drillbook.reports import html, metrics, periods, summary, summary_render
 from drillbook.reports.artefacts import write_artefacts
 from drillbook.reports.checklist import NO, PARTIAL, YES, drill_checklist
@@ -22,7 +23,6 @@ from drillbook.reports.gaps import all_gaps, gaps_for
 from drillbook.reports.history import append_history, history_row, read_history
 from drillbook.reports.jsonout import build_document, dumps, load_document
 from drillbook.reports.model import anchor, overall, run_info
-from drillbook.reports.redaction import Scrubber, env_secrets
 from drillbook.reports.trends import trend
 
 from . import factories

@@ -21,9 +21,9 @@ from drillbook.drill import Drill
 from drillbook.record import DrillRecord
 from drillbook.redact import (
     MASK,
+    Scrubber,
     known_secrets,
     redact,
-    redact_argv,
     redact_url,
     register_secret,
 )
@@ -139,10 +139,11 @@ def test_registered_secrets_are_masked_everywhere() -> None:
     assert redact(text) == f"pw {MASK} in a log; again:{MASK}!"
 
 
-def test_register_ignores_empty_and_short_values() -> None:
-    register_secret(None, "", "abc", "abcd")
-    assert known_secrets() == ["abcd"]
-    assert redact("abc abcd") == f"abc {MASK}"
+def test_register_ignores_only_empty_values() -> None:
+    register_secret(None, "", "x", "abc", "abcd")
+    assert known_secrets() == ["abcd", "abc", "x"]
+    assert redact("abc abcd") == f"abc {MASK}"  # a short one is no word of prose...
+    assert redact("password: abc") == f"password: {MASK}"  # ...but masked in its place
 
 
 def test_known_secrets_are_masked_longest_first() -> None:
@@ -162,13 +163,6 @@ def test_redact_url_keeps_the_user() -> None:
     assert redact_url("redis://h:6379/0") == "redis://h:6379/0"
     register_secret("hostsecret")
     assert redact_url("redis://hostsecret:6379/0") == f"redis://{MASK}:6379/0"
-
-
-def test_redact_argv() -> None:
-    register_secret("pw-value-1")
-    argv = ["psql", "postgresql://u:pw-value-1@h/db", "-c", "select 1", "PGPASSWORD=x"]
-    expected = ["psql", "postgresql://u:***@h/db", "-c", "select 1", "PGPASSWORD=***"]
-    assert redact_argv(argv) == expected
 
 
 # -- what a drill records ---------------------------------------------------------------------
@@ -248,3 +242,116 @@ def test_a_url_password_never_survives_even_unregistered(
 @given(st.text(alphabet=string.ascii_lowercase + string.digits + " .,;()\n", max_size=80))
 def test_text_without_secret_shapes_is_left_alone(text: str) -> None:
     assert redact(text) == text
+
+
+# -- short secrets (issue 12: a short password is still a password) --------------------------
+
+SHORT = ["a", "ab", "7", "p:!", "x*"]
+
+
+@pytest.mark.parametrize("secret", SHORT)
+@pytest.mark.parametrize(
+    "template",
+    [
+        "{s}",
+        "  {s}\n",
+        "password: {s}",
+        'config {{"password": "{s}", "user": "u"}}',
+        "requirepass {s}",
+        "CONFIG SET masterauth {s}",
+        "AUTH {s}",
+        "redis-cli -a {s} ping",
+        "redis-cli -a '{s}' ping",
+        "tool --password {s}",
+        "tool --token={s}",
+        "REDIS_PASS={s} redis-cli ping",
+        "api_key = '{s}'",
+        "postgresql://drill:{s}@127.0.0.1:5432/app",
+        "redis://:{s}@127.0.0.1:6379/0",
+    ],
+)
+def test_a_short_secret_is_masked_in_every_secret_place(secret: str, template: str) -> None:
+    register_secret(secret)
+    out = redact(template.format(s=secret))
+    assert MASK in out
+    assert out == template.format(s=MASK), out
+
+
+@pytest.mark.parametrize(
+    ("secret", "text"),
+    [
+        ("a", "a drill is a test: a crash, a restore"),
+        ("1", "1 passed, 10 failed, 1 not run in 1.5 s"),
+        ("ab", "abandon tabs; grab lab"),
+        ("7", "pg_restore -j7 --port 5437"),
+        ("on", "archive_mode = on"),
+        ("pw", "pwd"),  # a longer token that merely starts with the secret
+        ("ab", "password: abc"),  # another password that starts with it
+    ],
+)
+def test_a_short_secret_leaves_prose_and_numbers_alone(secret: str, text: str) -> None:
+    """Masking every "a" would shred the report and point at the secret."""
+    register_secret(secret)
+    assert redact(text) == text
+
+
+def test_short_and_long_secrets_together() -> None:
+    register_secret("ab", "long-secret-1")
+    text = "AUTH ab; then long-secret-1 and a lab"
+    assert redact(text) == f"AUTH {MASK}; then {MASK} and a lab"
+
+
+def test_the_scrubber_masks_short_secrets_of_the_environment_in_their_places() -> None:
+    """Under xdist the controller knows only the environment: PGPASSWORD=ab counts too."""
+    scrub = Scrubber(environ={"PGPASSWORD": "ab", "FEATURE_TOKEN": "true", "HOME": "/root"})
+    assert "ab" in scrub.secrets and "true" not in scrub.secrets
+    data = scrub.data({"note": "ab", "cmd": "psql -c 'select 1' # password: ab", "x": "tab"})
+    assert data == {"note": MASK, "cmd": f"psql -c 'select 1' # password: {MASK}", "x": "tab"}
+    page = scrub.final("<td>requirepass ab</td><td>&quot;password&quot;: &quot;ab&quot;</td>")
+    assert page == f"<td>requirepass {MASK}</td><td>&quot;password&quot;: &quot;{MASK}&quot;</td>"
+    assert scrub.final("<td>lab ab cab</td>") == "<td>lab ab cab</td>"
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.text(alphabet=TOKEN_ALPHABET, min_size=1, max_size=3),
+    st.sampled_from(
+        ["password: {s}", "AUTH {s}", "-a {s} ", "x://u:{s}@h", "{s}", '"token": "{s}"']
+    ),
+    surrounding,
+    surrounding,
+)
+def test_a_short_secret_in_a_secret_place_never_survives(
+    secret: str, template: str, before: str, after: str
+) -> None:
+    register_secret(secret)
+    place = template.format(s=secret)
+    if template != "{s}":  # the whole-value rule only holds for the whole value
+        place = f"{before} {place} {after}"
+    out = redact(place)
+    assert template.format(s=secret).strip() not in out, out
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=string.ascii_lowercase, min_size=1, max_size=3))
+def test_a_short_secret_never_changes_text_without_secret_places(secret: str) -> None:
+    register_secret(secret)
+    text = f"the {secret}x drill {secret}{secret}z restored {secret}-ish data"
+    assert redact(text) == text
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["passed: 1", "bypass: 1", "author: 1", "authority=1", "compass = 1", "the pass: 1x"],
+)
+def test_a_short_secret_after_a_key_that_only_looks_like_a_secret_stays(text: str) -> None:
+    register_secret("1")
+    assert redact(text) == text
+
+
+@pytest.mark.parametrize(
+    "text", ["pgpassword: 1", "REDIS_PASS=1", "db-auth: 1", "pwd=1", "x_api_key: '1'"]
+)
+def test_a_short_secret_after_a_secret_key_is_masked(text: str) -> None:
+    register_secret("1")
+    assert redact(text) == text.replace("1", MASK)

@@ -6,7 +6,6 @@ import copy
 import hashlib
 import json
 import math
-import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ from hypothesis import strategies as st
 
 from drillbook.targets import (
     BACKUP_FORMS,
+    MAX_DURATION_SECONDS,
     BackupMethod,
     ServiceTarget,
     Targets,
@@ -29,66 +29,12 @@ from drillbook.targets import (
     parse_size,
     parse_targets,
 )
+from tests.unit.tomlwriter import toml_dump
 
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = ROOT / "drills.toml"
 RUNBOOKS = ROOT.parent / "shared" / "runbooks"
 SOURCE = "drills.toml"
-
-
-# --------------------------------------------------------------------------- a tiny TOML writer
-
-
-def toml_str(text: str) -> str:
-    out = []
-    for ch in text:
-        if ch == '"':
-            out.append('\\"')
-        elif ch == "\\":
-            out.append("\\\\")
-        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
-            out.append(f"\\u{ord(ch):04x}")
-        else:
-            out.append(ch)
-    return '"' + "".join(out) + '"'
-
-
-def toml_key(key: str) -> str:
-    return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else toml_str(key)
-
-
-def toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        if math.isnan(value):
-            return "nan"
-        if math.isinf(value):
-            return "inf" if value > 0 else "-inf"
-        return repr(value)
-    if isinstance(value, str):
-        return toml_str(value)
-    if isinstance(value, list):
-        return "[" + ", ".join(toml_value(v) for v in value) + "]"
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{toml_key(k)} = {toml_value(v)}" for k, v in value.items()) + "}"
-    raise TypeError(type(value))
-
-
-def toml_dump(doc: dict[str, Any], prefix: tuple[str, ...] = ()) -> str:
-    lines = []
-    if prefix:
-        lines.append("[" + ".".join(toml_key(p) for p in prefix) + "]")
-    tables = {k: v for k, v in doc.items() if isinstance(v, dict)}
-    for key, value in doc.items():
-        if key not in tables:
-            lines.append(f"{toml_key(key)} = {toml_value(value)}")
-    text = "\n".join(lines) + "\n"
-    for key, value in tables.items():
-        text += "\n" + toml_dump(value, (*prefix, key))
-    return text
 
 
 def test_toml_writer_round_trips() -> None:
@@ -210,12 +156,16 @@ def test_format_duration_rejects(bad: float) -> None:
         format_duration(bad)
 
 
-@given(st.floats(min_value=0, max_value=1e9, allow_nan=False, allow_infinity=False))
+@given(
+    st.floats(
+        min_value=0, max_value=MAX_DURATION_SECONDS - 1, allow_nan=False, allow_infinity=False
+    )
+)
 def test_duration_round_trip_float(seconds: float) -> None:
     assert math.isclose(parse_duration(format_duration(seconds)), seconds, abs_tol=1e-6)
 
 
-@given(st.integers(min_value=0, max_value=10**9))
+@given(st.integers(min_value=0, max_value=int(MAX_DURATION_SECONDS)))
 def test_duration_round_trip_whole_seconds_exact(seconds: int) -> None:
     assert parse_duration(format_duration(seconds)) == seconds
 
@@ -230,7 +180,12 @@ def test_composed_duration(counts: list[int], present: list[bool]) -> None:
     if not chosen:
         return
     text = "".join(f"{c}{u}" for c, u, _ in chosen)
-    assert parse_duration(text) == pytest.approx(sum(c * f for c, _, f in chosen))
+    seconds = sum(c * f for c, _, f in chosen)
+    if seconds > MAX_DURATION_SECONDS:
+        with pytest.raises(TargetsError, match="too long"):
+            parse_duration(text)
+    else:
+        assert parse_duration(text) == pytest.approx(seconds)
 
 
 @given(st.one_of(st.text(), st.integers(), st.floats(), st.booleans(), st.none()))
