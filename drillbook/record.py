@@ -21,7 +21,7 @@ SCHEMA_VERSION = 1
 
 
 class Phase(str, Enum):
-    """The runbook's split of an outage (../shared/runbooks/001_...: RTO components)."""
+    """The runbook's split of an outage (runbooks/database-recovery.md: RTO components)."""
 
     SETUP = "setup"  # before t0: load data, take backups, start the ledger
     FAULT = "fault"  # the injection itself; t0 is its start

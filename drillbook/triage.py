@@ -1,4 +1,4 @@
-"""Triage: the decision tree of ../shared/runbooks/001_61317e2ff6da1521.md, driven by probes.
+"""Triage: the decision tree of runbooks/database-recovery.md, driven by probes.
 
     Is database accessible?
     ├─ NO  → Complete Data Loss (Procedure B)
