@@ -5,6 +5,7 @@ Finding codes are stable; reports, history and CI gates key on them.
 
 from __future__ import annotations
 
+from drillbook import sections
 from drillbook.errors import StepTimeout
 from drillbook.projection import project
 from drillbook.record import DrillRecord, Finding, Phase, Verdict
@@ -167,6 +168,7 @@ def evaluate(record: DrillRecord, *, error: BaseException | None = None) -> list
             f"triage classified the incident as {record.triage.get('observed')}, the injected "
             f"fault is {record.triage.get('expected')}",
         )
+    findings.extend(f for f in sections.findings(record) if f not in findings)
     return findings
 
 
