@@ -101,10 +101,10 @@ class AppMeasurement:
 
 
 def recovery_time(outcomes: Sequence[JourneyOutcome], t0: float) -> tuple[bool, float | None]:
-    """(recovered, seconds from t0) over *outcomes* ending after t0, ordered by start.
+    """(recovered, seconds from t0) of ONE journey's outcomes ending after t0.
 
-    The recovery instant is the end of the first success after the last failure; with
-    a failure last there is none (still failing)."""
+    The recovery instant is the end of the first success after the last failure (runs
+    ordered by start); with a failure last there is none (still failing)."""
     post = sorted((o for o in outcomes if o.end_mono > t0), key=lambda o: o.start_mono)
     if not post:
         return False, None
@@ -188,13 +188,16 @@ def measure(
     post_fail = [o for o in outcomes if not o.ok and o.end_mono > t0]
     m.outage_seen = bool(post_fail)
     m.failures_by_dependency = dict(Counter(o.dependency or "none named" for o in post_fail))
-    m.recovered, m.rto_s = recovery_time(outcomes, t0)
+    for name in names:
+        m.per_journey[name] = _journey_stats([o for o in outcomes if o.journey == name], t0)
+    # The application is back when every journey is: the latest journey recovery.
+    rtos = [m.per_journey[n].rto_s for n in names]
+    m.recovered = bool(names) and all(r is not None for r in rtos)
+    m.rto_s = max(r for r in rtos if r is not None) if m.recovered else None
     if post_fail:
         m.first_failure_s = min(o.start_mono for o in post_fail) - t0
         end = m.rto_s if m.rto_s is not None else max(o.end_mono for o in outcomes) - t0
         m.downtime_s = max(0.0, end - m.first_failure_s)
-    for name in names:
-        m.per_journey[name] = _journey_stats([o for o in outcomes if o.journey == name], t0)
     failed_names = [n for n in names if m.per_journey[n].first_failure_s is not None]
     if failed_names:
         # Still failing counts as the latest of all.

@@ -11,5 +11,6 @@ pytest_plugins = [
     "drillbook.fixtures.postgres",
     "drillbook.fixtures.redis",
     "drillbook.fixtures.s3",
+    "drillbook.fixtures.app",
     "drillbook.reports.plugin",
 ]
