@@ -8,7 +8,7 @@ Routes (JSON unless noted; ``Authorization: Bearer <token>`` where marked *)::
     GET  /me               *  the session's user (session persistence)
     POST /projects         *  {"name"} -> {"id", "name"} in PostgreSQL
     GET  /projects/<id>    *  read through the Redis cache
-    PUT  /media/<name>     *  body -> S3 object media/<user>/<name>; {"key", "sha256"}
+    PUT  /media/<name>     *  body -> S3 object uploads/<user>/<name>; {"key", "sha256"}
     GET  /media/<name>     *  the object's bytes
 
 A store that fails answers 503 with ``{"error", "dependency"}``: the synthetic client
@@ -194,12 +194,12 @@ class App:
 
     # -- media --------------------------------------------------------------------------------
     def put_media(self, user: str, name: str, data: bytes) -> Response:
-        key = f"media/{user}/{name}"
+        key = f"uploads/{user}/{name}"
         self.clients.s3.put_object(Bucket=self.settings.media_bucket, Key=key, Body=data)
         return 201, {"key": key, "sha256": hashlib.sha256(data).hexdigest()}, _JSON
 
     def get_media(self, user: str, name: str) -> Response:
-        key = f"media/{user}/{name}"
+        key = f"uploads/{user}/{name}"
         try:
             obj = self.clients.s3.get_object(Bucket=self.settings.media_bucket, Key=key)
         except ClientError as exc:
