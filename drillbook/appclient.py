@@ -163,7 +163,7 @@ def error_budget(
 def _journey_stats(items: list[JourneyOutcome], t0: float) -> JourneyStats:
     stats = JourneyStats(runs=len(items), failed=sum(not o.ok for o in items))
     stats.failed_before_t0 = sum(not o.ok and o.end_mono <= t0 for o in items)
-    fails = [o.start_mono - t0 for o in items if not o.ok and o.end_mono > t0]
+    fails = [o.end_mono - t0 for o in items if not o.ok and o.end_mono > t0]
     if fails:
         stats.first_failure_s, stats.last_failure_s = min(fails), max(fails)
     _, stats.rto_s = recovery_time(items, t0)
@@ -195,7 +195,8 @@ def measure(
     m.recovered = bool(names) and all(r is not None for r in rtos)
     m.rto_s = max(r for r in rtos if r is not None) if m.recovered else None
     if post_fail:
-        m.first_failure_s = min(o.start_mono for o in post_fail) - t0
+        # When a user first saw an error (a journey started before t0 may fail after it).
+        m.first_failure_s = min(o.end_mono for o in post_fail) - t0
         end = m.rto_s if m.rto_s is not None else max(o.end_mono for o in outcomes) - t0
         m.downtime_s = max(0.0, end - m.first_failure_s)
     failed_names = [n for n in names if m.per_journey[n].first_failure_s is not None]

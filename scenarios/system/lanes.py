@@ -55,7 +55,7 @@ class Lanes:
         section.ledger = ledger
         section.rpo_s = result.rpo_seconds
         section.lost = result.lost
-        section.rpo_note = note or f"ledger {ledger}, resolution {result.resolution_seconds} s"
+        section.rpo_note = note or f"ledger {ledger}, resolution {result.resolution_seconds:.3f} s"
 
     def no_rpo(self, name: str, why: str) -> None:
         self.services[name].rpo_note = why
