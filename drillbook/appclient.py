@@ -202,9 +202,7 @@ def measure(
     failed_names = [n for n in names if m.per_journey[n].first_failure_s is not None]
     if failed_names:
         # Still failing counts as the latest of all.
-        m.recovered_last = max(
-            failed_names, key=lambda n: m.per_journey[n].rto_s or float("inf")
-        )
+        m.recovered_last = max(failed_names, key=lambda n: m.per_journey[n].rto_s or float("inf"))
     m.error_budget = error_budget(m.downtime_s or 0.0, slo=slo, window_s=slo_window_s)
     m.segments = segments(outcomes, t0)
     m.downtime_windows = failing_windows(m.segments)

@@ -67,9 +67,7 @@ def lag_alert(
     }
 
 
-def critical_path(
-    services: Iterable[Mapping[str, Any]], app_rto_s: float | None
-) -> dict[str, Any]:
+def critical_path(services: Iterable[Mapping[str, Any]], app_rto_s: float | None) -> dict[str, Any]:
     """The chain of blockers from t0 to the application's recovery.
 
     Services ordered by ready time; each one alone held the recovery back from the
@@ -87,7 +85,12 @@ def critical_path(
         prev = max(prev, at)
     if app_rto_s is not None and app_rto_s > prev:
         links.append(
-            {"service": "application", "from_s": prev, "to_s": app_rto_s, "held_s": app_rto_s - prev}
+            {
+                "service": "application",
+                "from_s": prev,
+                "to_s": app_rto_s,
+                "held_s": app_rto_s - prev,
+            }
         )
     critical = max(links, key=lambda link: link["held_s"], default=None)
     total = app_rto_s if app_rto_s is not None else prev

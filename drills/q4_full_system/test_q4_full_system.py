@@ -21,16 +21,8 @@ import pytest
 from drillbook.scenarios.system import fullsystem
 
 
-def q4_drill(drill, *, pg_factory, redis_factory, s3_factory, app_factory, service_target, **kw):
-    fs = fullsystem.build(
-        drill,
-        pg_factory=pg_factory,
-        redis_factory=redis_factory,
-        s3_factory=s3_factory,
-        app_factory=app_factory,
-        service_target=service_target,
-        **kw,
-    )
+def q4_drill(drill, fx, **kw):
+    fs = fullsystem.build(drill, fx, **kw)
     try:
         fullsystem.warm_up(fs)
         fullsystem.inject(fs)
@@ -44,17 +36,8 @@ def q4_drill(drill, *, pg_factory, redis_factory, s3_factory, app_factory, servi
 
 
 @pytest.mark.drill(service="auth", scenario="Q4: PostgreSQL, Redis and S3 lost together")
-def test_q4_full_system_restore(
-    drill, pg_factory, redis_factory, s3_factory, app_factory, service_target
-):
-    sections = q4_drill(
-        drill,
-        pg_factory=pg_factory,
-        redis_factory=redis_factory,
-        s3_factory=s3_factory,
-        app_factory=app_factory,
-        service_target=service_target,
-    )
+def test_q4_full_system_restore(drill, system_fixtures):
+    sections = q4_drill(drill, system_fixtures)
     assert {s["name"] for s in sections["services"]} == {"auth", "media", "sessions"}
     assert all(s["ready_s"] is not None for s in sections["services"])
 
@@ -63,16 +46,5 @@ def test_q4_full_system_restore(
 @pytest.mark.drill(
     service="auth", scenario="Q4 must-fail: media acknowledged before it reached the replica"
 )
-def test_q4_media_misses_its_rpo(
-    drill, pg_factory, redis_factory, s3_factory, app_factory, service_target
-):
-    q4_drill(
-        drill,
-        pg_factory=pg_factory,
-        redis_factory=redis_factory,
-        s3_factory=s3_factory,
-        app_factory=app_factory,
-        service_target=service_target,
-        media_confirm=False,
-        media_delay=1.0,
-    )
+def test_q4_media_misses_its_rpo(drill, system_fixtures):
+    q4_drill(drill, system_fixtures, media_confirm=False, media_delay=1.0)

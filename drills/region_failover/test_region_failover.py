@@ -24,8 +24,8 @@ import pytest
 from drillbook.scenarios.system import failover, region
 
 
-def region_drill(drill, fixtures, *, synchronous: bool, inject_latency: float | None = None):
-    g = region.build(drill, synchronous=synchronous, **fixtures)
+def region_drill(drill, fx, *, synchronous: bool, inject_latency: float | None = None):
+    g = region.build(drill, fx, synchronous=synchronous)
     try:
         failover.warm_up(g, inject_latency=inject_latency)
         failover.partition(g)
@@ -41,27 +41,15 @@ def region_drill(drill, fixtures, *, synchronous: bool, inject_latency: float | 
         g.close()
 
 
-@pytest.fixture
-def fixtures(pg_factory, redis_factory, s3_factory, app_factory, fault_proxy, service_target):
-    return {
-        "pg_factory": pg_factory,
-        "redis_factory": redis_factory,
-        "s3_factory": s3_factory,
-        "app_factory": app_factory,
-        "fault_proxy": fault_proxy,
-        "service_target": service_target,
-    }
-
-
 @pytest.mark.drill(service="region-db", scenario="region A partitioned -> async standby in B")
-def test_region_failover_async(drill, fixtures):
-    sections = region_drill(drill, fixtures, synchronous=False)
+def test_region_failover_async(drill, system_fixtures):
+    sections = region_drill(drill, system_fixtures, synchronous=False)
     assert sections["replication"]["alert"]["firing"] is False
 
 
 @pytest.mark.drill(service="orders", scenario="region A partitioned -> sync standby in B (RPO 0)")
-def test_region_failover_sync(drill, fixtures):
-    sections = region_drill(drill, fixtures, synchronous=True)
+def test_region_failover_sync(drill, system_fixtures):
+    sections = region_drill(drill, system_fixtures, synchronous=True)
     assert sections["split_brain"]["acknowledged"] == 0
 
 
@@ -69,5 +57,5 @@ def test_region_failover_sync(drill, fixtures):
 @pytest.mark.drill(
     service="region-db", scenario="region A partitioned while replication lags 1.5 s"
 )
-def test_region_failover_lag_above_rpo(drill, fixtures):
-    region_drill(drill, fixtures, synchronous=False, inject_latency=1.5)
+def test_region_failover_lag_above_rpo(drill, system_fixtures):
+    region_drill(drill, system_fixtures, synchronous=False, inject_latency=1.5)

@@ -17,7 +17,8 @@ from drillbook.scenarios.postgres import recovery as pg_recovery
 from drillbook.scenarios.s3 import checks as s3_checks
 from drillbook.scenarios.s3 import protection
 from drillbook.scenarios.system import cache, splitbrain
-from drillbook.scenarios.system.fullsystem import DB, MEDIA
+from drillbook.scenarios.system.fullsystem import DB
+from drillbook.scenarios.system.media import MEDIA
 from drillbook.scenarios.system.region import Regions
 from drillbook.scenarios.system.replication import wait_lag
 from drillbook.sections import lag_alert

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from drillbook.drill import Drill
-from drillbook.fixtures.app import AppProcess, service_env
+from drillbook.fixtures.app import AppProcess, SystemFixtures, service_env
 from drillbook.ledger import LedgerWriter
 from drillbook.record import Phase
 from drillbook.scenarios.postgres import checks as pg_checks
@@ -41,9 +41,9 @@ from drillbook.scenarios.s3.replicator import ReplicatedLedgerSink, Replicator
 from drillbook.scenarios.system import cache
 from drillbook.scenarios.system.journeys import SyntheticClient
 from drillbook.scenarios.system.lanes import Lanes
+from drillbook.scenarios.system.media import MEDIA, replicated_media
 
 DB = "app"
-MEDIA = "media"
 ARCHIVE_TIMEOUT = 1.0  # drill seconds (compressed; drills.toml gives the production bound)
 SNAPSHOT_EVERY = 1.0  # drill seconds standing for the sessions' hourly RDB snapshot
 
@@ -80,39 +80,7 @@ def _schema(primary: Any, dbname: str) -> None:
     migrate(primary.dsn(dbname))
 
 
-def _media(drill: Drill, media: Any, dr: Any, *, delay: float) -> tuple[Replicator, Manifest]:
-    pc, rc = protection.client(media), protection.client(dr)
-    rule = protection.ReplicationRule(MEDIA)
-    with drill.step("media: versioned buckets in both regions, replication", Phase.SETUP) as s:
-        protection.create_bucket(s, pc, MEDIA, versioning=True)
-        protection.create_bucket(s, rc, MEDIA, versioning=True)
-        protection.configure_replication(s, pc, MEDIA, rule)
-    replicator = Replicator(media, MEDIA, dr, MEDIA, scan_interval=0.5, delay=delay).start()
-    with drill.step("media: upload the catalogue (replicated as acknowledged)", Phase.SETUP) as s:
-        manifest = protection.seed_media(
-            s, pc, MEDIA, count=30, seed=4,
-            on_upload=lambda k, e, a: replicator.notify(k, etag=e, ack_mono=a),
-        )  # fmt: skip
-        s.call("catch-up scan of the media bucket", replicator.sync_once)
-    return replicator, manifest
-
-
-def build(
-    drill: Drill,
-    *,
-    pg_factory: Any,
-    redis_factory: Any,
-    s3_factory: Any,
-    app_factory: Any,
-    service_target: Any,
-    media_confirm: bool = True,
-    media_delay: float = 0.0,
-) -> FullSystem:
-    """Every server, the application, its users, backups and one ledger per service.
-
-    *media_confirm*: uploads acknowledged once the replica has them (RPO 0 across the
-    region); False with a *media_delay* is asynchronous replication (the must-fail case).
-    """
+def _lanes(drill: Drill, service_target: Any) -> Lanes:
     lanes = Lanes(drill, service_target)
     lanes.add("auth", kind="postgres", role="users and projects (PostgreSQL)",
               procedure="PITR: base backup + every archived WAL segment")  # fmt: skip
@@ -120,17 +88,29 @@ def build(
               procedure="bucket rebuilt from the replica region")  # fmt: skip
     lanes.add("sessions", kind="redis", role="sessions and the project cache (Redis)",
               procedure="dump.rdb from S3, AOF re-enabled, cache warmed")  # fmt: skip
-    dr, media = s3_factory("dr"), s3_factory("media")
+    return lanes
+
+
+def build(
+    drill: Drill, fx: SystemFixtures, *, media_confirm: bool = True, media_delay: float = 0.0
+) -> FullSystem:
+    """Every server, the application, its users, backups and one ledger per service.
+
+    *media_confirm*: uploads acknowledged once the replica has them (RPO 0 across the
+    region); False with a *media_delay* is asynchronous replication (the must-fail case).
+    """
+    lanes = _lanes(drill, fx.service_target)
+    dr, media = fx.s3_factory("dr"), fx.s3_factory("media")
     pg = pg_stack.build(
-        drill, pg_factory, dr, dbname=DB, archive_timeout=ARCHIVE_TIMEOUT, loader=_schema
+        drill, fx.pg_factory, dr, dbname=DB, archive_timeout=ARCHIVE_TIMEOUT, loader=_schema
     )
     redis = build_stack(
-        drill, redis_factory, dr, name="sessions", drill_interval=SNAPSHOT_EVERY,
+        drill, fx.redis_factory, dr, name="sessions", drill_interval=SNAPSHOT_EVERY,
         aof="everysec", bucket="redis-backups",
     )  # fmt: skip
-    replicator, manifest = _media(drill, media, dr, delay=media_delay)
+    replicator, manifest = replicated_media(drill, media, dr, delay=media_delay)
     env = service_env(database=pg.primary, dbname=DB, redis=redis.handle, s3=media, bucket=MEDIA)
-    app = app_factory("reference-app")
+    app = fx.app_factory("reference-app")
     with drill.step("start the application (waitress) against region A", Phase.SETUP) as s:
         s.call(f"python -m drillbook.examples.app on {app.url}", app.start, env)
     drill.record.versions.setdefault("application", "drillbook reference app (waitress)")
@@ -145,7 +125,7 @@ def build(
         ),
     }  # fmt: skip
     fs = FullSystem(drill, lanes, pg, redis, media, dr, replicator, manifest, app, client, ledgers)
-    fs.pg_factory = pg_factory
+    fs.pg_factory = fx.pg_factory
     fs.base = pg.base_backup()
     fs.snap = pg_checks.snapshot(pg.db.connect())
     return fs

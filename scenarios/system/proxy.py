@@ -137,7 +137,7 @@ class Link:
             up_reader, up_writer = await asyncio.wait_for(
                 asyncio.open_connection(*self.upstream), timeout=5
             )
-        except (OSError, asyncio.TimeoutError):
+        except (TimeoutError, OSError):
             self.stats.upstream_errors += 1
             _abort(writer)
             return

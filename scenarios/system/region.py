@@ -21,18 +21,18 @@ from typing import Any
 
 from drillbook.drill import Drill
 from drillbook.errors import DrillNotRun
-from drillbook.fixtures.app import AppProcess, service_env
+from drillbook.fixtures.app import AppProcess, SystemFixtures, service_env
 from drillbook.ledger import LedgerWriter
 from drillbook.record import Phase
 from drillbook.scenarios.postgres import checks as pg_checks
 from drillbook.scenarios.postgres import recovery as pg_recovery
 from drillbook.scenarios.postgres.ledger import PostgresLedgerSink
-from drillbook.scenarios.s3 import protection
 from drillbook.scenarios.s3.checks import Manifest
 from drillbook.scenarios.s3.replicator import ReplicatedLedgerSink, Replicator
-from drillbook.scenarios.system.fullsystem import DB, MEDIA, _schema
+from drillbook.scenarios.system.fullsystem import DB, _schema
 from drillbook.scenarios.system.journeys import SyntheticClient
 from drillbook.scenarios.system.lanes import Lanes
+from drillbook.scenarios.system.media import MEDIA, replicated_media
 from drillbook.scenarios.system.proxy import FaultProxy, Link
 from drillbook.scenarios.system.replication import LagSampler
 from drillbook.scenarios.system.routes import RoutedPostgres, RoutedS3
@@ -103,37 +103,17 @@ def _media(drill: Drill, r: dict[str, Any], s3_factory: Any, proxy: FaultProxy,
            *, latency: float) -> None:  # fmt: skip
     a_s3, b_s3 = s3_factory("region-a-s3"), s3_factory("region-b-s3")
     link = proxy.link("A->B s3 (replication)", (b_s3.host, b_s3.port), latency=latency)
-    pc, rc = protection.client(a_s3), protection.client(b_s3)
-    with drill.step("media: versioned buckets in both regions, replication", Phase.SETUP) as s:
-        protection.create_bucket(s, pc, MEDIA, versioning=True)
-        protection.create_bucket(s, rc, MEDIA, versioning=True)
-        protection.configure_replication(s, pc, MEDIA, protection.ReplicationRule(MEDIA))
-    replicator = Replicator(a_s3, MEDIA, RoutedS3(b_s3, link), MEDIA, scan_interval=0.5).start()
-    with drill.step("media: upload the catalogue (replicated through the proxy)", Phase.SETUP) as s:
-        manifest = protection.seed_media(
-            s, pc, MEDIA, count=30, seed=5,
-            on_upload=lambda k, e, a: replicator.notify(k, etag=e, ack_mono=a),
-        )  # fmt: skip
-        s.call("catch-up scan of the media bucket", replicator.sync_once)
+    replicator, manifest = replicated_media(drill, a_s3, b_s3, route=RoutedS3(b_s3, link), seed=5)
     r["links"]["s3"] = link
     r.update(a_s3=a_s3, b_s3=b_s3, replicator=replicator, manifest=manifest)
     drill.record.versions.setdefault("s3", a_s3.version())
 
 
 def build(
-    drill: Drill,
-    *,
-    pg_factory: Any,
-    redis_factory: Any,
-    s3_factory: Any,
-    app_factory: Any,
-    fault_proxy: FaultProxy,
-    service_target: Any,
-    synchronous: bool,
-    latency: float = CROSS_REGION_LATENCY,
+    drill: Drill, fx: SystemFixtures, *, synchronous: bool, latency: float = CROSS_REGION_LATENCY
 ) -> Regions:
     service = str(drill.record.service)
-    lanes = Lanes(drill, service_target)
+    lanes = Lanes(drill, fx.service_target)
     lanes.add(service, kind="postgres", role="users and projects (PostgreSQL)",
               procedure="promote region B's standby")  # fmt: skip
     lanes.add("media", kind="s3", role="media objects (S3)",
@@ -141,16 +121,16 @@ def build(
     lanes.add("cache", kind="redis", role="sessions and the project cache (Redis)",
               procedure="region B's empty Redis, the project cache rebuilt")  # fmt: skip
     r: dict[str, Any] = {}
-    _database(drill, r, pg_factory, fault_proxy, synchronous=synchronous, latency=latency)
-    _media(drill, r, s3_factory, fault_proxy, latency=latency)
-    a_redis, b_redis = redis_factory("region-a-redis"), redis_factory("region-b-redis")
+    _database(drill, r, fx.pg_factory, fx.fault_proxy, synchronous=synchronous, latency=latency)
+    _media(drill, r, fx.s3_factory, fx.fault_proxy, latency=latency)
+    a_redis, b_redis = fx.redis_factory("region-a-redis"), fx.redis_factory("region-b-redis")
     drill.record.versions.setdefault("redis", a_redis.version())
-    app = app_factory("reference-app")
+    app = fx.app_factory("reference-app")
     env = service_env(database=r["a_pg"], dbname=DB, redis=a_redis, s3=r["a_s3"], bucket=MEDIA,
                       region="region-a")  # fmt: skip
     with drill.step("region A: start the application (waitress)", Phase.SETUP) as s:
         s.call(f"python -m drillbook.examples.app on {app.url}", app.start, env)
-    users = fault_proxy.link("users->region A application", ("127.0.0.1", app.port))
+    users = fx.fault_proxy.link("users->region A application", ("127.0.0.1", app.port))
     r["links"]["users"] = users
     client = SyntheticClient(f"http://127.0.0.1:{users.port}", users=4, cadence=0.2)
     client.signup()
@@ -158,7 +138,7 @@ def build(
     split.prepare()
     sampler = LagSampler(r["a_pg"], STANDBY).start()
     regions = Regions(
-        drill, lanes, fault_proxy, service, synchronous, r["a_pg"], r["b_pg"], a_redis,
+        drill, lanes, fx.fault_proxy, service, synchronous, r["a_pg"], r["b_pg"], a_redis,
         b_redis, r["a_s3"], r["b_s3"], app, client, r["replicator"], r["manifest"], sampler,
         split, links=r["links"],
     )  # fmt: skip

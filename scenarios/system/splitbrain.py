@@ -93,7 +93,9 @@ def inventory(writer: SplitBrainWriter, new_primary: Any) -> SplitBrain:
     return out
 
 
-def export(step: StepContext, writer: SplitBrainWriter, s3: Any, bucket: str, sb: SplitBrain) -> None:
+def export(
+    step: StepContext, writer: SplitBrainWriter, s3: Any, bucket: str, sb: SplitBrain
+) -> None:
     """The accepted rows to s3://bucket/split-brain/<time>.json, read back and compared."""
     rows = writer.sink.read_all()
     body = json.dumps({"table": TABLE, "rows": {str(k): v for k, v in sorted(rows.items())}})
@@ -147,7 +149,9 @@ def rows_left(old: Any, dbname: str) -> int:
 def write_refused(old: Any, dbname: str) -> str:
     """Try one write on the fenced old primary; the error text, or '' if it was accepted."""
     try:
-        old.execute(f"INSERT INTO {TABLE} (seq, payload) VALUES (-1, 'after fencing')", dbname=dbname)
+        old.execute(
+            f"INSERT INTO {TABLE} (seq, payload) VALUES (-1, 'after fencing')", dbname=dbname
+        )
     except Exception as exc:
         return f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
     return ""

@@ -7,7 +7,9 @@ dependency in their outcome.
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Iterator
 
 import pytest
 
@@ -16,6 +18,19 @@ from drillbook.fixtures.app import AppProcess, service_env
 from drillbook.scenarios.system.journeys import SyntheticClient
 
 BUCKET = "media"
+
+
+@contextlib.contextmanager
+def running_client(app: AppProcess, *, users: int) -> Iterator[SyntheticClient]:
+    """Signed-up users running every journey (three runs each before the block)."""
+    client = SyntheticClient(app.url, users=users, cadence=0.05)
+    client.signup()
+    client.start()
+    try:
+        client.wait_runs(3)
+        yield client
+    finally:
+        client.stop()
 
 
 @pytest.fixture
@@ -48,16 +63,10 @@ def test_health_is_ok_with_every_store_and_names_the_one_down(running_app):
 
 def test_journeys_succeed_then_fail_with_the_dependency_named(running_app):
     app, _pg, _redis, s3 = running_app
-    client = SyntheticClient(app.url, users=2, cadence=0.05)
-    client.signup()
-    client.start()
-    try:
-        client.wait_runs(3)
+    with running_client(app, users=2) as client:
         t0 = time.monotonic()
         s3.kill()  # media lost: the media journey fails, the others go on
         client.wait_runs(sum(o.journey == "media" for o in client.log.outcomes) + 3)
-    finally:
-        client.stop()
     outcomes = client.log.outcomes
     before = [o for o in outcomes if o.end_mono <= t0]
     assert before and all(o.ok for o in before), [o.error for o in before if not o.ok]
@@ -82,3 +91,20 @@ def test_restart_repoints_the_application(running_app, pg_factory):
     assert status == 200 and body["region"] == "region-b"
     pg.kill()  # the old database no longer matters
     assert app.health()[0] == 200
+
+
+def test_a_lost_session_means_logging_in_again_not_a_failed_journey(running_app):
+    app, _pg, redis, _s3 = running_app
+    with running_client(app, users=1) as client:
+        redis.reset()  # FLUSHALL: every session gone, the stores all up
+        flushed = time.monotonic()
+        client.wait_runs(min(_runs(client)) + 4)
+    after = [o for o in client.log.outcomes if o.start_mono > flushed]
+    assert after and all(o.ok for o in after), [o.error for o in after if not o.ok]
+    # the journeys' own requests plus the logins they needed
+    assert any(o.requests > 2 for o in after if o.journey != "login")
+
+
+def _runs(client):
+    outcomes = client.log.outcomes
+    return [sum(o.journey == j for o in outcomes) for j in ("login", "project", "media")]
