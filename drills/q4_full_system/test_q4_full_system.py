@@ -9,9 +9,9 @@ section per service (its RTO and RPO against its own drills.toml targets: auth,
 media, sessions), the application's RTO as its users saw it (journeys at a fixed
 cadence), and the critical path.
 
-The must-fail variant acknowledges media uploads at the primary's 200 while the
-replica trails by a second (asynchronous replication): the region loss loses them, and
-the drill fails with RPO_EXCEEDED naming the media service.
+The must-fail variant acknowledges media uploads at the primary's 200 (S3's default:
+asynchronous replication) and pauses replication for ten of them before the fault: the
+region loss loses them, and the drill fails with RPO_EXCEEDED naming the media service.
 """
 
 from __future__ import annotations
@@ -21,10 +21,10 @@ import pytest
 from drillbook.scenarios.system import fullsystem
 
 
-def q4_drill(drill, fx, **kw):
-    fs = fullsystem.build(drill, fx, **kw)
+def q4_drill(drill, fx, *, media_confirm: bool = True, media_outage_writes: int = 0):
+    fs = fullsystem.build(drill, fx, media_confirm=media_confirm)
     try:
-        fullsystem.warm_up(fs)
+        fullsystem.warm_up(fs, media_outage_writes=media_outage_writes)
         fullsystem.inject(fs)
         fullsystem.recover_auth(fs)
         fullsystem.recover_media(fs)
@@ -47,4 +47,4 @@ def test_q4_full_system_restore(drill, system_fixtures):
     service="auth", scenario="Q4 must-fail: media acknowledged before it reached the replica"
 )
 def test_q4_media_misses_its_rpo(drill, system_fixtures):
-    q4_drill(drill, system_fixtures, media_confirm=False, media_delay=1.0)
+    q4_drill(drill, system_fixtures, media_confirm=False, media_outage_writes=10)

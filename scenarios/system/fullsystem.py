@@ -91,13 +91,12 @@ def _lanes(drill: Drill, service_target: Any) -> Lanes:
     return lanes
 
 
-def build(
-    drill: Drill, fx: SystemFixtures, *, media_confirm: bool = True, media_delay: float = 0.0
-) -> FullSystem:
+def build(drill: Drill, fx: SystemFixtures, *, media_confirm: bool = True) -> FullSystem:
     """Every server, the application, its users, backups and one ledger per service.
 
     *media_confirm*: uploads acknowledged once the replica has them (RPO 0 across the
-    region); False with a *media_delay* is asynchronous replication (the must-fail case).
+    region); False is S3's default acknowledgement, asynchronous replication (the
+    must-fail case, with a replication outage before the fault: :func:`warm_up`).
     """
     lanes = _lanes(drill, fx.service_target)
     dr, media = fx.s3_factory("dr"), fx.s3_factory("media")
@@ -108,7 +107,7 @@ def build(
         drill, fx.redis_factory, dr, name="sessions", drill_interval=SNAPSHOT_EVERY,
         aof="everysec", bucket="redis-backups",
     )  # fmt: skip
-    replicator, manifest = replicated_media(drill, media, dr, delay=media_delay)
+    replicator, manifest = replicated_media(drill, media, dr)
     env = service_env(database=pg.primary, dbname=DB, redis=redis.handle, s3=media, bucket=MEDIA)
     app = fx.app_factory("reference-app")
     with drill.step("start the application (waitress) against region A", Phase.SETUP) as s:
@@ -131,9 +130,13 @@ def build(
     return fs
 
 
-def warm_up(fs: FullSystem) -> None:
+def warm_up(fs: FullSystem, *, media_outage_writes: int = 0) -> None:
     """Journeys running, snapshots on schedule, enough acknowledged writes; then stop the
-    snapshot schedule at a random point of its cycle (the fault comes right after)."""
+    snapshot schedule at a random point of its cycle (the fault comes right after).
+
+    *media_outage_writes*: pause the replicator (a replication outage) and let that many
+    more media writes be acknowledged before the fault: with uploads acknowledged at the
+    primary's 200 they are on no replica when the region goes."""
     fs.client.start()
     fs.redis.start_schedule()
     for writer in fs.ledgers.values():
@@ -141,6 +144,12 @@ def warm_up(fs: FullSystem) -> None:
     fs.client.wait_runs(5)
     fs.redis.schedule.wait_for(2)
     fs.pg.freshness()
+    if media_outage_writes:
+        media = fs.ledgers["media"]
+        with fs.drill.step("replication outage: drillbook replicator paused", Phase.SETUP):
+            fs.replicator.pause()
+        acked = sum(w.status == "acked" for w in media.writes)
+        fs.drill.wait_for_writes(media, acked + media_outage_writes)
     fs.redis.fault_point()
 
 

@@ -168,13 +168,18 @@ class SyntheticClient:
         self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
 
-    def signup(self) -> None:
-        """Create the users through the application (before the drill's t0)."""
+    def signup(self, *, projects_each: int = 2) -> None:
+        """Create the users, and a few projects of each, through the application (before
+        the drill's t0: the data a backup taken next holds for certain)."""
         for user in self._users:
-            Attempt(self.base, user).call(
+            a = Attempt(self.base, user)
+            a.call(
                 "POST", "/signup", {"username": user.name, "password": user.password},
                 expect=201, auth=False,
             )  # fmt: skip
+            a.login()
+            for i in range(projects_each):
+                a.call("POST", "/projects", {"name": f"{user.name}-seed-{i}"}, expect=201)
 
     def point_at(self, base: str) -> None:
         """The DNS switch: every journey from now on goes to *base*."""
