@@ -65,13 +65,14 @@ class Regions:
     links: dict[str, Link] = field(default_factory=dict)
     snap: Any = None
 
-    def region_a_links(self) -> list[str]:
-        return list(self.links)
-
     def close(self) -> None:
+        """Every thread this stack started; the fixtures own the processes. The
+        split-brain writer only stops issuing: a write stuck on the old primary ends with
+        that server (closing its connection under it would race the stuck call)."""
         self.client.stop()
         self.sampler.stop()
         self.replicator.stop()
+        self.split.halt()
 
 
 def _database(drill: Drill, r: dict[str, Any], pg_factory: Any, proxy: FaultProxy,
