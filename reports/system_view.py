@@ -198,15 +198,25 @@ def extras(sections: Mapping[str, Any]) -> str:
     return "".join(out)
 
 
-def render(rec: DrillRecord) -> str:
+def render(rec: DrillRecord, *, heading: bool = True) -> str:
     """The sections of *rec* as one HTML fragment ("" when it has none)."""
     sections = rec.sections or {}
     if not sections.get("services") and not sections.get("application"):
         return ""
-    parts = [f"<style>{STYLE}</style>", "<h4>Services and the application</h4>"]
+    parts = [f"<style>{STYLE}</style>"]
+    if heading:
+        parts.append("<h4>Services and the application</h4>")
     parts.append(lanes_svg(rec))
     parts.append(services_table(sections))
     if sections.get("application"):
         parts.append(application_table(sections["application"]))
     parts.append(extras(sections))
     return f'<section class="sys-sections">{"".join(parts)}</section>'
+
+
+def section(view: Any) -> str | None:
+    """A drill section body for the report (``view.rec`` is the record): one line in
+    ``reports.html.DRILL_SECTIONS`` wires it,
+    ``Section("system", "Services and the application", system_view.section)``; None
+    leaves the section out of drills that have no sections."""
+    return render(view.rec, heading=False) or None

@@ -28,6 +28,7 @@ from drillbook.scenarios.postgres import faults as pg_faults
 from drillbook.scenarios.postgres import recovery as pg_recovery
 from drillbook.scenarios.postgres import stack as pg_stack
 from drillbook.scenarios.postgres.ledger import PostgresLedgerSink
+from drillbook.scenarios.redis import checks as redis_checks
 from drillbook.scenarios.redis import faults as redis_faults
 from drillbook.scenarios.redis import recovery as redis_recovery
 from drillbook.scenarios.redis.ledger import RedisLedgerSink
@@ -221,11 +222,16 @@ def recover_sessions(fs: FullSystem) -> None:
         drill.wait_healthy(handle.probe, name="redis-cli ping")
         with drill.step("sessions: warm the project cache from the database", Phase.EXECUTION) as s:
             warmed = cache.warm_projects(s, fs.restored, handle, dbname=DB)
-        drill.check(
-            "sessions: the snapshot loaded",
-            restore.load.loaded and (restore.load.dbsize or 0) > 0,
-            f"{restore.load.dbsize} keys after loading {restore.key}",
-        )
+        # The sessions drill's own checks: the snapshot's age at t0, every key loaded.
+        newest = fs.redis.schedule.newest()
+        redis_checks.check_snapshot_age(
+            drill, newest, at_mono=drill.record.t0_mono or 0.0, bound=fs.redis.rdb_bound(),
+            label="sessions: newest RDB snapshot in S3",
+        )  # fmt: skip
+        redis_checks.check_load(
+            drill, restore.load, what="sessions: dump.rdb from S3",
+            expected_keys=newest.keys if newest else None,
+        )  # fmt: skip
         drill.check(
             "sessions: every project cached after the warm-up",
             cache.cached_projects(handle) >= warmed > 0,

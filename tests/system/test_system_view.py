@@ -4,15 +4,18 @@ application's numbers, a missed target marked, and nothing that loads from outsi
 from __future__ import annotations
 
 import re
+from types import SimpleNamespace
 
 from drillbook.appclient import JourneyOutcome, measure
 from drillbook.record import DrillRecord, Phase, Step
-from drillbook.reports.system_view import render
+from drillbook.reports.system_view import render, section
 from drillbook.sections import ServiceSection, critical_path, lag_alert
 
 
 def test_no_sections_no_fragment():
-    assert render(DrillRecord(drill_id="d", name="d")) == ""
+    rec = DrillRecord(drill_id="d", name="d")
+    assert render(rec) == ""
+    assert section(SimpleNamespace(rec=rec)) is None
 
 
 def test_fragment_has_lanes_tables_and_marks_a_missed_target():
@@ -45,3 +48,5 @@ def test_fragment_has_lanes_tables_and_marks_a_missed_target():
     assert html.count("MISSED") == 1  # region-db's RPO; media met both
     assert "FIRING" in html and "2.600 s" in html  # the app RTO in the table
     assert not re.search(r"<script|\bsrc=|\bhref=|url\(", html)
+    body = section(SimpleNamespace(rec=rec))
+    assert body is not None and "<h4>" not in body and "region-db (postgres)" in body
