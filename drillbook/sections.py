@@ -53,9 +53,17 @@ class ServiceSection:
 
 
 def lag_alert(
-    lag_s: float | None, rpo_s: float | None, *, fraction: float = LAG_ALERT_FRACTION
+    lag_s: float | None,
+    rpo_s: float | None,
+    *,
+    fraction: float = LAG_ALERT_FRACTION,
+    synchronous: bool = False,
 ) -> dict[str, Any]:
-    """The runbook's alert rule, evaluated: fires when the lag exceeds *fraction* of RPO."""
+    """The runbook's alert rule, evaluated: fires when the lag exceeds *fraction* of RPO.
+
+    With synchronous replication an acknowledged commit is on the standby already: the
+    lag is replay delay, not data at risk, and the rule does not apply (it would fire on
+    any lag against an RPO of 0)."""
     threshold = None if rpo_s is None else fraction * rpo_s
     firing = lag_s is not None and threshold is not None and lag_s > threshold
     return {
@@ -63,7 +71,9 @@ def lag_alert(
         "lag_s": lag_s,
         "rpo_s": rpo_s,
         "threshold_s": threshold,
-        "firing": firing,
+        "applies": not synchronous,
+        "firing": firing and not synchronous,
+        "note": "synchronous: no acknowledged write waits on this lag" if synchronous else "",
     }
 
 

@@ -180,6 +180,8 @@ def extras(sections: Mapping[str, Any]) -> str:
     if rep:
         alert = rep.get("alert") or {}
         state = "FIRING" if alert.get("firing") else "not firing"
+        if alert.get("applies") is False:
+            state = f"not applicable ({alert.get('note')})"
         out.append(
             f"<p>Replication lag at t0: <b>{_e(_s(rep.get('lag_at_t0_s')))}</b> "
             f"({_e(rep.get('source'))}); alert “{_e(alert.get('rule'))}” "

@@ -51,6 +51,7 @@ def test_region_failover_async(drill, system_fixtures):
 def test_region_failover_sync(drill, system_fixtures):
     sections = region_drill(drill, system_fixtures, synchronous=True)
     assert sections["split_brain"]["acknowledged"] == 0
+    assert sections["replication"]["alert"]["applies"] is False
 
 
 @pytest.mark.drill_expect_fail("RPO_EXCEEDED")

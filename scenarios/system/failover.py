@@ -57,7 +57,7 @@ def partition(g: Regions) -> None:
     drill.record.sections["replication"] = {
         **lag,
         "synchronous": g.synchronous,
-        "alert": lag_alert(lag["lag_at_t0_s"], rpo),
+        "alert": lag_alert(lag["lag_at_t0_s"], rpo, synchronous=g.synchronous),
         "links": g.proxy.describe(),
     }
     users = f"http://127.0.0.1:{g.links['users'].port}"

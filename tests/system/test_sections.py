@@ -110,3 +110,6 @@ def test_lag_alert_at_60_percent_of_rpo():
     assert fired["firing"] is True and fired["threshold_s"] == pytest.approx(0.6)
     assert lag_alert(None, 1.0)["firing"] is False
     assert lag_alert(0.5, None)["threshold_s"] is None
+    sync = lag_alert(0.08, 0.0, synchronous=True)
+    assert sync["firing"] is False and sync["applies"] is False
+    assert lag_alert(0.08, 0.0)["firing"] is True  # asynchronous against RPO 0: any lag
