@@ -11,5 +11,6 @@ pytest_plugins = [
     "drillbook.plugin_terminal",
     "drillbook.fixtures.backend",
     "drillbook.fixtures.services",
+    "drillbook.fixtures.app",
     "drillbook.reports.plugin",
 ]

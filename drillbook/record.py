@@ -202,6 +202,9 @@ class DrillRecord:
     triage: dict[str, Any] | None = None
     projection: Projection | None = None
     notes: dict[str, Any] = field(default_factory=dict)
+    # Multi-service drills (drillbook.sections): per-service sections, the application's
+    # downtime, critical path, replication lag, split-brain writes. Plain JSON data.
+    sections: dict[str, Any] = field(default_factory=dict)
     verdict: str | None = None
     not_run_reason: str | None = None
     error: str | None = None

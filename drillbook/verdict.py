@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+from drillbook import sections
 from drillbook.errors import StepTimeout
 from drillbook.ledger import LedgerResult, WriteClass
 from drillbook.projection import project
@@ -249,6 +250,9 @@ def evaluate(record: DrillRecord, *, error: BaseException | None = None) -> list
             if finding.code not in have or finding.code in REPEATABLE:
                 findings.append(finding)
                 have.add(finding.code)
+    # Per-service targets of a multi-service drill (drillbook.sections): the same codes
+    # as the drill's own, each naming its service, so never merged away by code.
+    findings.extend(f for f in sections.findings(record) if f not in findings)
     return findings
 
 

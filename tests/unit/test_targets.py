@@ -784,6 +784,7 @@ EXPECTED = {
     "orders": ("postgres", "Tier 1", 1200.0, 0.0, 0.0, ["sync_replication"]),
     "affiliate": ("postgres", "P1", 3600.0, 86400.0, 1.0, ["pg_dump", "async_replication"]),
     "smoke": ("postgres", "smoke", 300.0, 60.0, 1.0, ["wal_archive"]),
+    "region-db": ("postgres", "P1", 3600.0, 1.0, 0.5, ["async_replication"]),
 }
 
 
@@ -812,6 +813,7 @@ def test_shipped_individual_method_bounds() -> None:
         "orders": [0.0],
         "affiliate": [86400.0, 1.0],
         "smoke": [1.0],
+        "region-db": [0.5],
     }
 
 
@@ -830,7 +832,7 @@ def test_check_shipped() -> None:
     code, out = check_command(SHIPPED)
     assert code == 0, out
     lines = out.splitlines()
-    assert lines[0].startswith(f"{SHIPPED}: 8 services, sha256 ")
+    assert lines[0].startswith(f"{SHIPPED}: 9 services, sha256 ")
     header = "service kind tier RTO RPO RTO clock RPO bound bound meets RPO"
     assert " ".join(lines[1].split()) == header
     rows = {line.split()[0]: line for line in lines[2:-1]}
