@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from drillbook.ledger import LedgerResult, WriteClass
 from drillbook.record import DrillRecord, Phase, Step
 from drillbook.sections import ServiceSection, critical_path, findings, lag_alert
 from drillbook.verdict import finalize
@@ -75,7 +76,10 @@ def test_split_brain_writes_must_be_preserved():
 def test_finalize_fails_with_the_section_finding_once():
     rec = record([section("media", rto=600, rpo=0, ready=1.0, rpo_s=0.2, lost=2)])
     rec.checks = []
-    rec.ledgers = {"media": {"rpo_seconds": 0.2, "counts": {"lost": 2}}}
+    lost = dict.fromkeys(WriteClass, 0) | {WriteClass.LOST: 2}
+    rec.ledgers = {
+        "media": LedgerResult(0.0, 0.01, 0.01, 10, counts=lost, rpo_seconds=0.2).to_dict()
+    }
     assert finalize(rec).value == "FAIL"
     finalize(rec)
     messages = [f.message for f in rec.findings if f.code == "RPO_EXCEEDED"]
