@@ -12,4 +12,5 @@ pytest_plugins = [
     "drillbook.fixtures.redis",
     "drillbook.fixtures.s3",
     "drillbook.reports.plugin",
+    "drillbook.verify.plugin",
 ]

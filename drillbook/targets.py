@@ -659,6 +659,7 @@ _SERVICE_KEYS = (
     "backup",
     "production_size",
     "runbook",
+    "source",  # drillbook verify: where the real backups are (drillbook.verify.source)
 )
 _REQUIRED_SERVICE_KEYS = ("kind", "rto", "rpo", "backup")
 _SERVICE_KEY_HELP = {
@@ -790,6 +791,8 @@ class _Reader:
         if "rto_clock" in table:
             rto_clock = self.choice(table["rto_clock"], f"{where}.rto_clock", RTO_CLOCKS)
         backups = self.backups(table["backup"], f"{where}.backup", kind)
+        if "source" in table:
+            _check_source(table["source"], f"{where}.source", kind, self.source)
         bounds = [m.rpo_bound for m in backups if m.rpo_bound is not None]
 
         size: int | None = None
@@ -842,6 +845,16 @@ class _Reader:
             except TargetsError as err:
                 raise err.located(source=self.source, key=item_key) from None
         return tuple(methods)
+
+
+def _check_source(value: object, key: str, kind: str, source: str) -> None:
+    """Validate ``[services.NAME.source]`` (drillbook verify); the grammar lives there."""
+    from drillbook.verify.source import parse_source
+
+    try:
+        parse_source(value, key, kind)
+    except TargetsError as err:
+        raise err.located(source=source) from None
 
 
 _TOML_POSITION = re.compile(r"\(at line (\d+), column (\d+)\)")

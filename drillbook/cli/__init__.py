@@ -3,6 +3,7 @@
 - ``doctor``: can I run drills here, and if not, what do I install?
 - ``clean``: remove what a ``kill -9``'d pytest left behind (servers and run dirs).
 - ``check``: validate the targets file (``drills.toml``) and print each RPO bound.
+- ``verify``: restore the newest real backup of each service and check it.
 - ``report``: the monthly/quarterly summary from the drill history.
 
 Service modules (``drillbook.fixtures``, ``drillbook.reports``) are imported lazily: a
@@ -18,7 +19,7 @@ import sys
 from drillbook import __version__
 
 # Subcommand modules of this package, in the order ``--help`` lists them.
-COMMANDS = ("init", "check", "doctor", "clean")
+COMMANDS = ("init", "check", "verify", "doctor", "clean")
 
 
 def build_parser() -> argparse.ArgumentParser:
