@@ -136,7 +136,7 @@ def classify_restore(stderr: str, exit_status: int, tool: str) -> Classified:
                 f"{tool}: {len(others)} error(s), first: {_short(others[0])}",
             )
         )
-    elif exit_status != 0 and not codes & explained:
+    elif exit_status != 0 and not codes & explained and not out.ignored:
         tail = _short(lines[-1]) if lines else "no output"
         out.findings.append(Finding("RESTORE_FAILED", f"{tool} exited {exit_status}: {tail}"))
     return out

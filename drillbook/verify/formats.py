@@ -27,8 +27,9 @@ from datetime import UTC, datetime
 PGDMP = b"PGDMP"
 PLAIN_TRAILER = "-- PostgreSQL database dump complete"
 CLUSTER_TRAILER = "-- PostgreSQL database cluster dump complete"
-# pg_dump's archive formats (pg_backup.h ArchiveFormat).
-_ARCHIVE_FORMATS = {1: "custom", 2: "files", 3: "tar", 4: "plain", 5: "directory"}
+# The format byte: 1 in a custom archive; the toc.dat of a tar and of a directory
+# archive both carry 3 (seen with pg_dump 15 and 18), so the container tells those apart.
+_ARCHIVE_FORMATS = {1: "custom", 3: "tar-or-directory"}
 _COMPRESSIONS = {0: "none", 1: "gzip", 2: "lz4", 3: "zstd"}
 
 

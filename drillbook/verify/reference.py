@@ -20,6 +20,12 @@ from typing import Any
 
 HEADER = "# drillbook structure reference: one line per object; `#` lines are ignored"
 SHOW = 8  # lines quoted in a finding, per side
+# Kinds whose lines a finding quotes first: a missing table before its columns.
+_PARTS = ("column", "constraint", "index", "trigger", "policy")
+
+
+def _salient(lines: list[str]) -> list[str]:
+    return sorted(lines, key=lambda line: (line.split(" ", 1)[0] in _PARTS, line))
 
 
 def reference_lines(rows: Iterable[tuple[str, str, str]]) -> list[str]:
@@ -66,12 +72,10 @@ class ReferenceDiff:
         if self.ok:
             return f"{self.actual} objects, identical to the reference"
         parts = []
-        if self.missing:
-            shown = "; ".join(self.missing[:SHOW]) + (" ..." if len(self.missing) > SHOW else "")
-            parts.append(f"{len(self.missing)} missing ({shown})")
-        if self.extra:
-            shown = "; ".join(self.extra[:SHOW]) + (" ..." if len(self.extra) > SHOW else "")
-            parts.append(f"{len(self.extra)} not in the reference ({shown})")
+        for lines, what in ((self.missing, "missing"), (self.extra, "not in the reference")):
+            if lines:
+                shown = "; ".join(_salient(lines)[:SHOW]) + (" ..." if len(lines) > SHOW else "")
+                parts.append(f"{len(lines)} {what} ({shown})")
         return ", ".join(parts)
 
     def to_dict(self) -> dict[str, Any]:
