@@ -120,9 +120,10 @@ def summary_line(r: VerifyResult) -> str:
     )
 
 
-def run_command(opts: Options, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
+def run_command(opts: Options, out: TextIO | None = None, err: TextIO | None = None) -> int:
     from drillbook.reports.history import read_history
 
+    out, err = out or sys.stdout, err or sys.stderr
     started = time.time()
     try:
         targets, sources, names = plan(opts)

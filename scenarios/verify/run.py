@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from drillbook.errors import StepTimeout
 from drillbook.record import Phase
 from drillbook.scenarios.verify import locate
 from drillbook.scenarios.verify.pgdump import DumpCorrupt
@@ -111,6 +112,10 @@ def verify(ctx: Context) -> Outcome:
         result.not_verified("SOURCE_UNREADABLE", str(exc))
     except (DumpCorrupt, RdbCorrupt) as exc:
         result.add("BACKUP_CORRUPT", str(exc))
+    except StepTimeout as exc:
+        result.add("RTO_EXCEEDED", f"{exc}: stopped after {format_duration(ctx.timeout)}")
+    except Exception as exc:  # a harness error: the verification proved nothing
+        result.not_verified("VERIFY_ERROR", f"{type(exc).__name__}: {exc}"[:500])
     finally:
         result.total_s = time.monotonic() - start
         result.finished = time.time()

@@ -12,6 +12,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+import psycopg
+
 from drillbook.scenarios.postgres import checks
 from drillbook.scenarios.verify import basebackup, catalog, pgdump
 from drillbook.scenarios.verify.locate import Fetched
@@ -146,19 +148,30 @@ def validate(ctx: Context, result: VerifyResult, handle: Any, dbnames: list[str]
     with ctx.drill.step("validate restored data", ctx.validate_phase) as step:
         for db in dbnames:
             prefix = f"{db}/" if len(dbnames) > 1 else ""
-            with handle.connect(db) as conn:
-                rows = catalog.structure(conn)
-                lines += reference.reference_lines((k, prefix + n, d) for k, n, d in rows)
-                result.counts.update({prefix + t: n for t, n in catalog.row_counts(conn).items()})
-                result.restored_bytes = (result.restored_bytes or 0) + catalog.database_size(conn)
-                for r in checks.check_all(checks.SqlRecorder(conn, step), None, expect_counts=None):
-                    _record_check(result, prefix + r.name, r)
+            try:
+                lines += _validate_db(result, handle, db, prefix, step)
+            except psycopg.Error as exc:
+                # A damaged restore can fail the catalog reads themselves.
+                text = " ".join(str(exc).split())[:300]
+                result.check(f"{prefix}read the restored catalog", False, text)
+                result.add("INTEGRITY_FAILED", f"database {db!r} cannot be read: {text}")
         step.note("databases", dbnames)
     result.validate_s = step.step.duration
     result.objects = len(lines)
     _judge_restore(result)
     _reference(ctx, result, lines)
     result.validated = True
+
+
+def _validate_db(result: VerifyResult, handle: Any, db: str, prefix: str, step: Any) -> list[str]:
+    with handle.connect(db) as conn:
+        rows = catalog.structure(conn)
+        counts = catalog.row_counts(conn)
+        result.counts.update({prefix + t: n for t, n in counts.items()})
+        result.restored_bytes = (result.restored_bytes or 0) + catalog.database_size(conn)
+        for r in checks.check_all(checks.SqlRecorder(conn, step), None, expect_counts=None):
+            _record_check(result, prefix + r.name, r)
+    return reference.reference_lines((k, prefix + n, d) for k, n, d in rows)
 
 
 def _record_check(result: VerifyResult, name: str, r: checks.CheckResult) -> None:

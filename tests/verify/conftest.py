@@ -25,11 +25,12 @@ from tests.verify import sample
 MAJORS = (15, 18)
 TARGETS = """
 [services.app]
-kind = "postgres"
+kind = "{kind}"
 rto = "{rto}"
 rpo = "{rpo}"
-backup = "pg_dump every 24h"
+backup = "{backup}"
 """
+BACKUPS = {"postgres": "pg_dump every 24h", "redis": "rdb every 1h", "s3": "s3 versioning"}
 
 
 def source_server(major: int) -> Any:
@@ -64,8 +65,9 @@ def verify_sandbox() -> Iterator[sandbox.SharedSandbox]:
         box.close()
 
 
-def target(rto: str = "1h", rpo: str = "24h") -> Any:
-    return parse_targets(TARGETS.format(rto=rto, rpo=rpo)).get("app")
+def target(rto: str = "1h", rpo: str = "24h", kind: str = "postgres") -> Any:
+    text = TARGETS.format(rto=rto, rpo=rpo, kind=kind, backup=BACKUPS[kind])
+    return parse_targets(text).get("app")
 
 
 def verify(
@@ -78,16 +80,17 @@ def verify(
     history: list[dict[str, Any]] | None = None,
     write_reference: Path | None = None,
     base_dir: Path | None = None,
+    kind: str = "postgres",
 ) -> tuple[VerifyResult, DrillRecord]:
     """One verification of the ``app`` service; the restored database is dropped."""
-    spec = parse_source(source, "services.app.source", "postgres") if source is not None else None
+    spec = parse_source(source, "services.app.source", kind) if source is not None else None
     drill = Drill(DrillRecord("verify:app", "verify app", service="app"))
     work = workdir / f"w{secrets.token_hex(3)}"
     work.mkdir(parents=True)
     ctx = run.Context(
         drill=drill,
         service="app",
-        target=target(rto, rpo),
+        target=target(rto, rpo, kind),
         spec=spec,
         base_dir=base_dir or workdir,
         workdir=work,

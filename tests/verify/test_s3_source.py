@@ -81,7 +81,7 @@ def test_client_refuses_every_write_even_when_dug_out(s3: Any, bucket: Any) -> N
     bucket.put_object(Bucket=BUCKET, Key="db/app.dump", Body=b"backup", Tagging="keep=yes")
     before = state(bucket)
     src = S3Source(BUCKET, endpoint=s3.endpoint)
-    client = src._S3Source__client  # type: ignore[attr-defined]
+    client = src._S3Source__client
     attempts = [
         lambda: client.put_object(Bucket=BUCKET, Key="db/app.dump", Body=b"ransom"),
         lambda: client.delete_object(Bucket=BUCKET, Key="db/app.dump"),
