@@ -15,15 +15,9 @@ import time
 from collections.abc import Callable, Iterator
 from typing import TextIO
 
+from drillbook.reports.model import fmt_bytes as human_bytes
 
-def human_bytes(n: float | None) -> str:
-    if n is None:
-        return "n/a"
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if abs(n) < 1000 or unit == "TB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000
-    return f"{n:.1f} TB"  # pragma: no cover
+__all__ = ["Progress", "human_bytes"]
 
 
 class Progress:

@@ -54,6 +54,13 @@ QUERIES: tuple[str, ...] = (
     + USER.format(n="n")
     + " AND "
     + NOT_EXT.format(cat="'pg_class'", oid="c.oid"),
+    "SELECT 'constraint', n.nspname || '.' || t.typname || '.' || con.conname,"
+    " pg_get_constraintdef(con.oid) FROM pg_constraint con"
+    " JOIN pg_type t ON t.oid = con.contypid JOIN pg_namespace n ON n.oid = t.typnamespace"
+    " WHERE con.contypid <> 0 AND con.contype = 'c' AND "
+    + USER.format(n="n")
+    + " AND "
+    + NOT_EXT.format(cat="'pg_type'", oid="t.oid"),
     "SELECT 'index', n.nspname || '.' || ic.relname, pg_get_indexdef(i.indexrelid)"
     " FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid"
     " JOIN pg_namespace n ON n.oid = ic.relnamespace WHERE "

@@ -20,7 +20,7 @@ import posixpath
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from drillbook.scenarios.verify.reader import Entry, FileSource, NoSuchBackup, S3Source
@@ -63,7 +63,6 @@ class Fetched:
     bytes: int
     seconds: float
     sidecar_digest: str | None = None
-    notes: dict[str, str] = field(default_factory=dict)
 
 
 def _unit_prefix(key: str) -> str | None:

@@ -15,7 +15,7 @@ from typing import Any
 import psycopg
 
 from drillbook.scenarios.postgres import checks
-from drillbook.scenarios.verify import basebackup, catalog, pgdump
+from drillbook.scenarios.verify import basebackup, catalog, pgdump, sandbox
 from drillbook.scenarios.verify.locate import Fetched
 from drillbook.scenarios.verify.run import Context, Outcome
 from drillbook.scenarios.verify.sandbox import describe_server
@@ -34,7 +34,8 @@ def postgres(ctx: Context, result: VerifyResult, fetched: Fetched) -> Outcome:
     info.created, info.created_from = dump.created, dump.created_from
     info.server_version, info.dump_version = dump.server_version, dump.dump_version
     info.major, info.dbname = dump.major, dump.dbname
-    handle = ctx.sandbox.postgres(dump.major or 0)
+    # A plain dump without its "Dumped by" lines: the newest server reads the most SQL.
+    handle = ctx.sandbox.postgres(dump.major or sandbox.newest_major())
     result.server = describe_server(handle)
     dbname = ctx.dbname(dump.dbname)
     out = Outcome(result, handle, dbname, lambda: ctx.sandbox.release(handle, dbname))

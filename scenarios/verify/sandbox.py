@@ -55,6 +55,11 @@ def pick_install(major_at_least: int, *, exact: bool = False) -> binaries.PgInst
     return min(fits, key=lambda i: (i.major, i.source != "system"))
 
 
+def newest_major() -> int:
+    """The newest major here: for a plain dump that does not say which made it."""
+    return max((i.major for i in pg_installs()), default=0)
+
+
 def _backend(install: binaries.PgInstall) -> Any:
     from drillbook.fixtures.local import LocalBackend
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from drillbook.verify import reference
 from tests.verify.conftest import verify
 
 
@@ -138,3 +139,16 @@ def test_age_and_restore_time_against_the_targets(dumps, verify_sandbox, tmp_pat
     assert result.outcome == "FAIL"
     assert set(result.codes) == {"RPO_AT_RISK", "RTO_EXCEEDED"}, result.findings
     assert result.backup is not None and result.backup.created_from == "archive header"
+
+
+def test_one_reference_fits_both_majors(dumps, verify_sandbox, tmp_path: Path) -> None:
+    refs = {}
+    for major in (15, 18):
+        ref = tmp_path / f"ref{major}"
+        result, _ = verify(
+            verify_sandbox, tmp_path, {"path": str(dumps[major]["custom"])}, write_reference=ref
+        )
+        assert result.outcome == "PASS", result.findings
+        refs[major] = reference.parse_reference(ref.read_text())
+    assert refs[15] == refs[18]
+    assert "constraint billing.amount.amount_check CHECK ((VALUE >= (0)::numeric))" in refs[15]

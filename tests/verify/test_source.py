@@ -8,22 +8,14 @@ import pytest
 
 from drillbook.targets import TargetsError, load_targets, parse_targets
 from drillbook.verify.source import S3Location, parse_s3_url, parse_source, sources_from_file
+from tests.verify.conftest import BACKUPS, TARGETS
 
 KEY = "services.app.source"
-SERVICE = """
-[services.app]
-kind = "{kind}"
-rto = "1h"
-rpo = "24h"
-backup = "{backup}"
-"""
-BACKUPS = {"postgres": "pg_dump every 24h", "redis": "rdb every 1h", "s3": "s3 versioning"}
 
 
 def toml(kind: str = "postgres", source: str = "") -> str:
-    return SERVICE.format(kind=kind, backup=BACKUPS[kind]) + (
-        f"[services.app.source]\n{source}\n" if source else ""
-    )
+    service = TARGETS.format(kind=kind, backup=BACKUPS[kind], rto="1h", rpo="24h")
+    return service + (f"[services.app.source]\n{source}\n" if source else "")
 
 
 def test_prefix_and_key_urls() -> None:
