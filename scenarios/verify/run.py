@@ -209,7 +209,7 @@ def check_digest(
 
 def judge(ctx: Context, result: VerifyResult) -> None:
     """Age against the RPO target, time against the RTO target, drift, trend, verdict."""
-    if result.backup is not None and result.restore_ran:
+    if result.backup is not None:  # an old backup is at risk whether it restores or not
         _judge_age(ctx, result, result.backup)
     spent = sum(s or 0.0 for s in (result.download_s, result.restore_s, result.validate_s))
     if result.validated and spent > ctx.target.rto:

@@ -23,8 +23,8 @@ from tests.verify.conftest import MAJORS, verify
 FORMATS = ("custom", "directory", "tar", "plain", "plain.gz")
 # (format, damage, finding code, words the finding must contain)
 DAMAGED = [
-    ("custom", "truncated", "BACKUP_CORRUPT", "pg_restore"),
-    ("custom", "cut", "BACKUP_CORRUPT", "could not read from input file"),
+    ("custom", "truncated", "BACKUP_CORRUPT", "pg_restore could not read the backup"),
+    ("custom", "cut", "BACKUP_CORRUPT", "pg_restore could not read the backup"),
     ("directory", "truncated", "BACKUP_CORRUPT", "pg_restore"),
     ("directory", "cut", "BACKUP_CORRUPT", "pg_restore"),
     ("tar", "truncated", "BACKUP_CORRUPT", "tar archive"),

@@ -10,6 +10,8 @@ source are NOT VERIFIED: never a pass.
 
 from __future__ import annotations
 
+import os
+import time
 from pathlib import Path
 
 from drillbook.verify import reference
@@ -152,3 +154,17 @@ def test_one_reference_fits_both_majors(dumps, verify_sandbox, tmp_path: Path) -
         refs[major] = reference.parse_reference(ref.read_text())
     assert refs[15] == refs[18]
     assert "constraint billing.amount.amount_check CHECK ((VALUE >= (0)::numeric))" in refs[15]
+
+
+def test_age_from_the_file_time_when_the_dump_has_none(
+    dumps, verify_sandbox, tmp_path: Path
+) -> None:
+    old = tmp_path / "app.sql"
+    old.write_bytes(dumps[15]["plain"].read_bytes())
+    two_days_ago = time.time() - 2 * 86400
+    os.utime(old, (two_days_ago, two_days_ago))
+    result, _ = verify(verify_sandbox, tmp_path, {"path": str(old)})
+    assert result.outcome == "FAIL" and result.codes == ["RPO_AT_RISK"], result.findings
+    assert result.backup is not None and result.backup.created is None  # plain: no own time
+    assert result.backup_age_s is not None and result.backup_age_s > 86400
+    assert "2d" in result.findings[0].message and "1d allowed" in result.findings[0].message
