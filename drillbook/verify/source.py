@@ -126,7 +126,7 @@ class SourceSpec:
         if self.path is None:
             raise ValueError("not a path source")
         path = Path(os.path.expanduser(self.path))
-        return path if path.is_absolute() else base / path
+        return Path(os.path.normpath(path if path.is_absolute() else base / path))
 
     def reference_path(self, base: Path) -> Path | None:
         if self.reference is None:

