@@ -13,4 +13,5 @@ pytest_plugins = [
     "drillbook.fixtures.services",
     "drillbook.fixtures.app",
     "drillbook.reports.plugin",
+    "drillbook.verify.plugin",
 ]

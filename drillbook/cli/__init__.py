@@ -5,6 +5,7 @@
 - ``clean``: remove what a ``kill -9``'d pytest left behind (servers and run dirs).
 - ``check``: validate the targets file (``drills.toml``) and print each RPO bound.
 - ``runbook check``: a Markdown runbook read the way a drill runs it.
+- ``verify``: restore the newest real backup of each service and check it.
 - ``report``: the monthly/quarterly summary from the drill history.
 
 Service modules (``drillbook.fixtures``, ``drillbook.reports``) are imported lazily: a
@@ -20,7 +21,7 @@ import sys
 from drillbook import __version__
 
 # Subcommand modules of this package, in the order ``--help`` lists them.
-COMMANDS = ("init", "check", "runbook", "doctor", "clean")
+COMMANDS = ("init", "check", "runbook", "verify", "doctor", "clean")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from drillbook.targets.loader import TableReader
 
 #: Modules that register sub-tables when imported (``"drillbook.verify.targets"``).
-PROVIDERS: tuple[str, ...] = ()
+PROVIDERS: tuple[str, ...] = ("drillbook.verify.targets",)
 
 
 @dataclass(frozen=True)
