@@ -1,6 +1,6 @@
 """Prometheus textfile of the verifications (node_exporter's textfile collector).
 
-Names are the runbooks' (../shared/runbooks/003_…: ``last_restore_test_timestamp_seconds``
+Names are the runbooks' (runbooks/full-system.md: ``last_restore_test_timestamp_seconds``
 and ``backup_restore_test_success_total / backup_restore_test_total``; 000_… and 004_…
 ask for the backup's age) with ``check="verify"``, so a restore test of a real backup
 is told apart from a drill's in the same Prometheus:

@@ -238,23 +238,23 @@ def parse_source(reader: TableReader, value: object, ctx: ServiceContext) -> Sou
 
 @pytest.fixture
 def source_subtable() -> Iterator[None]:
-    register_subtable("source", parse_source, help="a source table", kinds=("postgres",))
+    register_subtable("archive", parse_source, help="a source table", kinds=("postgres",))
     try:
         yield
     finally:
-        unregister_subtable("source")
+        unregister_subtable("archive")
 
 
 def test_without_a_provider_a_sub_table_is_an_unknown_key() -> None:
-    message = error_of(BASE + '[services.a.source]\nbucket = "b"\n')
-    assert message.startswith(f"{SOURCE}: services.a.source: unknown key")
+    message = error_of(BASE + '[services.a.archive]\nbucket = "b"\n')
+    assert message.startswith(f"{SOURCE}: services.a.archive: unknown key")
 
 
 def test_a_registered_sub_table_is_parsed_into_the_service(source_subtable: None) -> None:
-    targets = parse_targets(BASE + '[services.a.source]\nbucket = "b"\nevery = "6h"\n', SOURCE)
+    targets = parse_targets(BASE + '[services.a.archive]\nbucket = "b"\nevery = "6h"\n', SOURCE)
     svc = targets.get("a")
-    assert svc.subtables["source"] == Source("b", 21600.0)
-    assert svc.to_dict()["subtables"] == {"source": {"bucket": "b", "every": 21600.0}}
+    assert svc.subtables["archive"] == Source("b", 21600.0)
+    assert svc.to_dict()["subtables"] == {"archive": {"bucket": "b", "every": 21600.0}}
 
 
 @pytest.mark.parametrize(
@@ -262,20 +262,20 @@ def test_a_registered_sub_table_is_parsed_into_the_service(source_subtable: None
     [
         (
             'bucket = "b"\nbukcet = 1',
-            "services.a.source.bukcet: unknown key (did you mean 'bucket'?)",
+            "services.a.archive.bukcet: unknown key (did you mean 'bucket'?)",
         ),
-        ("every = 1", "services.a.source.bucket: missing required key"),
+        ("every = 1", "services.a.archive.bucket: missing required key"),
         (
             'bucket = "b"\nevery = "200000d"',
-            "services.a.source.every: duration '200000d' is too long",
+            "services.a.archive.every: duration '200000d' is too long",
         ),
-        ("bucket = 3", "services.a.source.bucket: expected a string, got integer 3"),
+        ("bucket = 3", "services.a.archive.bucket: expected a string, got integer 3"),
     ],
 )
 def test_a_sub_table_is_as_strict_as_the_loader(
     source_subtable: None, table: str, needle: str
 ) -> None:
-    assert needle in error_of(BASE + f"[services.a.source]\n{table}\n")
+    assert needle in error_of(BASE + f"[services.a.archive]\n{table}\n")
 
 
 def test_a_sub_table_for_other_kinds_is_refused(source_subtable: None) -> None:
@@ -287,18 +287,18 @@ def test_a_sub_table_for_other_kinds_is_refused(source_subtable: None) -> None:
                     "rto": "1m",
                     "rpo": "1m",
                     "backup": "aof everysec",
-                    "source": {"bucket": "b"},
+                    "archive": {"bucket": "b"},
                 }
             }
         }
     )
-    assert "services.c.source: does not apply to a redis service" in error_of(text)
+    assert "services.c.archive: does not apply to a redis service" in error_of(text)
 
 
 def test_a_sub_table_name_is_claimed_once(source_subtable: None) -> None:
-    register_subtable("source", parse_source, help="again")  # the same parser: a no-op
+    register_subtable("archive", parse_source, help="again")  # the same parser: a no-op
     with pytest.raises(ValueError, match="already registered"):
-        register_subtable("source", lambda r, v, c: v, help="another feature")
+        register_subtable("archive", lambda r, v, c: v, help="another feature")
 
 
 def test_check_prints_a_tier_with_control_characters_on_its_row(tmp_path: Path) -> None:
