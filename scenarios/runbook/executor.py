@@ -132,10 +132,13 @@ def prepare(block: Block, mapping: RunbookMapping, values: Mapping[str, str]) ->
 class _Run:
     """One section's run: the drill, the workspace, the findings, the results."""
 
-    def __init__(self, drill: Drill, ws: Workspace, mapping: RunbookMapping) -> None:
+    def __init__(
+        self, drill: Drill, ws: Workspace, mapping: RunbookMapping, choices: dict[int, str]
+    ) -> None:
         self.drill = drill
         self.ws = ws
         self.mapping = mapping
+        self.choices = choices  # step line -> the alternative it runs
         self.start = time.monotonic()
 
     def finding(self, code: str, message: str, severity: str = "fail") -> None:
@@ -165,7 +168,10 @@ class _Run:
             s.note("prose", node.prose)
         if node.checklist:
             s.note("checklist", [{"text": c.text, "checked": c.checked} for c in node.checklist])
-        runnable = node.runnable_blocks
+        choice = self.choices.get(node.line)
+        if choice is not None:
+            s.note("chosen", choice)
+        runnable = node.chosen_blocks(choice)
         if not runnable:
             result.outcome = "manual"
             self.finding("MANUAL_STEP", f"step {step.name!r} (line {node.line}) has no command")
@@ -268,6 +274,25 @@ def _check_skips(steps: list[Step], skip: Mapping[str, str]) -> None:
             )
 
 
+def _check_choices(steps: list[Step], choose: dict[str, str]) -> dict[int, str]:
+    """Every step with alternatives chosen, every choice naming one: {step line: choice}.
+
+    Checked before anything runs, like the skips: a drill never runs both alternatives.
+    """
+    out: dict[int, str] = {}
+    for s in steps:
+        wanted = next((choose.pop(k) for k in (s.name, s.node.label, s.node.name)
+                       if k in choose), None)  # fmt: skip
+        if wanted is not None and not s.node.alternatives:
+            raise RunbookError(f"choose: step {s.name!r} offers no alternatives")
+        s.node.chosen_blocks(wanted)  # raises, naming the alternatives, when unchosen
+        if wanted is not None:
+            out[s.node.line] = wanted
+    if choose:
+        raise RunbookError(f"choose: no step {next(iter(choose))!r} in this section")
+    return out
+
+
 def _skipped(step: Step, skip: Mapping[str, str]) -> str | None:
     return skip.get(step.name) or skip.get(step.node.label) or skip.get(step.node.name)
 
@@ -282,13 +307,16 @@ def run_runbook(
     bucket: str | None = None,
     env: Mapping[str, str] | None = None,
     skip: Mapping[str, str] | None = None,
+    choose: Mapping[str, str] | None = None,
     mapping: RunbookMapping | None = None,
 ) -> RunbookResult:
     """Run *section* of the runbook at *path* (relative to the rootdir) as recorded steps.
 
     *handles*: role -> handle the commands are bound to (``{"postgres": pg, "s3": s3}``);
     *bucket*: ``$BACKUP_BUCKET``; *env*: more variables (the incident time ...); *skip*:
-    conditional step -> why it is skipped. Raises :class:`RunbookFailed` at the first
+    conditional step -> why it is skipped; *choose*: step -> the alternative it runs
+    (``{"2. Restore": "Option B"}``; a step offering "**Option A**" / "**Option B**" blocks
+    runs one, and must be told which). Raises :class:`RunbookFailed` at the first
     failed step, after recording its finding.
     """
     root, targets = pytest_context()
@@ -300,6 +328,7 @@ def run_runbook(
         raise RunbookError(f"section {section!r} has no steps", path=str(file))
     skip = dict(skip or {})
     _check_skips(steps, skip)
+    choices = _check_choices(steps, dict(choose or {}))
     mapping = mapping or (targets.runbooks if targets is not None else None) or RunbookMapping()
     budget, _ = section_budget(node)
     rto = _service_rto(drill, targets, service)
@@ -316,7 +345,7 @@ def run_runbook(
         )
     ws = open_workspace(handles or {}, mapping, bucket=bucket, extra_env=env)
     try:
-        _run_steps(_Run(drill, ws, mapping), steps, skip, result)
+        _run_steps(_Run(drill, ws, mapping, choices), steps, skip, result)
     finally:
         ws.close()
         _groups(drill, node, result)
