@@ -49,6 +49,7 @@ from drillbook.runbook.model import (
     steps_of,
 )
 from drillbook.runbook.parser import load
+from drillbook.scenarios.runbook.selection import check_choices, check_skips, skipped
 from drillbook.scenarios.runbook.workspace import Workspace, open_workspace
 
 UNSET = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN")
@@ -261,42 +262,6 @@ def _service_rto(drill: Drill, targets: Any, service: str | None) -> float | Non
     return float(rto) if rto is not None else None
 
 
-def _check_skips(steps: list[Step], skip: Mapping[str, str]) -> None:
-    names = {n for s in steps for n in (s.name, s.node.label, s.node.name)}
-    for wanted in skip:
-        if wanted not in names:
-            raise RunbookError(f"skip: no step {wanted!r} in this section")
-    for s in steps:
-        if (s.name in skip or s.node.label in skip) and not s.node.conditional:
-            raise RunbookError(
-                f"skip: step {s.name!r} is not conditional (its title has no 'if needed'): "
-                "a drill runs every step the runbook requires"
-            )
-
-
-def _check_choices(steps: list[Step], choose: dict[str, str]) -> dict[int, str]:
-    """Every step with alternatives chosen, every choice naming one: {step line: choice}.
-
-    Checked before anything runs, like the skips: a drill never runs both alternatives.
-    """
-    out: dict[int, str] = {}
-    for s in steps:
-        wanted = next((choose.pop(k) for k in (s.name, s.node.label, s.node.name)
-                       if k in choose), None)  # fmt: skip
-        if wanted is not None and not s.node.alternatives:
-            raise RunbookError(f"choose: step {s.name!r} offers no alternatives")
-        s.node.chosen_blocks(wanted)  # raises, naming the alternatives, when unchosen
-        if wanted is not None:
-            out[s.node.line] = wanted
-    if choose:
-        raise RunbookError(f"choose: no step {next(iter(choose))!r} in this section")
-    return out
-
-
-def _skipped(step: Step, skip: Mapping[str, str]) -> str | None:
-    return skip.get(step.name) or skip.get(step.node.label) or skip.get(step.node.name)
-
-
 def run_runbook(
     drill: Drill,
     path: str | os.PathLike[str],
@@ -327,8 +292,8 @@ def run_runbook(
     if not steps:
         raise RunbookError(f"section {section!r} has no steps", path=str(file))
     skip = dict(skip or {})
-    _check_skips(steps, skip)
-    choices = _check_choices(steps, dict(choose or {}))
+    check_skips(steps, skip)
+    choices = check_choices(steps, dict(choose or {}))
     mapping = mapping or (targets.runbooks if targets is not None else None) or RunbookMapping()
     budget, _ = section_budget(node)
     rto = _service_rto(drill, targets, service)
@@ -359,7 +324,7 @@ def _run_steps(
     result.steps = pending
     run.drill.note("runbook_aws", run.ws.aws)
     for step, step_result in zip(steps, pending, strict=True):
-        reason = _skipped(step, skip)
+        reason = skipped(step, skip)
         if reason:
             step_result.outcome = f"skipped: {reason}"
             continue
