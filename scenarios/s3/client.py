@@ -155,22 +155,27 @@ def client(handle: Any, *, timeout: float = 30.0, pool: int = 16) -> Any:
     """A boto3 S3 client for *handle*'s endpoint with a connection pool for *pool* threads.
 
     Like ``S3Handle.client()`` (path-style, one attempt, never AWS) plus a pool sized
-    for parallel restores and the CopyObject Content-MD5 that object lock demands.
+    for parallel restores and the CopyObject Content-MD5 that object lock demands. A
+    handle's own client keeps its backend's checks (the external backend refuses changes
+    to buckets the run did not create).
     """
-    c = boto3.client(
-        "s3",
-        endpoint_url=handle.endpoint,
-        aws_access_key_id=handle.access_key,
-        aws_secret_access_key=handle.secret_key,
-        region_name=handle.region,
-        config=Config(
-            connect_timeout=min(timeout, 2.0),
-            read_timeout=timeout,
-            retries={"max_attempts": 1, "mode": "standard"},
-            s3={"addressing_style": "path"},
-            max_pool_connections=max(10, pool),
-        ),
-    )
+    if isinstance(handle, S3Handle):
+        c = handle.client(timeout=timeout, pool=pool)
+    else:  # an endpoint seen through a proxy (system drills): the same settings
+        c = boto3.client(
+            "s3",
+            endpoint_url=handle.endpoint,
+            aws_access_key_id=handle.access_key,
+            aws_secret_access_key=handle.secret_key,
+            region_name=handle.region,
+            config=Config(
+                connect_timeout=min(timeout, 2.0),
+                read_timeout=timeout,
+                retries={"max_attempts": 1, "mode": "standard"},
+                s3={"addressing_style": "path"},
+                max_pool_connections=max(10, pool),
+            ),
+        )
     c.meta.events.register("before-sign.s3.CopyObject", _content_md5)
     return c
 
