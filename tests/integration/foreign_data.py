@@ -11,14 +11,21 @@ plain output) plus the list of databases with their comments, the roles and
 from __future__ import annotations
 
 import json
+import os
 import subprocess
+from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+import pytest
 import redis as redis_lib
 from botocore.exceptions import ClientError
 
+from drillbook.fixtures.local import LocalBackend
+
 Dump = dict[str, bytes]
+ROOT = Path(__file__).resolve().parents[2]
 
 FOREIGN_BUCKETS = ("foreign-prod", "foreign-plain")
 COLLIDING_BUCKET = "media-assets"  # the ransomware and object_storage drills' bucket
@@ -181,6 +188,62 @@ def dump_postgres(server: PostgresServer) -> Dump:
     for dbname, _comment in databases:
         out[f"pg:{dbname}"] = server.pg_dump(dbname)
     return out
+
+
+@dataclass
+class Servers:
+    postgres: Any
+    redis: Any
+    s3: Any
+
+    def env(self, allow: str = "") -> dict[str, str]:
+        """``--drill-backend=external`` pointed at them, passwords passed by name."""
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("DRILLBOOK_EXTERNAL_", "DRILLBOOK_ALLOW_", "AWS_"))
+        }
+        env.update(
+            PYTHONPATH=str(ROOT),
+            DRILLBOOK_BACKEND="external",
+            DRILLBOOK_EXTERNAL_POSTGRES=(
+                f"postgresql://drillbook:$FOREIGN_PG_PW@127.0.0.1:{self.postgres.port}/postgres"
+            ),
+            DRILLBOOK_EXTERNAL_REDIS=f"redis://:$FOREIGN_REDIS_PW@127.0.0.1:{self.redis.port}/3",
+            DRILLBOOK_EXTERNAL_S3=f"http://127.0.0.1:{self.s3.port}",
+            FOREIGN_PG_PW=self.postgres.password,
+            FOREIGN_REDIS_PW=self.redis.password,
+            AWS_ACCESS_KEY_ID=self.s3.access_key,
+            AWS_SECRET_ACCESS_KEY=self.s3.secret_key,
+        )
+        if allow:
+            env["DRILLBOOK_ALLOW_DESTRUCTIVE"] = allow
+        return env
+
+    def dump(self) -> dict[str, Dump]:
+        r = self.redis
+        return {
+            "postgres": dump_postgres(PostgresServer(self.postgres)),
+            "redis": dump_redis(r.host, r.port, r.password),
+            "s3": dump_s3(self.s3.client()),
+        }
+
+
+@pytest.fixture(scope="module")
+def servers() -> Iterator[Servers]:
+    local = LocalBackend()
+    started: list[Any] = []
+    try:
+        started += [local.postgres("foreign-pg"), local.redis("foreign-redis")]
+        started.append(local.s3("foreign-s3"))
+        s = Servers(*started)
+        plant_postgres(s.postgres)
+        plant_redis(s.redis.host, s.redis.port, s.redis.password)
+        plant_s3(s.s3.client())
+        yield s
+    finally:
+        for handle in reversed(started):
+            handle.close()
 
 
 def differences(before: Dump, after: Dump) -> list[str]:

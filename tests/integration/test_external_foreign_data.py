@@ -12,63 +12,20 @@ S3 host allow-listed, only that host changes.
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import pytest
-
-from drillbook.fixtures.local import LocalBackend
 from tests.integration import foreign_data as fd
+from tests.integration.foreign_data import Servers, servers
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = fd.ROOT
+__all__ = ["servers"]  # the module fixture
 PYTEST = (sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider")
 SUMMARY = re.compile(r"drills: (\d+) passed, (\d+) failed, (\d+) not run")
-
-
-@dataclass
-class Servers:
-    postgres: Any
-    redis: Any
-    s3: Any
-
-    def env(self, allow: str = "") -> dict[str, str]:
-        """``--drill-backend=external`` pointed at them, passwords passed by name."""
-        env = {
-            k: v
-            for k, v in os.environ.items()
-            if not k.startswith(("DRILLBOOK_EXTERNAL_", "DRILLBOOK_ALLOW_", "AWS_"))
-        }
-        env.update(
-            PYTHONPATH=str(ROOT),
-            DRILLBOOK_BACKEND="external",
-            DRILLBOOK_EXTERNAL_POSTGRES=(
-                f"postgresql://drillbook:$FOREIGN_PG_PW@127.0.0.1:{self.postgres.port}/postgres"
-            ),
-            DRILLBOOK_EXTERNAL_REDIS=f"redis://:$FOREIGN_REDIS_PW@127.0.0.1:{self.redis.port}/3",
-            DRILLBOOK_EXTERNAL_S3=f"http://127.0.0.1:{self.s3.port}",
-            FOREIGN_PG_PW=self.postgres.password,
-            FOREIGN_REDIS_PW=self.redis.password,
-            AWS_ACCESS_KEY_ID=self.s3.access_key,
-            AWS_SECRET_ACCESS_KEY=self.s3.secret_key,
-        )
-        if allow:
-            env["DRILLBOOK_ALLOW_DESTRUCTIVE"] = allow
-        return env
-
-    def dump(self) -> dict[str, fd.Dump]:
-        r = self.redis
-        return {
-            "postgres": fd.dump_postgres(fd.PostgresServer(self.postgres)),
-            "redis": fd.dump_redis(r.host, r.port, r.password),
-            "s3": fd.dump_s3(self.s3.client()),
-        }
 
 
 @dataclass
@@ -94,23 +51,6 @@ def run_drills(servers: Servers, *args: str, allow: str = "", cwd: Path = ROOT) 
     assert found, out
     passed, failed, not_run = (int(g) for g in found.groups())
     return Outcome(passed, failed, not_run, out)
-
-
-@pytest.fixture(scope="module")
-def servers() -> Iterator[Servers]:
-    local = LocalBackend()
-    started: list[Any] = []
-    try:
-        started += [local.postgres("foreign-pg"), local.redis("foreign-redis")]
-        started.append(local.s3("foreign-s3"))
-        s = Servers(*started)
-        fd.plant_postgres(s.postgres)
-        fd.plant_redis(s.redis.host, s.redis.port, s.redis.password)
-        fd.plant_s3(s.s3.client())
-        yield s
-    finally:
-        for handle in reversed(started):
-            handle.close()
 
 
 def assert_identical(before: dict[str, fd.Dump], after: dict[str, fd.Dump], *kinds: str) -> int:
