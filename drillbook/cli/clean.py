@@ -83,6 +83,11 @@ def register(sub: Any) -> None:
 
 def cmd_clean(args: argparse.Namespace) -> int:
     procs = importlib.import_module("drillbook.fixtures.procs")
+    basedir = importlib.import_module("drillbook.fixtures.basedir")
+    problem = basedir.base_dir_problem(create=False)
+    if problem and runs_base(procs).exists():  # a missing folder is simply nothing to clean
+        print(f"drillbook clean: {problem}", file=sys.stderr)
+        return 1
     plans = plan_clean(procs, include_live=args.all)
     live_runs = [p for p in plans if p.owner_alive]
     if args.all and live_runs:

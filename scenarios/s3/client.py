@@ -174,6 +174,7 @@ def client(handle: Any, *, timeout: float = 30.0, pool: int = 16) -> Any:
                 retries={"max_attempts": 1, "mode": "standard"},
                 s3={"addressing_style": "path"},
                 max_pool_connections=max(10, pool),
+                proxies={},  # the endpoint itself, never an HTTP(S)_PROXY of the environment
             ),
         )
     c.meta.events.register("before-sign.s3.CopyObject", _content_md5)
