@@ -9,12 +9,10 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeAlias, TypeVar
 
-import boto3
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from drillbook.drill import StepContext
-from drillbook.fixtures.s3 import S3Handle
+from drillbook.fixtures.s3 import S3Handle, endpoint_client
 
 __all__ = [
     "S3Factory",
@@ -162,21 +160,7 @@ def client(handle: Any, *, timeout: float = 30.0, pool: int = 16) -> Any:
     if isinstance(handle, S3Handle):
         c = handle.client(timeout=timeout, pool=pool)
     else:  # an endpoint seen through a proxy (system drills): the same settings
-        c = boto3.client(
-            "s3",
-            endpoint_url=handle.endpoint,
-            aws_access_key_id=handle.access_key,
-            aws_secret_access_key=handle.secret_key,
-            region_name=handle.region,
-            config=Config(
-                connect_timeout=min(timeout, 2.0),
-                read_timeout=timeout,
-                retries={"max_attempts": 1, "mode": "standard"},
-                s3={"addressing_style": "path"},
-                max_pool_connections=max(10, pool),
-                proxies={},  # the endpoint itself, never an HTTP(S)_PROXY of the environment
-            ),
-        )
+        c = endpoint_client(handle, timeout=timeout, pool=pool)
     c.meta.events.register("before-sign.s3.CopyObject", _content_md5)
     return c
 

@@ -5,6 +5,8 @@ else is refused as NOT RUN naming the operation, and the foreign data stays iden
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -14,10 +16,13 @@ import pytest
 import redis as redis_lib
 from botocore.exceptions import ClientError
 
+from drillbook import cli
 from drillbook.errors import DrillNotRun
 from drillbook.fixtures.backend import backends
 from drillbook.fixtures.external import ExternalBackend
 from drillbook.fixtures.external.ownership import RECORD_NAME, TAG_KEY, leftovers
+from drillbook.scenarios.postgres import schema
+from drillbook.scenarios.runbook import binding
 from drillbook.scenarios.s3 import client as scenario_client
 from tests.integration import foreign_data as fd
 from tests.integration.foreign_data import Servers, servers
@@ -292,3 +297,95 @@ def test_postgres_read_only_is_the_servers_own_refusal(servers: Servers) -> None
         h.close()
         backend.close()
     assert servers.postgres.execute("SELECT v FROM their_settings") == [("production",)]
+
+
+def test_postgres_client_tools_connect_read_only_to_foreign_databases(
+    ext: ExternalBackend, tmp_path: Path
+) -> None:
+    """psql, pg_restore and the scenario helpers that run them (``load_sql_file``) reach a
+    database the run did not create read-only, like the connections; dropdb of one is
+    refused; the run's own database takes their writes."""
+    h = ext.postgres("pg-session")
+    try:
+        psql = h.tool("psql")
+        env = {**os.environ, **h.env()}
+        res = subprocess.run(
+            [psql, "-X", "-v", "ON_ERROR_STOP=1", "-c", "UPDATE their_settings SET v = 'x'"],
+            env=env, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert res.returncode != 0 and "read-only transaction" in res.stderr, res.stderr
+        sql_file = tmp_path / "seed.sql"
+        sql_file.write_text("DELETE FROM accounts;\n")
+        with pytest.raises(RuntimeError, match="read-only transaction"):
+            schema.load_sql_file(h, "foreign_app", sql_file, analyze=False)
+        dump = subprocess.run(
+            [h.tool("pg_dump"), "-d", "foreign_app", "--schema-only"],
+            env=env, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert dump.returncode == 0 and "accounts" in dump.stdout, dump.stderr
+        dropdb = subprocess.run(
+            [h.tool("dropdb"), "foreign_app"], env=env, capture_output=True, text=True, timeout=60
+        )
+        assert dropdb.returncode == 1, dropdb.stderr
+        assert "refused on the external postgres" in dropdb.stderr and "dropdb" in dropdb.stderr
+        own = h.new_database_name()
+        h.create_database(own)
+        schema.load_sql_file(h, own, _write(tmp_path / "own.sql", "CREATE TABLE t (x int);\n"))
+        view = h.with_database(own)
+        res = subprocess.run(
+            [view.tool("psql"), "-X", "-v", "ON_ERROR_STOP=1", "-c", "INSERT INTO t VALUES (1)"],
+            env={**os.environ, **view.env()}, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert res.returncode == 0, res.stderr
+        assert view.execute("SELECT count(*) FROM t") == [(1,)]
+    finally:
+        h.close()
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+def test_runbook_commands_need_the_allowlist(
+    ext: ExternalBackend, servers: Servers, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A runbook's shell commands get the servers' credentials and no guard can check
+    them: NOT RUN unless the host is allow-listed."""
+    h = ext.postgres("pg-session")
+    try:
+        refused(lambda: binding.bind({"postgres": h}, workdir=tmp_path), "runbook commands")
+    finally:
+        h.close()
+    allowed = external(servers, allow=f"127.0.0.1:{servers.postgres.port}")
+    a = allowed.postgres("pg-session")
+    try:
+        assert binding.bind({"postgres": a}, workdir=tmp_path).env["PGPORT"] == str(a.port)
+    finally:
+        a.close()
+        allowed.close()
+
+
+def test_clean_names_what_a_killed_run_left_on_external_servers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base = tmp_path / "runs"
+    run = base / "run-1-dead"
+    run.mkdir(parents=True)
+    (run / "run.json").write_text(json.dumps({"owner_pid": 2**22 + 7, "procs": []}))
+    record = {
+        "tag": "abcd1234",
+        "resources": [{"kind": "s3", "address": "minio.staging:9000", "name": "media-assets"}],
+        "allowed": [],
+    }
+    (run / RECORD_NAME).write_text(json.dumps(record))
+    monkeypatch.setenv("DRILLBOOK_TMPDIR", str(base))
+    assert cli.main(["clean", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert (
+        "  left on an external server: bucket media-assets on the s3 at minio.staging:9000" in out
+    )
+    assert cli.main(["clean"]) == 0
+    out = capsys.readouterr().out
+    assert "left on an external server: bucket media-assets" in out and "killed: left" not in out
+    assert not run.exists()

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from drillbook.errors import DrillNotRun
+from drillbook.fixtures.external import pgtool
 from drillbook.fixtures.external.ownership import Ownership, Refused
 from drillbook.fixtures.external.pgguard import DatabaseChange, PgGuard, database_changes
 from drillbook.fixtures.external.redisguard import RedisGuard
@@ -138,3 +139,42 @@ def test_redis_commands_refused_without_the_allowlist(args: tuple[Any, ...], wha
         guard.check(args)
     assert f": {what}: " in info.value.reason
     assert "list cache:6379 in --drill-allow-destructive" in info.value.reason
+
+
+@pytest.mark.parametrize(
+    ("tool", "args", "dbname", "address"),
+    [
+        ("psql", ["-X", "-c", "select 1", "app"], "app", "db:5432"),
+        ("psql", ["-d", "app", "-h", "other", "-p", "6543"], "app", "other:6543"),
+        ("psql", ["-dapp", "-hother"], "app", "other:5432"),
+        ("psql", ["--dbname=postgresql://u@h2:7000/app2"], "app2", "h2:7000"),
+        ("psql", ["--dbname", "host=h3 port=7001 dbname=app3"], "app3", "h3:7001"),
+        (
+            "pg_restore",
+            ["-j", "2", "--no-owner", "-d", "drill_t_1", "/x.dump"],
+            "drill_t_1",
+            "db:5432",
+        ),
+        ("pg_restore", ["/x.dump"], "maint", "db:5432"),  # no -d: PGDATABASE
+        ("dropdb", ["victim"], "victim", "db:5432"),
+    ],
+)
+def test_client_tools_connection_is_read_like_libpq(
+    tool: str, args: list[str], dbname: str, address: str
+) -> None:
+    env = {"PGHOST": "db", "PGPORT": "5432", "PGDATABASE": "maint"}
+    conn = pgtool.connection(tool, args, env)
+    assert (conn["dbname"], f"{conn['host']}:{conn['port']}") == (dbname, address)
+
+
+def test_client_tools_read_only_unless_the_runs_or_allow_listed() -> None:
+    env = {"PGHOST": "db", "PGPORT": "5432", "PGDATABASE": "maint", "PGOPTIONS": "-c a=b"}
+    record = {"resources": [{"kind": "postgres", "address": "db:5432", "name": "mine"}]}
+    out, _ = pgtool.decide("psql", ["-d", "maint"], env, record)
+    assert out is not None and out["PGOPTIONS"] == "-c a=b " + pgtool.READ_ONLY
+    out, _ = pgtool.decide("psql", ["-d", "mine"], env, record)
+    assert out is not None and out["PGOPTIONS"] == "-c a=b"
+    out, refusal = pgtool.decide("dropdb", ["maint"], env, record)
+    assert out is None and "dropdb maint" in refusal
+    out, _ = pgtool.decide("dropdb", ["maint"], env, {**record, "allowed": ["db:5432"]})
+    assert out is not None and out["PGOPTIONS"] == "-c a=b"
