@@ -37,7 +37,7 @@ def _runbook_drill() -> DrillRecord:
                 "manual": [],
                 "exit": 1,
             }
-        ],  # fmt: skip
+        ],
     }
     step.commands = [Command("argv", "bash -euo pipefail -c 'pg_restore ...'", start, start + 4,
                              1, "pg_restore: error: could not read")]  # fmt: skip
