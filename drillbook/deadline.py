@@ -5,12 +5,16 @@ step stuck in ``os.system``); the drill must then end as RTO_EXCEEDED or STEP_TI
 not hang the CI job. A stack of absolute deadlines (the drill's, each step's) drives two
 mechanisms:
 
-- one SIGALRM timer: the nearest deadline raises
-  :class:`~drillbook.errors.StepTimeout` in the main thread, at once when it runs Python
-  code or waits in an interruptible call (``time.sleep``, a socket read);
-- the :class:`~drillbook.watchdog.Watchdog` thread, for what no signal interrupts: it
-  kills the step's processes and the drill's servers so the blocking call returns and
-  the StepTimeout is raised (``os.system`` waits for its child whatever signal comes).
+- the :class:`~drillbook.watchdog.Watchdog` thread wakes at the nearest deadline, notes
+  the drill's processes and sends SIGALRM to the drill's thread: the handler here raises
+  :class:`~drillbook.errors.StepTimeout`, at once when that thread runs Python code or
+  waits in an interruptible call (``time.sleep``, a socket read);
+- for what no signal interrupts (``os.system`` waits for its child whatever signal
+  comes), the watchdog then kills the step's processes and the drill's servers, so the
+  blocking call returns and the StepTimeout is raised.
+
+Each deadline raises once. One that passed stays on the stack (the drill's) and stops
+every step started afterwards: a drill that caught the StepTimeout cannot run on.
 
 Subprocesses run through a step get their own timeout on top (:mod:`drillbook.steps`).
 """
@@ -26,7 +30,7 @@ from drillbook.errors import StepTimeout
 
 
 class Deadlines:
-    """Nested deadlines (the drill's, a step's) as one ``ITIMER_REAL`` timer.
+    """Nested deadlines (the drill's, a step's), raised by SIGALRM in the drill's thread.
 
     Thread-safe: the watchdog reads the stack while the main thread pushes and pops (a
     re-entrant lock, as the SIGALRM handler runs in the main thread, maybe mid-push).
@@ -35,11 +39,11 @@ class Deadlines:
     def __init__(self) -> None:
         self.stack: list[tuple[float, str]] = []  # (absolute monotonic deadline, reason)
         self.thread = threading.current_thread()
-        self.enabled = self.thread is threading.main_thread() and hasattr(signal, "setitimer")
+        self.enabled = self.thread is threading.main_thread() and hasattr(signal, "pthread_kill")
         self.lock = threading.RLock()
         self.changed = threading.Condition(self.lock)
-        #: When the handler last raised a StepTimeout in the drill's thread (monotonic).
-        self.raised_mono: float | None = None
+        #: The deadlines the handler raised a StepTimeout for, in the drill's thread.
+        self.fired: set[tuple[float, str]] = set()
         self._installed = False
         self._old: Any = None
 
@@ -73,12 +77,18 @@ class Deadlines:
         with self.lock:
             return (at, reason) in self.stack
 
+    def passed(self) -> str | None:
+        """The reason of a deadline that fired and is still on the stack (the drill's):
+        nothing may start after it."""
+        with self.lock:
+            fired = [d for d in self.stack if d in self.fired]
+        return min(fired)[1] if fired else None
+
     def clear(self) -> None:
         """No deadline any more (the test body is over): the timer off, SIGALRM's
         previous handler back."""
         with self.lock:
             self.stack.clear()
-            self._arm()
             if self._installed:
                 signal.signal(signal.SIGALRM, self._old or signal.SIG_DFL)
                 self._installed, self._old = False, None
@@ -100,25 +110,19 @@ class Deadlines:
     def _handler(self, signum: int, frame: Any) -> None:
         now = time.monotonic()
         with self.lock:
-            due = [(at, why) for at, why in self.stack if at <= now + 0.001]
+            due = [d for d in self.stack if d[0] <= now + 0.001 and d not in self.fired]
             if not due:
-                self._arm()
                 return
-            self.raised_mono = now
+            first = min(due)
+            self.fired.add(first)
             self.changed.notify_all()
-        raise StepTimeout(min(due)[1])
+        raise StepTimeout(first[1])
 
     def _arm(self) -> None:
-        """The timer at the nearest deadline (off without one). The handler stays
-        installed from the first deadline until :meth:`clear`: a SIGALRM the watchdog
-        sends must never meet the default action, which ends the process."""
-        if not self.enabled:
-            return
-        if not self.stack:
-            signal.setitimer(signal.ITIMER_REAL, 0)
-            return
-        if not self._installed:
+        """The handler, installed with the first deadline until :meth:`clear`: a SIGALRM
+        the watchdog sends must never meet the default action, which ends the process.
+        No timer: the watchdog is the clock (it notes the drill's processes before it
+        signals)."""
+        if self.enabled and self.stack and not self._installed:
             self._old = signal.signal(signal.SIGALRM, self._handler)
             self._installed = True
-        left = max(0.001, min(at for at, _ in self.stack) - time.monotonic())
-        signal.setitimer(signal.ITIMER_REAL, left)

@@ -107,6 +107,9 @@ class Drill(Ledgers):
         _start: float | None = None,
     ) -> Iterator[StepContext]:
         phase_value = phase.value if isinstance(phase, Phase) else Phase(phase).value
+        passed = self.deadlines.passed()
+        if passed is not None:  # the drill's deadline fired: nothing more may start
+            raise StepTimeout(passed)
         step = Step(name=name, phase=phase_value, start_mono=_start or time.monotonic())
         self.record.steps.append(step)
         if timeout is not None:

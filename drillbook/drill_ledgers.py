@@ -33,17 +33,29 @@ class Ledgers:
     # -- protections ------------------------------------------------------------------
     def protect(self, capture: Capture) -> Capture:
         """Register a protection (a WAL archive, a standby, a snapshot schedule ...): it
-        is sampled just before t0, and every write it had captured must survive."""
-        if self.record.t0_mono is not None:
-            raise RuntimeError(
-                f"protect({capture.name!r}) after t0: a protection is sampled at the fault"
-            )
-        self.captures.append(capture)
+        is sampled just before t0, and every write it had captured must survive.
+
+        One set up after t0 (the recovery re-creating a versioned bucket) captured
+        nothing of what the fault broke: it is not registered.
+        """
+        if self.record.t0_mono is None:
+            self.captures.append(capture)
         return capture
 
     def sample_captures(self) -> list[CapturePoint]:
         """Every protection's point, now (called by ``fault()`` just before t0)."""
         self.points = sample_all(self.captures)
+        methods = [
+            b for b in (self.record.target or {}).get("backups") or () if isinstance(b, dict)
+        ]
+        for point in self.points:
+            if point.bound_s is None:  # the declared method's bound, when the drill set none
+                bounds = [
+                    float(m["rpo_bound"])
+                    for m in methods
+                    if m.get("kind") in point.kinds and m.get("rpo_bound") is not None
+                ]
+                point.bound_s = min(bounds, default=None)
         return self.points
 
     def save_points(self) -> None:

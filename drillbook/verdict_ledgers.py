@@ -83,11 +83,14 @@ def bound(
     whose = f"the {method.name}" if method is not None else "the service's declared backup"
     at_scale = f", {fmt(rpo * scale)} at production scale" if scale != 1.0 else ""
     missed = target is not None and rpo * scale > target
+    verdict = (
+        f"; that misses the RPO target {fmt(target)}" if missed else "; the RPO target is still met"
+    )
     yield Finding(
         "RPO_BOUND_EXCEEDED",
         f"ledger {name}: RPO {fmt_rpo(led)}{at_scale} > the {fmt(limit)} bound of {whose} "
         f"(resolution {fmt(led.resolution_seconds)}): the method lost more than it promises"
-        + ("" if missed else "; the RPO target is still met"),
+        + verdict,
         severity="fail" if missed else "warn",
     )
 

@@ -1,17 +1,17 @@
 """The watchdog: a deadline that passes always stops the drill, whatever it is blocked in.
 
-The SIGALRM timer (:mod:`drillbook.deadline`) stops Python code and interruptible waits.
-It cannot stop a call that waits for a child whatever signal comes (``os.system``,
+A SIGALRM (:mod:`drillbook.deadline`) stops Python code and interruptible waits. It
+cannot stop a call that waits for a child whatever signal comes (``os.system``,
 ``subprocess.run`` without a timeout, a C extension's own wait loop), nor a read from a
 server that will never answer. So when a deadline passes, this thread:
 
 1. notes the drill's processes: every descendant of this process that was not there
    when the drill began, except the session servers (they outlive the drill) and their
    children: the step's commands, whatever started them, and the servers the drill
-   started;
-2. waits a moment for the drill's thread to take the StepTimeout, then kills those
-   processes (SIGKILL: a step past its deadline gets no grace), so the blocking call
-   returns and nothing the step started outlives it;
+   started (noted before anything is signalled: a killed parent orphans its children);
+2. sends SIGALRM to the drill's thread, waits a moment for it to take the StepTimeout,
+   then kills those processes (SIGKILL: a step past its deadline gets no grace), so the
+   blocking call returns and nothing the step started outlives it;
 3. while the drill's thread still has not taken it, sends SIGALRM again and kills what
    appeared since, for *stuck_after* seconds;
 4. if the thread is stuck even then (a call no signal or dead child ends), removes
@@ -75,12 +75,12 @@ class Watchdog:
         *,
         protected: set[tuple[int, int]] | None = None,
         grace: float = GRACE,
-        stuck_after: float = STUCK_AFTER,
+        stuck_after: float | None = None,
     ) -> None:
         self.deadlines = deadlines
         self.protected = own_processes() if protected is None else protected
         self.grace = grace
-        self.stuck_after = stuck_after
+        self.stuck_after = STUCK_AFTER if stuck_after is None else stuck_after
         self.killed: list[tuple[int, int]] = []
         self._handled: set[tuple[float, str]] = set()
         self._closed = False
@@ -121,12 +121,13 @@ class Watchdog:
         return min(pending) if pending else None
 
     def _fire(self, at: float, reason: str) -> None:
-        tree = self.drill_processes()
-        taken = self._taken(at, self.grace)
+        tree = self.drill_processes()  # before the signal: nothing is orphaned yet
+        signalled = self.deadlines.active(at, reason) and self.deadlines.interrupt()
+        taken = signalled and self._taken((at, reason), self.grace)
         if not taken and not self.deadlines.active(at, reason):
             return  # the step ended just in time: nothing to stop
         self._kill(tree)
-        if taken:
+        if taken or not signalled:
             return
         end = time.monotonic() + self.stuck_after
         while time.monotonic() < end:
@@ -134,19 +135,18 @@ class Watchdog:
                 return  # the step ended (its deadline popped): the thread is free
             if not self.deadlines.interrupt():
                 return  # no handler to raise in (not the main thread, or cleared)
-            if self._taken(at, RETRY):
+            if self._taken((at, reason), RETRY):
                 return
             self._kill(self.drill_processes())
         if self.deadlines.enabled and self.deadlines.active(at, reason):
             self._emergency(reason)
 
-    def _taken(self, at: float, within: float) -> bool:
-        """The drill's thread raised the StepTimeout for a deadline at *at* or later."""
+    def _taken(self, due: tuple[float, str], within: float) -> bool:
+        """The drill's thread raised the StepTimeout for *due* (within *within* s)."""
         end = time.monotonic() + within
         with self.deadlines.lock:
             while True:
-                raised = self.deadlines.raised_mono
-                if raised is not None and raised >= at - 0.01:
+                if due in self.deadlines.fired:
                     return True
                 left = end - time.monotonic()
                 if left <= 0 or self._closed:
