@@ -28,7 +28,7 @@ from pathlib import Path
 
 import pytest
 
-from drillbook.fixtures import procs
+from tests import leftovers
 from tests.integration.test_cleanup import (
     Sandbox,
     discard_sandbox,
@@ -116,27 +116,11 @@ def test_stuck(drill, pg):
 """
 
 
-def leftovers(pattern: str) -> list[str]:
-    """Live processes whose command line matches *pattern* (the steps' sleeps)."""
-    found = []
-    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
-        try:
-            text = cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        pid = int(cmdline.parent.name)
-        if re.search(pattern, text) and procs.pid_alive(pid):
-            found.append(f"{pid}: {text.strip()}")
-    return found
-
-
 @pytest.fixture
 def box(tmp_path: Path) -> Iterator[Sandbox]:
     box = make_sandbox(tmp_path)
     yield box
-    procs_left = [int(p.split(":")[0]) for p in leftovers(r"sleep 8640[0-9]")]
-    for pid in procs_left:  # never leave a sleep of ours behind, even on failure
-        procs.kill_group(pid, pid, None, timeout=5)
+    leftovers.kill(r"sleep 8640[0-4]")  # never leave a sleep of ours behind, even on failure
 
 
 def run(box: Sandbox, name: str, source: str) -> tuple[int, str]:
@@ -171,7 +155,7 @@ def test_a_deadline_stops_a_step_blocked_in_a_call_no_signal_interrupts(box: San
     assert "RTO_EXCEEDED" in codes.get("test_subprocess_run", set()), out
     assert "RTO_EXCEEDED" in codes.get("test_socket_read", set()), out
     assert "drills: 0 passed, 4 failed, 0 not run" in out, out
-    assert leftovers(r"sleep 8640[0-3]") == [], out
+    assert leftovers.running(r"sleep 8640[0-3]") == [], out
     assert not list(box.runs.glob("run-*")), out
 
 
