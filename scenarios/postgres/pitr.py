@@ -41,7 +41,9 @@ __all__ = ["PitrTargetUnreached", "ServerStartFailed", "pitr", "wait_promoted"]
 
 PgFactory = Callable[..., Any]
 LOG_LINES = 3000  # the restored server's log read for the verdict (probes fill it fast)
-STOPPED = re.compile(r"recovery stopping (before|after) (commit|abort|WAL location|restore point)")
+STOPPED = re.compile(
+    r"recovery stopping (?:before|after) (?:commit|abort|WAL location|restore point)[^\n]*"
+)
 
 
 class PitrTargetUnreached(DrillFailure):
@@ -196,6 +198,7 @@ def check_reached(
     log = _log(restored)
     stopped = STOPPED.search(log)
     step.note("replay_reached", None if reached is None else wal.format_lsn(reached))
+    step.note("replay_stopped", stopped.group(0) if stopped else None)
     at = "an unknown LSN" if reached is None else wal.format_lsn(reached)
     consistent = "recovery stopping after reaching consistency" in log
     why = " (recovery stopping after reaching consistency: the base backup alone)"
