@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from drillbook.drill import Drill, StepContext
+from drillbook.errors import DrillFailure
 from drillbook.record import Finding, Phase
 from drillbook.redact import redact
 from drillbook.runbook.check import block_issues
@@ -55,12 +56,15 @@ from drillbook.scenarios.runbook.workspace import Workspace, open_workspace
 UNSET = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN")
 
 
-class RunbookFailed(RuntimeError):
-    """A runbook step failed: the code (RUNBOOK_STEP_FAILED, COMMAND_NOT_FOUND) and why."""
+class RunbookFailed(DrillFailure):
+    """A runbook step failed: the code (RUNBOOK_STEP_FAILED, COMMAND_NOT_FOUND) and why.
+
+    Like a StepTimeout, the drill FAILs with this code alone (already recorded with the
+    step's output), never with a DRILL_ERROR on top.
+    """
 
     def __init__(self, code: str, message: str) -> None:
-        super().__init__(f"{code}: {message}")
-        self.code = code
+        super().__init__(f"{code}: {message}", code=code)
 
 
 @dataclass
