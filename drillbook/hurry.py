@@ -28,6 +28,11 @@ HURRY_DEADLINE = 20.0
 _started = threading.Event()
 
 
+def in_progress() -> bool:
+    """Whether a second SIGTERM started the faster cleanup in this process."""
+    return _started.is_set()
+
+
 def hurry() -> None:
     """Start the faster cleanup once (called from the SIGTERM handler)."""
     if _started.is_set():
