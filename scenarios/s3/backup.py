@@ -39,6 +39,7 @@ __all__ = [
     "object_lock_support",
     "protection_state",
     "require_object_lock",
+    "versioning_capture",
 ]
 
 LockMode = Literal["GOVERNANCE", "COMPLIANCE"]
