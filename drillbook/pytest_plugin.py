@@ -11,6 +11,7 @@ pytest_plugins = [
     "drillbook.plugin_terminal",
     "drillbook.fixtures.backend",
     "drillbook.fixtures.services",
+    "drillbook.fixtures.versions",
     "drillbook.fixtures.app",
     "drillbook.reports.plugin",
     "drillbook.verify.plugin",
