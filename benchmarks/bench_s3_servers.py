@@ -84,7 +84,7 @@ def table(title: str, figures: Figures, fmt: str = "{:.3f}", ratio: bool = True)
     for row, by in figures.items():
         sw, mo = by.get("seaweedfs", []), by.get("moto", [])
         line = f"{row:44} {summary(sw, fmt):>26} {summary(mo, fmt):>26}"
-        if ratio and sw and mo:
+        if ratio and sw and mo and statistics.median(mo):
             line += f" {statistics.median(sw) / statistics.median(mo):>16.2f}"
         print(line)
 

@@ -114,6 +114,7 @@ def test_command_line_pins_every_listener(tmp_path: Path) -> None:
     assert got["s3.port.iceberg"] == got["s3.port.lance"] == "0"  # not served
     assert got["ip"] == got["ip.bind"] == "127.0.0.1"
     assert got["master.telemetry"] == "false" and got["master.electionTimeout"] == "1s"
+    assert got["master.resumeState"] == "false"
     assert got["s3.allowDeleteBucketNotEmpty"] == "false"
     assert got["webdav"] == got["admin.ui"] == "false"
     assert got["dir"] == str(s3.data_path)
