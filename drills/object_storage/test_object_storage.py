@@ -97,6 +97,11 @@ def prefix_deletion_drill(
     checks.await_healthy(drill, probe, name="HEAD 8 sampled media objects")
     drill.executed()
     drill.note("restore", result.summary())
+    drill.note(
+        "delete markers",
+        "found through ListObjectVersions (IsLatest markers from t0's second on); HEAD's "
+        "x-amz-delete-marker is not relied on (SeaweedFS does not send it)",
+    )
 
     checks.validate(drill, c, MEDIA, manifest)
     site_keys = [e.key for e in manifest if e.key.startswith("site/")]
