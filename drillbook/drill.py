@@ -25,19 +25,20 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from drillbook import probes, trace
+from drillbook import capture, probes, trace
 from drillbook.deadline import Deadlines
+from drillbook.drill_ledgers import Ledgers
 from drillbook.errors import DrillNotRun, StepTimeout
-from drillbook.ledger import LedgerResult, LedgerSink, LedgerWriter
 from drillbook.record import Check, DrillRecord, Finding, Phase, Step
 from drillbook.redact import redact
 from drillbook.steps import OUTPUT_TAIL, StepContext, min_opt, recorder, redact_value, tail
+from drillbook.watchdog import Watchdog
 
 __all__ = ["Drill", "StepContext"]
 
 
-class Drill:
-    """The live side of a :class:`DrillRecord`."""
+class Drill(Ledgers):
+    """The live side of a :class:`DrillRecord` (ledgers and protections: :class:`Ledgers`)."""
 
     def __init__(
         self,
@@ -54,16 +55,23 @@ class Drill:
         self.deadline = deadline
         self.probe_interval = probe_interval
         self.deadlines = Deadlines()
-        self.ledgers: dict[str, LedgerWriter] = {}
-        self._stop_at_t0: dict[str, bool] = {}
+        # Taken now, before the drill starts anything: what the watchdog must never kill.
+        self.watchdog = Watchdog(self.deadlines)
+        self._init_ledgers()
         self._timed_out: str | None = None
 
     # -- t0 -----------------------------------------------------------------------
     @contextlib.contextmanager
     def fault(self, description: str) -> Iterator[StepContext]:
-        """Inject the fault; t0 is the instant this block starts."""
+        """Inject the fault; t0 is the instant this block starts, and the injection's end
+        (the block's) is where detection starts.
+
+        Just before t0 every registered protection is sampled (:meth:`protect`); a fault
+        function that destroys one says so (``drillbook.capture.destroyed``).
+        """
         if self.record.t0_mono is not None:
             raise RuntimeError("a drill has one t0: fault() was already called")
+        self.sample_captures()
         t0 = time.monotonic()
         self.record.t0_mono = t0
         self.record.fault = description
@@ -72,13 +80,21 @@ class Drill:
         limit = min_opt(self.deadline, self.rto_target)
         if limit is not None:
             self.record.deadline_s = limit
+            self.watchdog.start()
             self.deadlines.push(
                 t0 + limit,
                 f"drill deadline: {limit:.1f} s after t0 passed (RTO target "
                 f"{self.rto_target if self.rto_target is not None else 'n/a'} s)",
             )
-        with self.step(description, Phase.FAULT, _start=t0) as ctx:
-            yield ctx
+        try:
+            with (
+                capture.injecting(self.points),
+                self.step(description, Phase.FAULT, _start=t0) as ctx,
+            ):
+                yield ctx
+        finally:
+            self.record.injected_mono = time.monotonic()
+            self.save_points()
 
     # -- steps --------------------------------------------------------------------
     @contextlib.contextmanager
@@ -91,9 +107,13 @@ class Drill:
         _start: float | None = None,
     ) -> Iterator[StepContext]:
         phase_value = phase.value if isinstance(phase, Phase) else Phase(phase).value
+        passed = self.deadlines.passed()
+        if passed is not None:  # the drill's deadline fired: nothing more may start
+            raise StepTimeout(passed)
         step = Step(name=name, phase=phase_value, start_mono=_start or time.monotonic())
         self.record.steps.append(step)
         if timeout is not None:
+            self.watchdog.start()
             self.deadlines.push(step.start_mono + timeout, f"step {name!r}: {timeout:.1f} s passed")
         try:
             with trace.recording(recorder(step)):
@@ -258,58 +278,6 @@ class Drill:
         """Mark validation complete: the RTO clock stops here (if every check passed)."""
         self.record.validated_mono = time.monotonic()
 
-    # -- ledger ---------------------------------------------------------------------------
-    def ledger(
-        self,
-        sink: LedgerSink,
-        *,
-        name: str = "ledger",
-        cadence: float = 0.010,
-        stop_at_t0: bool = True,
-        start: bool = True,
-    ) -> LedgerWriter:
-        """Start a background writer of numbered, acknowledged writes (the RPO ledger)."""
-        if name in self.ledgers:
-            raise ValueError(f"a ledger named {name!r} already exists in this drill")
-        writer = LedgerWriter(sink, cadence=cadence, name=name)
-        self._stop_at_t0[name] = stop_at_t0
-        self.ledgers[name] = writer
-        if start:
-            writer.start()
-        return writer
-
-    def wait_for_writes(self, writer: LedgerWriter, count: int, *, timeout: float = 30.0) -> None:
-        """Block until *writer* has *count* acknowledged writes (a warm-up with a deadline)."""
-        writer.wait_for_acked(count, timeout=timeout)
-
-    def verify_ledger(
-        self, writer: LedgerWriter, *, read_from: Any = None, name: str | None = None
-    ) -> LedgerResult:
-        """Read every write back and classify it; the result goes into the record.
-
-        *read_from*: the handle the recovery produced (a restored server, a promoted
-        standby, the replica bucket) when it is not the one the ledger wrote to.
-        """
-        if self.record.t0_mono is None:
-            raise RuntimeError("verify_ledger() before fault(): no t0 to measure RPO from")
-        if read_from is not None:
-            if not hasattr(writer.sink, "read_handle"):
-                raise TypeError(f"ledger sink {type(writer.sink).__name__} cannot read elsewhere")
-            writer.sink.read_handle = read_from
-        key = name or next((k for k, w in self.ledgers.items() if w is writer), "ledger")
-        with self.step(f"ledger read-back: {key}", Phase.VALIDATION) as ctx:
-            writer.stop()
-            result = writer.verify(self.record.t0_mono)
-            ctx.note("writes", result.writes_total)
-        self.record.ledgers[key] = result.to_dict()
-        return result
-
-    def stop_ledgers(self) -> None:
-        """Stop every writer and close its sink; runs on every exit path of the drill."""
-        for writer in self.ledgers.values():
-            with contextlib.suppress(Exception):
-                writer.close()
-
     def runbook(self, path: str | os.PathLike[str], **options: Any) -> Any:
         """Run a Markdown runbook (``section=``, ``service=``, ``handles=`` ...) as this
         drill's recovery: each step recorded and timed against its budget."""
@@ -321,10 +289,19 @@ class Drill:
     def note(self, key: str, value: Any) -> None:
         self.record.notes[key] = redact_value(value)
 
+    def finding(self, code: str, message: str, *, severity: str = "fail") -> Finding:
+        """Record a finding the drill's own code established (a gap in the WAL archive, a
+        backup refused on its checksum): a stable code and the decisive line."""
+        finding = Finding(code, redact(message)[:OUTPUT_TAIL], severity)
+        if finding not in self.record.findings:
+            self.record.findings.append(finding)
+        return finding
+
     def not_run(self, reason: str, code: str = "NOT_RUN") -> None:
         raise DrillNotRun(reason, code=code)
 
     def close(self) -> None:
         self.deadlines.clear()
+        self.watchdog.close()
         self.stop_ledgers()
         self.record.finished_mono = time.monotonic()

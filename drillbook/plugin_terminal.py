@@ -27,9 +27,9 @@ def record_line(rec: DrillRecord) -> str:
         parts.append(f"reason: {rec.not_run_reason}")
     else:
         parts.append(f"RTO {f(s['rto_s'])} / target {f(s['rto_target_s'])}")
-        parts.append(
-            f"RPO {f(s['rpo_s'])} / bound {f(s['rpo_bound_s'])} / target {f(s['rpo_target_s'])}"
-        )
+        # Every write lost: the measured RPO is only a minimum, and the line says so.
+        rpo = ("≥" if s.get("rpo_is_lower_bound") else "") + f(s["rpo_s"])
+        parts.append(f"RPO {rpo} / bound {f(s['rpo_bound_s'])} / target {f(s['rpo_target_s'])}")
         codes = sorted({x.code for x in rec.findings})
         if codes:
             parts.append("findings: " + ", ".join(codes))

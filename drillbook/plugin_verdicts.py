@@ -103,6 +103,8 @@ def _judge(item: pytest.Item, call: pytest.CallInfo[None], report: pytest.TestRe
     for key in ("rto_s", "rto_target_s", "rpo_s", "rpo_target_s", "rpo_bound_s"):
         if summary.get(key) is not None:
             props.append((f"drill_{key}", f"{summary[key]:.3f}"))
+    if summary.get("rpo_is_lower_bound"):
+        props.append(("drill_rpo_is_lower_bound", "true"))  # drill_rpo_s is a minimum
     _properties(item, report, props)
     text = _findings_text(record)
     expect = item.get_closest_marker("drill_expect_fail")

@@ -9,6 +9,7 @@ pytest_plugins = [
     "drillbook.plugin",
     "drillbook.plugin_verdicts",
     "drillbook.plugin_terminal",
+    "drillbook.plugin_collect",
     "drillbook.fixtures.backend",
     "drillbook.fixtures.services",
     "drillbook.fixtures.versions",

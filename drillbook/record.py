@@ -187,6 +187,9 @@ class DrillRecord:
     origin_wall: float = field(default_factory=time.time)
     t0_mono: float | None = None
     fault: str | None = None
+    # The end of the fault injection (killing a server, wiping a data dir): its own
+    # span after t0; detection is measured from here (t0 stays the injection's start).
+    injected_mono: float | None = None
     detected_mono: float | None = None
     decided_mono: float | None = None
     procedure: str | None = None
@@ -199,6 +202,9 @@ class DrillRecord:
     checks: list[Check] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
     ledgers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # What each backup method had safely captured at t0 (drillbook.capture), sampled
+    # just before the fault: CapturePoint.to_dict() each.
+    recovery_points: list[dict[str, Any]] = field(default_factory=list)
     triage: dict[str, Any] | None = None
     projection: Projection | None = None
     notes: dict[str, Any] = field(default_factory=dict)
@@ -255,27 +261,29 @@ class DrillRecord:
     def phase_bounds(self) -> dict[str, tuple[float, float]]:
         """Start and end (monotonic) of each RTO phase; phases follow one another.
 
-        detection: t0 -> first failed probe; decision: -> procedure chosen; execution:
-        -> recovery finished; validation: -> validated. A phase without a recorded end
-        takes the end of its last step.
+        fault: t0 -> the injection finished (its own span, when recorded); detection:
+        -> first failed probe; decision: -> procedure chosen; execution: -> recovery
+        finished; validation: -> validated. A phase without a recorded end takes the end
+        of its last step.
         """
         if self.t0_mono is None:
             return {}
         ends = {
+            Phase.FAULT.value: self.injected_mono,
             Phase.DETECTION.value: self.detected_mono,
             Phase.DECISION.value: self.decided_mono,
             Phase.EXECUTION.value: self.executed_mono,
             Phase.VALIDATION.value: self.validated_mono,
         }
         for phase in ends:
-            if ends[phase] is None:
+            if ends[phase] is None and phase != Phase.FAULT.value:
                 step_ends = [
                     s.end_mono for s in self.steps if s.phase == phase and s.end_mono is not None
                 ]
                 ends[phase] = max(step_ends) if step_ends else None
         out: dict[str, tuple[float, float]] = {}
         start = self.t0_mono
-        for phase in (p.value for p in RTO_PHASES):
+        for phase in (Phase.FAULT.value, *(p.value for p in RTO_PHASES)):
             end = ends[phase]
             if end is None:
                 continue
@@ -296,6 +304,7 @@ class DrillRecord:
             "rto_clock": tgt.rto_clock,
             "time_to_first_healthy_s": self.time_to_first_healthy,
             "rpo_s": self.observed_rpo(),
+            "rpo_is_lower_bound": self.rpo_is_lower_bound(),
             "rpo_target_s": tgt.rpo,
             "rpo_bound_s": tgt.rpo_bound,
             "phases_s": self.phase_durations(),
@@ -309,6 +318,15 @@ class DrillRecord:
             if led.get("rpo_seconds") is not None
         ]
         return max(values) if values else None
+
+    def rpo_is_lower_bound(self) -> bool:
+        """The worst RPO is only a minimum: its ledger lost every write (no surviving
+        prefix), so the real loss may be larger; outputs print it as ``≥``."""
+        worst = self.observed_rpo()
+        return any(
+            led.get("rpo_is_lower_bound") and led.get("rpo_seconds") == worst
+            for led in self.ledgers.values()
+        )
 
     # -- serialisation ------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:

@@ -13,12 +13,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from drillbook import sections
-from drillbook.errors import StepTimeout
-from drillbook.ledger import LedgerResult, WriteClass
+from drillbook import verdict_ledgers as led_rules
+from drillbook.errors import DrillFailure, StepTimeout
+from drillbook.ledger import LedgerResult
 from drillbook.projection import project
 from drillbook.record import DrillRecord, Finding, Phase, TargetSnapshot, TriageOutcome, Verdict
 from drillbook.redact import redact
-from drillbook.targets import format_duration
+from drillbook.verdict_ledgers import fmt
 
 FINDING_CODES = {
     "RTO_EXCEEDED": "measured RTO above the target (or the drill deadline passed)",
@@ -39,9 +40,20 @@ FINDING_CODES = {
     "CHECK_FAILED": "an assertion in the drill failed",
     "RTO_PROJECTED_EXCEEDED": "projected restore at production size exceeds the RTO (warning)",
     "BACKEND_UNSUPPORTED": "the backend lacks a capability the drill needs (NOT RUN)",
+    # What the backup method had captured at t0 (drillbook.capture), and what broke.
+    "CAPTURED_WRITE_LOST": "a write the backup method had captured at t0 is missing",
+    "RPO_BOUND_EXCEEDED": "measured RPO above the method's bound (warning while the target holds)",
+    "PITR_TARGET_UNREACHED": "a PITR stopped before its target or the end of the archive",
+    "WAL_ARCHIVE_GAP": "a WAL segment is missing from the range a PITR replays",
+    "BACKUP_MISSING": "no backup to restore from",
+    "BACKUP_CORRUPT": "a backup is damaged: checksum mismatch, truncated, unreadable",
+    "RESTORE_FAILED": "the restore tool failed (its classified error quoted)",
+    "SERVER_START_FAILED": "a restored data directory did not start",
+    "ROLE_MISSING": "the restore target lacks roles the backup's objects belong to",
+    "EXTENSION_MISSING": "the restore target lacks extensions the backup uses",
 }
 #: Codes that may appear several times (one per check / per ledger problem).
-REPEATABLE = ("INTEGRITY_FAILED", "DATA_LOST")
+REPEATABLE = ("INTEGRITY_FAILED", "DATA_LOST", "CAPTURED_WRITE_LOST", "RPO_BOUND_EXCEEDED")
 
 
 @dataclass(frozen=True)
@@ -68,14 +80,6 @@ class Facts:
 Rule = Callable[[Facts], Iterator[Finding]]
 
 
-def _fmt(seconds: float | None) -> str:
-    if seconds is None:
-        return "n/a"
-    if seconds < 60:
-        return f"{seconds:.3f} s"
-    return f"{format_duration(round(seconds, 1))} ({seconds:.1f} s)"
-
-
 def _first_line(error: BaseException) -> str:
     text = str(error)
     return text.splitlines()[0] if text else ""
@@ -94,6 +98,10 @@ def error_raised(f: Facts) -> Iterator[Finding]:
         text = str(error)
         code = "RTO_EXCEEDED" if text.startswith("drill deadline") else "STEP_TIMEOUT"
         yield Finding(code, redact(f"{text}; the drill was stopped there"))
+    elif isinstance(error, DrillFailure):
+        # The cause is known: its own code, unless the raiser recorded it already.
+        if error.code not in f.recorded:
+            yield Finding(error.code, redact(error.message)[:500])
     elif isinstance(error, AssertionError):
         first = _first_line(error) if str(error) else "assert"
         yield Finding("CHECK_FAILED", redact(f"assertion failed: {first}")[:500])
@@ -133,7 +141,7 @@ def rto_met(f: Facts) -> Iterator[Finding]:
     if rto is not None and target is not None and rto > target:
         clock = "detection" if f.record.rto_clock == "detection" else "t0"
         yield Finding(
-            "RTO_EXCEEDED", f"RTO {_fmt(rto)} (validated − {clock}) > target {_fmt(target)}"
+            "RTO_EXCEEDED", f"RTO {fmt(rto)} (validated − {clock}) > target {fmt(target)}"
         )
 
 
@@ -143,57 +151,19 @@ def rpo_bound_met(f: Facts) -> Iterator[Finding]:
         yield Finding(
             "RPO_BOUND_EXCEEDS_TARGET",
             f"the declared backup ({'; '.join(f.target.backups)}) can lose up to "
-            f"{_fmt(bound)} > RPO target {_fmt(target)}",
+            f"{fmt(bound)} > RPO target {fmt(target)}",
         )
 
 
 def ledgers_intact(f: Facts) -> Iterator[Finding]:
-    """Per ledger, in its order: the RPO, then every kind of data it did not get back."""
+    """Per ledger, in its order: the RPO, what its backup methods had captured, the RPO
+    against the method's bound, then every kind of data it did not get back."""
+    target = f.target
     for name, led in f.ledgers.items():
-        yield from _ledger_rpo(name, led, f.target.rpo)
-        yield from _ledger_integrity(name, led, f.target.rpo)
-
-
-def _ledger_rpo(name: str, led: LedgerResult, target: float | None) -> Iterator[Finding]:
-    # Nothing acknowledged before t0 was lost: the recovery point is the last
-    # acknowledged write and the data loss is zero; the measured t0 − ack is then only
-    # the gap to the next tick (below the resolution), not a loss to judge.
-    rpo = led.rpo_seconds
-    if rpo is not None and target is not None and rpo > target and led.lost:
-        lower = " (lower bound: no write survived)" if led.rpo_is_lower_bound else ""
-        yield Finding(
-            "RPO_EXCEEDED",
-            f"ledger {name}: RPO {_fmt(rpo)}{lower} > target {_fmt(target)} "
-            f"(resolution {_fmt(led.resolution_seconds)})",
-        )
-
-
-def _ledger_integrity(name: str, led: LedgerResult, target: float | None) -> Iterator[Finding]:
-    if led.holes:
-        yield Finding(
-            "DATA_LOST",
-            f"ledger {name}: {led.holes} acknowledged writes missing before later "
-            "surviving ones (holes after the recovery point)",
-        )
-    if target == 0 and led.lost:
-        yield Finding(
-            "DATA_LOST", f"ledger {name}: {led.lost} acknowledged writes lost; the target is RPO 0"
-        )
-    lost_after = led.counts_after_t0[WriteClass.LOST]
-    if lost_after:
-        yield Finding(
-            "DATA_LOST", f"ledger {name}: {lost_after} writes acknowledged after t0 are missing"
-        )
-    corrupted = led.counts[WriteClass.CORRUPTED] + led.counts_after_t0[WriteClass.CORRUPTED]
-    if corrupted:
-        yield Finding(
-            "DATA_CORRUPTED", f"ledger {name}: {corrupted} writes read back with wrong content"
-        )
-    phantom = led.counts[WriteClass.PHANTOM]
-    if phantom:
-        yield Finding(
-            "PHANTOM_WRITE", f"ledger {name}: {phantom} entries present that were never written"
-        )
+        yield from led_rules.rpo(name, led, target.rpo)
+        yield from led_rules.captured(name, led)
+        yield from led_rules.bound(name, led, target.rpo, target.rpo_bound)
+        yield from led_rules.integrity(name, led, target.rpo)
 
 
 def projection_fits(f: Facts) -> Iterator[Finding]:
@@ -203,8 +173,8 @@ def projection_fits(f: Facts) -> Iterator[Finding]:
     yield Finding(
         "RTO_PROJECTED_EXCEEDED",
         f"projection: restoring {proj.production_size_bytes / 1e9:.1f} GB at the measured "
-        f"{proj.throughput_bytes_per_s / 1e6:.1f} MB/s takes {_fmt(proj.projected_seconds)} "
-        f"> RTO target {_fmt(proj.rto_target)} (a projection, not a measurement)",
+        f"{proj.throughput_bytes_per_s / 1e6:.1f} MB/s takes {fmt(proj.projected_seconds)} "
+        f"> RTO target {fmt(proj.rto_target)} (a projection, not a measurement)",
         severity="warn",
     )
 

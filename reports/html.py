@@ -20,7 +20,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from drillbook.record import DrillRecord
-from drillbook.reports import html_drill, html_run, html_steps
+from drillbook.reports import (
+    html_drill,
+    html_run,
+    html_runbook,
+    html_steps,
+    html_verify,
+    system_view,
+)
 from drillbook.reports.fmt import iso
 from drillbook.reports.gaps import Gap
 from drillbook.reports.html_parts import (
@@ -47,6 +54,9 @@ DRILL_SECTIONS: list[Section[DrillView]] = [
     Section("rto", "Recovery time (RTO)", html_drill.rto),
     Section("rpo", "Data loss (RPO)", html_drill.rpo),
     Section("timeline", "Timeline", html_drill.timeline),
+    Section("system", "Services and the application", system_view.section),
+    Section("runbook", "The runbook, as run", html_runbook.runbook),
+    Section("verify", "Restore test of the real backup", html_verify.verified_backup),
     Section("trend", "RTO trend", html_drill.trend),
     Section("ledgers", "Ledgers", html_drill.ledgers),
     Section("checks", "Integrity checks", html_drill.checks),

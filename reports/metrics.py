@@ -59,6 +59,10 @@ DRILL_GAUGES = (
         "drill_rpo_bound_seconds",
         "Worst-case data loss the service's declared backup method allows",
     ),
+    (
+        "drill_rpo_is_lower_bound",
+        "1 when drill_rpo_seconds is only a minimum (every write lost), else 0",
+    ),
 )
 
 
@@ -74,6 +78,9 @@ def _drill_values(rec: DrillRecord) -> dict[str, float | None]:
         "drill_rto_target_seconds": s["rto_target_s"],
         "drill_rpo_target_seconds": s["rpo_target_s"],
         "drill_rpo_bound_seconds": s["rpo_bound_s"],
+        "drill_rpo_is_lower_bound": None
+        if s["rpo_s"] is None
+        else float(bool(s.get("rpo_is_lower_bound"))),
     }
 
 

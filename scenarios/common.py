@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from drillbook.fixtures import procs
 
@@ -20,6 +21,7 @@ __all__ = [
     "declared_backup",
     "first_line",
     "scratch_dir",
+    "source_of",
     "summary_of",
     "wipe_directory",
 ]
@@ -36,6 +38,23 @@ def declared_backup(target: Mapping[str, Any] | None, kind: str) -> dict[str, An
         if method.get("kind") == kind:
             return dict(method.get("params", {}))
     return None
+
+
+def source_of(handle: Any, *parts: str) -> str:
+    """What a ledger sink writes to, or a protection protects, as one string:
+    ``postgres://127.0.0.1:5432/auth``, ``redis://127.0.0.1:6379/0``,
+    ``s3://127.0.0.1:9000/media-assets``. A protection's source covers every sink whose
+    source starts with it (a cluster's WAL archive covers each of its databases).
+
+    *handle* is a service handle (``kind``, ``host``, ``port``) or a boto3 client (its
+    endpoint URL); *parts* are appended (a database, a bucket).
+    """
+    endpoint = getattr(getattr(handle, "meta", None), "endpoint_url", None)
+    if endpoint is not None:
+        base = f"s3://{urlsplit(endpoint).netloc}"
+    else:
+        base = f"{handle.kind}://{handle.host}:{handle.port}"
+    return "/".join([base, *(str(p) for p in parts)])
 
 
 @dataclass

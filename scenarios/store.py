@@ -1,9 +1,13 @@
 """Off-host backup storage in the drill's S3 service, with checksums.
 
 The runbooks keep backups off-host (``aws s3 cp ... s3://backups-bucket/...``). Every
-object drillbook uploads carries the SHA-256 of its content in its metadata, and every
-download verifies it before the file is used: a truncated or altered backup is refused
-(:class:`BackupCorrupt`), and "restore from the newest good backup" skips it.
+object drillbook uploads carries the SHA-256 of its content in its metadata, and the
+harness keeps its own catalog of what it uploaded (key, size, SHA-256 computed from the
+local file before the upload), apart from the objects. Every download is verified
+against that catalog before the file is used: a truncated or altered backup is refused
+(:class:`BackupCorrupt`), even one whose S3 metadata was rewritten to match its new
+content, and "restore from the newest good backup" skips it. An object the catalog does
+not know (uploaded by another process) is checked against its own metadata only.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from drillbook.errors import DrillFailure
 from drillbook.fixtures.s3 import S3Handle
 
 __all__ = [
@@ -29,12 +34,17 @@ __all__ = [
 CHUNK = 8 * 1024 * 1024
 
 
-class BackupCorrupt(Exception):
-    """A backup object's content does not match the checksum recorded at upload."""
+class BackupCorrupt(DrillFailure):
+    """A backup object's content does not match the checksum recorded at upload, or the
+    restore tool could not read it (BACKUP_CORRUPT)."""
+
+    code = "BACKUP_CORRUPT"
 
 
-class BackupMissing(Exception):
-    """No (good) backup of the requested kind exists."""
+class BackupMissing(DrillFailure):
+    """No backup of the requested kind exists (BACKUP_MISSING)."""
+
+    code = "BACKUP_MISSING"
 
 
 def sha256_file(path: Path) -> str:
@@ -68,6 +78,8 @@ class BackupStore:
         self.bucket = bucket
         self.prefix = prefix
         self._client: Any = None
+        #: What this store uploaded, by full key: the checksums downloads are held to.
+        self.catalog: dict[str, StoredObject] = {}
 
     @property
     def client(self) -> Any:
@@ -100,7 +112,9 @@ class BackupStore:
             self.prefix + key,
             ExtraArgs={"Metadata": {"sha256": digest, "created": f"{created:.6f}"}},
         )
-        return StoredObject(self.prefix + key, path.stat().st_size, digest, created)
+        obj = StoredObject(self.prefix + key, path.stat().st_size, digest, created)
+        self.catalog[obj.key] = obj
+        return obj
 
     def head(self, full_key: str) -> StoredObject:
         """The stored object's size, recorded SHA-256 and upload time."""
@@ -109,9 +123,24 @@ class BackupStore:
         created = float(md.get("created") or meta["LastModified"].timestamp())
         return StoredObject(full_key, int(meta["ContentLength"]), md.get("sha256", ""), created)
 
-    def get_file(self, full_key: str, dest: Path) -> StoredObject:
-        """Download and verify; raises BackupCorrupt (and removes the file) on mismatch."""
-        obj = self.head(full_key)
+    def get_file(
+        self, full_key: str, dest: Path, expected: StoredObject | None = None
+    ) -> StoredObject:
+        """Download and verify against *expected* (the catalog's entry of *full_key* by
+        default; the object's own metadata when the catalog has none); raises
+        BackupCorrupt (and removes the file) on a mismatch, BackupMissing when the
+        object is gone."""
+        try:
+            meta = self.head(full_key)
+        except Exception as exc:
+            code = getattr(exc, "response", {}).get("Error", {}).get("Code")
+            if code in ("404", "NoSuchKey", "NotFound"):
+                raise BackupMissing(
+                    f"{self.url(full_key)} is gone from the store (HEAD: {code})"
+                ) from exc
+            raise
+        obj = expected or self.catalog.get(full_key) or meta
+        source = "recorded at upload" if obj is not meta else "in the object's metadata"
         if not obj.sha256:
             raise BackupCorrupt(f"{self.url(full_key)} has no recorded checksum: refusing it")
         # One streamed GET, hashed while written: ranged parallel downloads cost moto the
@@ -126,9 +155,15 @@ class BackupStore:
         actual = digest.hexdigest()
         if actual != obj.sha256:
             dest.unlink(missing_ok=True)
+            rehashed = (
+                "; its S3 metadata was rewritten to match the new content"
+                if meta.sha256 == actual and obj is not meta
+                else ""
+            )
             raise BackupCorrupt(
-                f"{self.url(full_key)}: sha256 {actual[:12]}… does not match the "
-                f"{obj.sha256[:12]}… recorded at upload ({dest.name} would be corrupt)"
+                f"{self.url(full_key)}: checksum mismatch: sha256 {actual[:12]}… "
+                f"({meta.size} bytes) is not the "
+                f"{obj.sha256[:12]}… ({obj.size} bytes) {source}{rehashed}"
             )
         return obj
 

@@ -83,6 +83,11 @@ def register(sub: Any) -> None:
 
 def cmd_clean(args: argparse.Namespace) -> int:
     procs = importlib.import_module("drillbook.fixtures.procs")
+    basedir = importlib.import_module("drillbook.fixtures.basedir")
+    problem = basedir.base_dir_problem(create=False)
+    if problem and runs_base(procs).exists():  # a missing folder is simply nothing to clean
+        print(f"drillbook clean: {problem}", file=sys.stderr)
+        return 1
     plans = plan_clean(procs, include_live=args.all)
     live_runs = [p for p in plans if p.owner_alive]
     if args.all and live_runs:
@@ -98,7 +103,10 @@ def cmd_clean(args: argparse.Namespace) -> int:
         for p in plans:
             print(f"{'would remove' if p.remove else 'would keep'}: {p.path} ({p.why})")
             for label in p.live_procs + p.leftovers:
-                print(f"  {'would kill' if p.remove else 'running'}: {label}")
+                if label.startswith("left on "):  # what a backend can only name
+                    print(f"  {label}")
+                else:
+                    print(f"  {'would kill' if p.remove else 'running'}: {label}")
         if not any(p.remove for p in plans):
             print(f"nothing to clean in {base}")
         return 0
@@ -107,7 +115,7 @@ def cmd_clean(args: argparse.Namespace) -> int:
     backend = importlib.import_module("drillbook.fixtures.backend")
     report.procs_killed += backend.clean_orphans(include_live=args.all)
     for label in report.procs_killed:
-        print(f"killed: {label}")
+        print(label if label.startswith("left on ") else f"killed: {label}")
     for path in report.runs_removed:
         print(f"removed: {path}")
     for p in plans:

@@ -49,6 +49,25 @@ def runs_base(procs: ModuleType | None = None) -> Path:
     return Path(os.environ.get(env) or os.path.join(tempfile.gettempdir(), "drillbook-runs"))
 
 
+def _check_run_dirs(report: DoctorReport, add: Any) -> None:
+    """The folder run directories go to: usable by every backend, and (as root) open to
+    the user PostgreSQL runs as on the local backend."""
+    basedir = importlib.import_module("drillbook.fixtures.basedir")
+    runner = importlib.import_module("drillbook.fixtures.runner")
+    problem = basedir.base_dir_problem(create=False)
+    if problem:
+        add.add("run directories", MISSING, problem)
+        report.usable = dict.fromkeys(report.usable, False)
+        return
+    blocked = runner.unprivileged_preflight()
+    if blocked:
+        add.add("run directories", MISSING, blocked)
+        if "local" in report.usable:
+            report.usable["local"] = False
+        return
+    add.add("run directories", OK, str(basedir.base_path()))
+
+
 def _check_disk(report: DoctorReport, readiness: ModuleType) -> None:
     base = runs_base()
     probe = base
@@ -68,6 +87,7 @@ def _check_disk(report: DoctorReport, readiness: ModuleType) -> None:
             )
         else:
             add.add("free disk", OK, detail)
+    _check_run_dirs(report, add)
     report.checks += add.checks
     report.titles[DISK_TITLE] = DISK_TITLE
 

@@ -32,6 +32,7 @@ from drillbook.ledger.classify import classify, classify_write, classify_writes
 from drillbook.ledger.model import (
     LIST_CAP,
     RESULT_SCHEMA,
+    CaptureCheck,
     ClassifiedWrite,
     LedgerResult,
     LedgerWrite,
@@ -45,6 +46,7 @@ from drillbook.ledger.writer import LedgerSink, LedgerWriter, next_tick
 __all__ = [
     "LIST_CAP",
     "RESULT_SCHEMA",
+    "CaptureCheck",
     "ClassifiedWrite",
     "LedgerResult",
     "LedgerSink",

@@ -3,6 +3,7 @@ recovery (:class:`LedgerResult`), both JSON-ready and lossless."""
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import hashlib
 from collections.abc import Mapping
@@ -87,6 +88,10 @@ class LedgerWrite:
     #: Monotonic seconds when the call returned (ack or error); None while in flight.
     #: Lets a timeline show when writes started failing, without abusing ``ack_mono``.
     done_mono: float | None = None
+    #: Where the write landed in the service's own order, read right after the ack
+    #: (PostgreSQL: an LSN at or past the commit record); None when the sink has none.
+    #: A backup method that captured up to a position captured every write before it.
+    position: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (so a report can attach the raw ledger)."""
@@ -99,6 +104,7 @@ class LedgerWrite:
             "status": self.status.value,
             "error": self.error,
             "done_mono": self.done_mono,
+            "position": self.position,
         }
 
     @classmethod
@@ -113,6 +119,7 @@ class LedgerWrite:
             status=WriteStatus(data["status"]),
             error=None if data.get("error") is None else str(data["error"]),
             done_mono=None if data.get("done_mono") is None else float(data["done_mono"]),
+            position=None if data.get("position") is None else int(data["position"]),
         )
 
 
@@ -125,6 +132,38 @@ class ClassifiedWrite:
     #: Started after t0: reported apart, never part of the RPO.
     after_t0: bool
     write: LedgerWrite | None
+
+
+@dataclass
+class CaptureCheck:
+    """One backup method's promise held against one ledger after the recovery.
+
+    *captured* counts the writes acknowledged before t0 that the method had safely
+    captured at t0 (``drillbook.capture``); every one of them must survive whatever the
+    RPO target: *lost* of them did not. *judged* is False when the method does not count
+    for this drill (*why_not*: the fault destroyed that copy, the service does not
+    declare the method, its sample failed).
+    """
+
+    method: str
+    name: str
+    point: str
+    captured: int = 0
+    lost: int = 0
+    lost_seqs: list[int] = field(default_factory=list)
+    last_captured_seq: int | None = None
+    judged: bool = True
+    why_not: str | None = None
+    bound_s: float | None = None
+    scale: float = 1.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> CaptureCheck:
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
 
 
 def _zero_counts() -> dict[WriteClass, int]:
@@ -170,6 +209,8 @@ class LedgerResult:
     #: write: data missing from the middle, which no restore to a point in time explains.
     holes: int = 0
     achieved_rate: float | None = None
+    #: Each backup method that protected this ledger, held to what it had captured at t0.
+    captured: list[CaptureCheck] = field(default_factory=list)
 
     @property
     def lost(self) -> int:
@@ -215,6 +256,7 @@ class LedgerResult:
             "rpo_is_lower_bound": self.rpo_is_lower_bound,
             "holes": self.holes,
             "achieved_rate": self.achieved_rate,
+            "captured": [c.to_dict() for c in self.captured],
         }
 
     @classmethod
@@ -256,4 +298,5 @@ class LedgerResult:
             rpo_is_lower_bound=bool(data["rpo_is_lower_bound"]),
             holes=int(data["holes"]),
             achieved_rate=_opt_float(data["achieved_rate"]),
+            captured=[CaptureCheck.from_dict(c) for c in data.get("captured") or ()],
         )

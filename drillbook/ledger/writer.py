@@ -41,6 +41,20 @@ class LedgerSink(Protocol):
         """Release connections; must not raise if the service is gone."""
 
 
+def _position(sink: LedgerSink) -> int | None:
+    """The sink's position of the write just acknowledged (``sink.position()``, optional:
+    PostgreSQL's WAL insert LSN), None when it has none or cannot tell (the server died
+    between the ack and the question: such a write is simply not claimed as captured)."""
+    position = getattr(sink, "position", None)
+    if position is None:
+        return None
+    try:
+        value = position()
+    except Exception:
+        return None
+    return None if value is None else int(value)
+
+
 def next_tick(tick: int, origin: float, now: float, cadence: float) -> int:
     """The tick to schedule after ``tick`` has been written, as of ``now``.
 
@@ -112,6 +126,9 @@ class LedgerWriter:
         #: report can put monotonic ledger times on a calendar.
         self.started_wall: float | None = None
         self.started_mono: float | None = None
+        #: What the last :meth:`verify` read back (seq -> payload), for the checks of
+        #: what each backup method had captured (``drillbook.ledger.captured``).
+        self.readback: dict[int, str] = {}
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -254,6 +271,7 @@ class LedgerWriter:
         self.stop()
         snapshot = self.writes
         readback = self.sink.read_all()
+        self.readback = readback
         return classify(snapshot, readback, t0, self.cadence)
 
     # -- thread ---------------------------------------------------------------------------
@@ -279,7 +297,11 @@ class LedgerWriter:
                 else:
                     done = self._clock()
                     final = dataclasses.replace(
-                        record, status=WriteStatus.ACKED, ack_mono=done, done_mono=done
+                        record,
+                        status=WriteStatus.ACKED,
+                        ack_mono=done,
+                        done_mono=done,
+                        position=_position(self.sink),
                     )
                 with self._lock:
                     if self._frozen:

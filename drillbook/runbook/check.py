@@ -122,6 +122,10 @@ def _step_lines(step: Step, report: CheckReport, mapping: RunbookMapping, which:
         report.findings.append(
             ("MANUAL_STEP", f"{step.name!r} (line {node.line}) has no command: a person does it")
         )
+    if node.alternatives:
+        report.lines.append(
+            "    alternatives (a drill runs the one it chooses): " + "; ".join(node.alternatives)
+        )
     for block in node.blocks:
         if not block.runner:
             report.lines.append(f"    {block.lang or 'text'} block, line {block.line}: not run")

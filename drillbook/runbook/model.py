@@ -34,6 +34,28 @@ class RunbookError(ValueError):
         return RunbookError(self.problem, line=self.line, path=self.path or path)
 
 
+#: A block label naming one of several alternative procedures.
+ALTERNATIVE = re.compile(r"\s*(option|alternative|alternatively)\b", re.I)
+
+
+def matches_choice(label: str, choice: str) -> bool:
+    """``"Option B"``, ``"b"`` or ``"Option B: Restore"`` choose ``"Option B: Restore to
+    New Database"`` (case-insensitive; the leading "Option" may be left out)."""
+
+    def bare(text: str) -> str:
+        return ALTERNATIVE.sub("", text, count=1).strip().lower()
+
+    wanted = choice.strip().lower()
+    if not wanted:
+        return False
+    if label.lower().startswith(wanted):
+        return True
+    head = bare(label)
+    return head.startswith(bare(choice)) and (
+        len(head) == len(bare(choice)) or not head[len(bare(choice))].isalnum()
+    )
+
+
 @dataclass(frozen=True)
 class Budget:
     """The time a step may take, from its title.
@@ -121,6 +143,34 @@ class Node:
     @property
     def runnable_blocks(self) -> list[Block]:
         return [b for b in self.blocks if b.runner]
+
+    @property
+    def alternatives(self) -> list[str]:
+        """The labels of alternative procedures the step offers ("**Option A: ...**",
+        "**Option B: ...**"): a responder runs one, never all, so a drill must choose.
+        Empty unless at least two runnable blocks carry different such labels."""
+        labels: list[str] = []
+        for block in self.runnable_blocks:
+            label = block.label or ""
+            if ALTERNATIVE.match(label) and label not in labels:
+                labels.append(label)
+        return labels if len(labels) > 1 else []
+
+    def chosen_blocks(self, choice: str | None) -> list[Block]:
+        """The runnable blocks of the alternative whose label starts with *choice* (plus
+        the blocks outside every alternative); all of them when there is no alternative."""
+        alternatives = self.alternatives
+        if not alternatives:
+            return self.runnable_blocks
+        wanted = next((a for a in alternatives if choice and matches_choice(a, choice)), None)
+        if wanted is None:
+            raise RunbookError(
+                f"step {self.label!r} (line {self.line}) offers alternatives "
+                f"({'; '.join(alternatives)}): choose one, e.g. choose={{{self.label!r}: "
+                f"{alternatives[0].split(':')[0]!r}}}"
+            )
+        return [b for b in self.runnable_blocks if b.label in (wanted, None, "")
+                or not ALTERNATIVE.match(b.label or "")]  # fmt: skip
 
     def to_dict(self) -> dict[str, Any]:
         return {

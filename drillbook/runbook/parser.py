@@ -270,13 +270,24 @@ def parse(text: str, path: str = "<runbook>") -> Runbook:
     return Runbook(path=path, sha256=digest, root=builder.root, lines=len(builder.lines))
 
 
+MAX_RUNBOOK_BYTES = 4 * 1024 * 1024  # the runbooks this was built from are 8-18 KB
+
+
 def load(path: str | Path) -> Runbook:
-    """Read and parse a runbook file (UTF-8)."""
+    """Read and parse a runbook file (UTF-8, at most :data:`MAX_RUNBOOK_BYTES`: a bigger
+    file is not a runbook, and would be read and parsed whole before saying so)."""
     source = str(path)
     try:
-        data = Path(path).read_bytes()
+        with open(path, "rb") as f:
+            data = f.read(MAX_RUNBOOK_BYTES + 1)
     except OSError as err:
         raise RunbookError(f"cannot read the runbook: {err.strerror or err}", path=source) from None
+    if len(data) > MAX_RUNBOOK_BYTES:
+        raise RunbookError(
+            f"more than {MAX_RUNBOOK_BYTES // 1024**2} MiB: not a runbook (a Markdown page of "
+            "steps); check the file name",
+            path=source,
+        )
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as err:

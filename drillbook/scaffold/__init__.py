@@ -66,8 +66,11 @@ def write(planned: list[Planned], *, force: bool = False) -> list[Path]:
         raise ScaffoldError(f"would overwrite {names}: nothing written (--force overwrites)")
     for p in planned:
         if p.path.is_dir():
-            raise ScaffoldError(f"{p.path} is a directory: nothing more written")
-    written = []
+            raise ScaffoldError(f"{p.path} is a directory: nothing written")
+        folder = next(d for d in p.path.parents if d.exists())
+        if not folder.is_dir():
+            raise ScaffoldError(f"{folder} is a file, not a folder: nothing written")
+    written: list[Path] = []
     for p in planned:
         try:
             p.path.parent.mkdir(parents=True, exist_ok=True)
@@ -75,7 +78,8 @@ def write(planned: list[Planned], *, force: bool = False) -> list[Path]:
             tmp.write_text(p.text, encoding="utf-8")
             tmp.replace(p.path)
         except OSError as exc:
-            raise ScaffoldError(f"cannot write {p.path}: {exc.strerror or exc}") from None
+            done = f"{len(written)} files written before it" if written else "nothing written"
+            raise ScaffoldError(f"cannot write {p.path}: {exc.strerror or exc} ({done})") from None
         written.append(p.path)
     return written
 

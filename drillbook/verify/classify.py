@@ -1,5 +1,8 @@
 """A restore tool's stderr and exit status, turned into findings that say what broke.
 
+One classifier for ``drillbook verify`` and the drills alike (a drill's ``pg_restore``,
+a restored data directory that does not start, a PITR that stops short).
+
 pg_restore goes on past errors and exits 1 with "errors ignored on restore: N"; psql
 goes on and exits 0 whatever failed. Neither tells a damaged archive from a missing
 role from a server without PostGIS, and a CI log that ends in "exit 1" helps nobody.
@@ -142,23 +145,56 @@ def classify_restore(stderr: str, exit_status: int, tool: str) -> Classified:
     return out
 
 
+# Why a data directory did not start, most decisive first.
+START_FAILED = (
+    "could not locate required checkpoint record",
+    "could not locate a valid checkpoint record",
+    "invalid checkpoint record",
+    "requested WAL segment",
+    "could not find redo location",
+    "invalid data in file",
+    "incorrect checksum in control file",
+    "database files are incompatible with server",
+    "is not a valid data directory",
+    "PANIC:",
+    "FATAL:",
+)
+# A PITR that cannot reach its target: PostgreSQL exits (13+) instead of promoting.
+TARGET_UNREACHED = (
+    "recovery ended before configured recovery target was reached",
+    "requested recovery stop point is before consistent recovery point",
+)
+# What a server prints while clients poll it during start-up: never the reason.
+START_NOISE = (
+    "the database system is not accepting connections",
+    "the database system is starting up",
+    "Hot standby mode is disabled",
+    "the database system is shutting down",
+)
+
+
+def _decisive(lines: list[str], needles: tuple[str, ...]) -> str | None:
+    """The first line of the most decisive needle (their order), noise left out."""
+    meaningful = [ln for ln in lines if not any(n in ln for n in START_NOISE)]
+    for needle in needles:
+        if line := _first(meaningful, (needle,)):
+            return line
+    return None
+
+
 def classify_start(log: str) -> Finding:
     """Why a restored data directory did not start (SERVER_START_FAILED)."""
     lines = [ln for ln in log.splitlines() if ln.strip()]
-    decisive = _first(
-        lines,
-        (
-            "could not locate required checkpoint record",
-            "could not locate a valid checkpoint record",
-            "invalid checkpoint record",
-            "requested WAL segment",
-            "could not find redo location",
-            "invalid data in file",
-            "incorrect checksum in control file",
-            "database files are incompatible with server",
-            "PANIC:",
-            "FATAL:",
-        ),
-    )
+    decisive = _decisive(lines, START_FAILED)
     text = _short(decisive or (lines[-1] if lines else "no log output"))
     return Finding("SERVER_START_FAILED", f"the restored data directory did not start: {text}")
+
+
+LOG_PREFIX = re.compile(r"^.*?\b(?=(?:LOG|FATAL|PANIC|ERROR|WARNING):)")
+
+
+def target_unreached(log: str) -> str | None:
+    """The line saying a PITR ended before its recovery target (without the log line's
+    time and pid prefix), or None."""
+    line = _decisive([ln for ln in log.splitlines() if ln.strip()], TARGET_UNREACHED)
+    return None if line is None else _short(LOG_PREFIX.sub("", line, count=1))

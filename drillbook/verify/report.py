@@ -84,7 +84,7 @@ def _e(value: object) -> str:
     return html.escape(str(value), quote=True)
 
 
-def _service_html(r: VerifyResult) -> str:
+def service_html(r: VerifyResult) -> str:
     h = headline(r)
     colour = COLOURS.get(r.outcome, "#57606a")
     rows = [
@@ -159,7 +159,7 @@ STYLE = (
 def render_section(results: Sequence[VerifyResult]) -> str:
     """One ``<section>`` with every service's verification."""
     verdict = overall(results)
-    body = "".join(_service_html(r) for r in results) or "<p>No service was verified.</p>"
+    body = "".join(service_html(r) for r in results) or "<p>No service was verified.</p>"
     return (
         f"<section class='verify'><h2>Restore tests of real backups "
         f"<span class='badge' style='background:{COLOURS.get(verdict)}'>{_e(verdict)}</span>"

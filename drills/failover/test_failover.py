@@ -16,7 +16,16 @@ from drillbook.scenarios.postgres.ledger import PostgresLedgerSink
 from drillbook.triage import Incident
 
 
-def failover_drill(drill, pg_factory, *, synchronous: bool) -> None:
+def promote_standby(drill, pg_factory, primary, standby):
+    """Procedure D: promote the standby; the server the application moves to."""
+    with drill.step("promote the standby", Phase.EXECUTION) as s:
+        recovery.promote(s, standby)
+    return standby
+
+
+def failover_drill(drill, pg_factory, *, synchronous: bool, recover=promote_standby) -> None:
+    """*recover(drill, pg_factory, primary, standby)* returns the server the application
+    moves to (tests/mutants brings back the lost primary instead)."""
     with drill.step("primary with application data", Phase.SETUP):
         primary = pg_factory("primary")
         schema.app_database(primary, "orders")
@@ -34,14 +43,13 @@ def failover_drill(drill, pg_factory, *, synchronous: bool) -> None:
         faults.total_loss(primary)
     drill.detect(primary.probe, name="SELECT 1 on the primary")
     drill.triage(triage.probes(primary, snap, dbname="orders"), expected=Incident.TOTAL_LOSS)
-    with drill.step("promote the standby", Phase.EXECUTION) as s:
-        recovery.promote(s, standby)
-    promoted = standby.with_database("orders")
+    server = recover(drill, pg_factory, primary, standby)
+    promoted = server.with_database("orders")
     drill.wait_healthy(
         lambda: promoted.execute("CREATE TEMP TABLE drill_rw_probe (x int)"),
         name="a write on the promoted standby",
     )
-    checks.run_all(drill, standby, snap, dbname="orders", expect_counts="equal")
+    checks.run_all(drill, server, snap, dbname="orders", expect_counts="equal")
     drill.verify_ledger(ledger, read_from=promoted)
 
 

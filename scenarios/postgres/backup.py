@@ -28,11 +28,13 @@ from drillbook.fixtures.local import OsUser
 from drillbook.fixtures.postgres import PostgresHandle
 from drillbook.fixtures.s3 import S3Handle
 from drillbook.scenarios.common import scratch_dir
+from drillbook.scenarios.postgres import wal
 from drillbook.scenarios.store import BackupStore, StoredObject
 
 __all__ = [
     "Backup",
     "WalArchive",
+    "backup_start",
     "base_backup",
     "download",
     "extract_base",
@@ -58,13 +60,20 @@ def _q(value: str) -> str:
 
 @dataclass
 class WalArchive:
-    """WAL segments pushed to / fetched from ``s3://bucket/prefix``."""
+    """WAL segments pushed to / fetched from ``s3://bucket/prefix``.
+
+    ``catalog_path``: the archive's own record of every acknowledged push (name, sha256,
+    size, time), a local file kept apart from the objects (``wal_s3.py``); a fetch is
+    checked against it, and it says what the archive had captured at t0.
+    """
 
     store: BackupStore
     prefix: str
     config_path: Path
     script: Path
     python: str
+    catalog_path: Path | None = None
+    segment_size: int = wal.DEFAULT_SEGMENT
 
     @classmethod
     def create(cls, s3: S3Handle, bucket: str, prefix: str = "wal/") -> WalArchive:
@@ -74,6 +83,7 @@ class WalArchive:
         home = scratch_dir("wal-archive")
         user = OsUser.unprivileged()
         config = home / "wal_s3.json"
+        catalog = home / "catalog.txt"
         config.write_text(
             json.dumps(
                 {
@@ -83,6 +93,7 @@ class WalArchive:
                     "access_key": s3.access_key,
                     "secret_key": s3.secret_key,
                     "region": s3.region,
+                    "catalog": str(catalog),
                 }
             )
         )
@@ -91,7 +102,7 @@ class WalArchive:
         shutil.copy(WAL_SCRIPT, script)
         script.chmod(0o755)
         user.own(home)
-        return cls(store, prefix, config, script, server_python())
+        return cls(store, prefix, config, script, server_python(), catalog)
 
     @property
     def archive_command(self) -> str:
@@ -111,6 +122,19 @@ class WalArchive:
 
     def segments(self) -> list[str]:
         return sorted(k[len(self.prefix) :] for k in self.store.keys(self.prefix))
+
+    def catalog(self) -> list[wal.CatalogEntry]:
+        """Every push the archive acknowledged so far, from its local catalog."""
+        return wal.read_catalog(self.catalog_path) if self.catalog_path else []
+
+    def replay_range(self, base: Backup) -> wal.ArchiveRange | None:
+        """The segments a PITR from *base* replays, and which are missing (None: the
+        base's start is unknown)."""
+        if base.start_lsn is None or base.timeline is None:
+            return None
+        return wal.archive_range(
+            base.start_lsn, base.timeline, self.segments(), self.catalog(), self.segment_size
+        )
 
     def lag(self, pg: PostgresHandle) -> dict[str, Any]:
         """Archive lag: seconds since the last archived segment, and failures."""
@@ -152,6 +176,12 @@ class Backup:
     taken_at: float = field(default_factory=time.time)
     size: int = 0
     label: str | None = None
+    #: When the backup began, on the drill's clock: a dump has every write acknowledged
+    #: before it (its snapshot is taken after the start).
+    started_mono: float | None = None
+    #: A base backup's START WAL LOCATION and timeline (from its backup_label).
+    start_lsn: int | None = None
+    timeline: int | None = None
 
     @property
     def age(self) -> float:
@@ -192,6 +222,7 @@ def pg_dump(
     db = dbname or pg.dbname
     name = f"dump-{fmt}/{db}/{store.stamp()}"
     scratch = scratch_dir("pgdump")
+    started = time.monotonic()
     try:
         if fmt == "custom":
             out = scratch / f"{db}.dump"
@@ -206,7 +237,8 @@ def pg_dump(
             files = [(p, f"{name}/{p.relative_to(out)}") for p in sorted(out.iterdir())]
         else:
             raise ValueError(f"pg_dump format {fmt!r}: use custom or directory")
-        return _upload(step, store, Backup(kind=f"dump-{fmt}", name=name, dbname=db), files)
+        backup = Backup(kind=f"dump-{fmt}", name=name, dbname=db, started_mono=started)
+        return _upload(step, store, backup, files)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
@@ -238,11 +270,32 @@ def base_backup(
     if not verify_checksums:
         argv.append("--no-verify-checksums")
     try:
+        started = time.monotonic()
         step.run(argv, env=pg.env())
         files = [(p, f"{name}/{p.name}") for p in sorted((scratch / "b").iterdir())]
-        return _upload(step, store, Backup(kind="base", name=name, label=label), files)
+        backup = Backup(kind="base", name=name, label=label, started_mono=started)
+        backup.start_lsn, backup.timeline = backup_start(scratch / "b" / "base.tar")
+        step.note("start_wal_location", wal.format_lsn(backup.start_lsn or 0))
+        return _upload(step, store, backup, files)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def backup_start(base_tar: Path) -> tuple[int | None, int | None]:
+    """(START WAL LOCATION, START TIMELINE) from the backup_label in *base_tar*."""
+    try:
+        with tarfile.open(base_tar) as tf:
+            member = tf.extractfile("backup_label")
+            text = member.read().decode() if member else ""
+    except (OSError, KeyError, tarfile.TarError):
+        return None, None
+    lsn = timeline = None
+    for line in text.splitlines():
+        if line.startswith("START WAL LOCATION:"):
+            lsn = wal.parse_lsn(line.split(":", 1)[1].split()[0])
+        elif line.startswith("START TIMELINE:"):
+            timeline = int(line.split(":", 1)[1])
+    return lsn, timeline
 
 
 def download(step: StepContext, store: BackupStore, backup: Backup, dest: Path) -> list[Path]:

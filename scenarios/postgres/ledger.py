@@ -16,6 +16,7 @@ from typing import Any
 import psycopg
 
 from drillbook.fixtures.postgres import PostgresHandle
+from drillbook.scenarios.common import source_of
 
 __all__ = [
     "TABLE",
@@ -42,6 +43,9 @@ class PostgresLedgerSink:
         self.dbname = dbname or handle.dbname
         self.table = table
         self._conn: psycopg.Connection[Any] | None = None
+        #: Where the writes go (what a protection's source covers: its cluster's WAL
+        #: archive and standbys, this database's dumps).
+        self.source = source_of(handle, self.dbname)
 
     def _connection(self) -> psycopg.Connection[Any]:
         if self._conn is None or self._conn.closed:
@@ -66,6 +70,16 @@ class PostgresLedgerSink:
             # recorded as failed, never as acknowledged.
             self._drop()
             raise
+
+    def position(self) -> int | None:
+        """The WAL insert LSN right after the last acknowledged write: at or past its
+        commit record, so a protection that had WAL up to there had the write."""
+        row = (
+            self._connection()
+            .execute("SELECT (pg_current_wal_insert_lsn() - '0/0'::pg_lsn)::bigint")
+            .fetchone()
+        )
+        return None if row is None else int(row[0])
 
     def read_all(self) -> dict[int, str]:
         with self.read_handle.connect(self.dbname) as conn:

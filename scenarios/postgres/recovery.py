@@ -17,19 +17,24 @@ from __future__ import annotations
 import shutil
 import time
 from collections.abc import Callable, Sequence
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from psycopg import sql
 
 from drillbook.drill import StepContext
+from drillbook.errors import DrillFailure
 from drillbook.fixtures.postgres import PostgresHandle
-from drillbook.scenarios.common import scratch_dir
-from drillbook.scenarios.postgres.backup import Backup, WalArchive, download, extract_base
+from drillbook.record import Finding
+from drillbook.scenarios.common import scratch_dir, source_of
+from drillbook.scenarios.postgres.backup import Backup, download
+from drillbook.scenarios.postgres.captures import standby_capture
+from drillbook.scenarios.postgres.pitr import pitr, wait_promoted
 from drillbook.scenarios.store import BackupCorrupt, BackupMissing, BackupStore
+from drillbook.verify.classify import classify_restore
 
 __all__ = [
+    "RestoreFailed",
     "make_standby",
     "newest_good",
     "pitr",
@@ -43,22 +48,32 @@ __all__ = [
 PgFactory = Callable[..., Any]
 
 
+class RestoreFailed(DrillFailure):
+    """The restore tool failed (RESTORE_FAILED, ROLE_MISSING ...: its classified error)."""
+
+    code = "RESTORE_FAILED"
+
+
 def newest_good(
     step: StepContext, store: BackupStore, backups: Sequence[Backup], dest: Path
 ) -> tuple[Backup, list[Path]]:
     """Download the newest of *backups* whose checksums verify into *dest*; older ones
-    only if it fails (each refusal is a note of *step*). Raises ``BackupMissing`` when
-    none is good."""
+    only if it fails. Each refusal is a finding of the drill (BACKUP_CORRUPT: a backup
+    the team believed good is not); raises ``BackupCorrupt`` when every one is refused,
+    ``BackupMissing`` when there is none."""
     errors = []
     for backup in sorted(backups, key=lambda b: b.taken_at, reverse=True):
         target = dest / backup.name.replace("/", "_")
         try:
             return backup, download(step, store, backup, target)
-        except BackupCorrupt as exc:
+        except (BackupCorrupt, BackupMissing) as exc:
             errors.append(str(exc))
             step.note(f"skipped {backup.name}", str(exc))
+            step.drill.finding(exc.code, f"backup {backup.name} refused: {exc}")
             shutil.rmtree(target, ignore_errors=True)
-    raise BackupMissing("no good backup: " + "; ".join(errors) if errors else "no backup taken")
+    if errors:
+        raise BackupCorrupt("no good backup: " + "; ".join(errors))
+    raise BackupMissing(f"no backup to restore from in {store.url(store.prefix)}")
 
 
 def restore_dump(
@@ -82,19 +97,8 @@ def restore_dump(
         backup, paths = newest_good(step, store, backups, scratch)
         step.sql(target.connect("postgres"), f'CREATE DATABASE "{dbname}"')
         source = paths[0] if backup.kind == "dump-custom" else paths[0].parent
-        step.run(
-            [
-                target.tool("pg_restore"),
-                "-j",
-                str(jobs),
-                "--no-owner",
-                "--exit-on-error",
-                "-d",
-                dbname,
-                str(source),
-            ],
-            env=target.env(),
-        )
+        argv = [target.tool("pg_restore"), "-j", str(jobs), "--no-owner", "--exit-on-error"]
+        run_restore(step, [*argv, "-d", dbname, str(source)], env=target.env())
         # Bytes restored = the rebuilt database's size: what `production_size` scales.
         size = target.execute("SELECT pg_database_size(%s)", (dbname,))[0][0]
         step.processed(int(size))
@@ -104,92 +108,27 @@ def restore_dump(
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def _recovery_settings(
-    archive: WalArchive,
-    target_time: datetime | None,
-    target_name: str | None,
-    target_lsn: str | None,
-) -> dict[str, Any]:
-    """The restored server's settings: replay from *archive* to at most one target."""
-    if sum(t is not None for t in (target_time, target_name, target_lsn)) > 1:
-        raise ValueError("give one recovery target: time, name or lsn")
-    settings: dict[str, Any] = {
-        # Never archive into the archive this server restores from.
-        "archive_mode": "off",
-        "restore_command": archive.restore_command,
-        "recovery_target_action": "promote",
-        # No read-only connections during replay: "ready" then means recovered and
-        # promoted, never a half-replayed hot standby.
-        "hot_standby": "off",
-    }
-    if target_time is not None:
-        settings["recovery_target_time"] = target_time.isoformat()
-        settings["recovery_target_inclusive"] = "on"
-    elif target_name is not None:
-        settings["recovery_target_name"] = target_name
-    elif target_lsn is not None:
-        settings["recovery_target_lsn"] = target_lsn
-    else:
-        settings["recovery_target_timeline"] = "latest"
-    return settings
-
-
-def pitr(
-    step: StepContext,
-    pg_factory: PgFactory,
-    store: BackupStore,
-    base: Backup,
-    archive: WalArchive,
-    *,
-    credentials_from: PostgresHandle,
-    target_time: datetime | None = None,
-    target_name: str | None = None,
-    target_lsn: str | None = None,
-    timeout: float = 300.0,
-    name: str = "restored",
-) -> PostgresHandle:
-    """Point-in-time recovery into a new server; returns it promoted and accepting writes.
-
-    *step*: the drill step every command is recorded in; *pg_factory*: the fixture the
-    new server *name* comes from, with the credentials of *credentials_from*; *base*: the
-    base backup in *store*; *archive*: the WAL archive to replay. One target at most:
-    *target_time* (inclusive), *target_name* (a restore point) or *target_lsn*; none
-    replays to the end of the archive. The new server never archives
-    (``archive_mode = off``) and accepts no connection before it is promoted. A target
-    past the end of the archive makes PostgreSQL exit ("recovery ended before configured
-    recovery target was reached"): the start fails at once with that log.
-    """
-    targets = [t for t in (target_time, target_name, target_lsn) if t is not None]
-    settings = _recovery_settings(archive, target_time, target_name, target_lsn)
-    restored = pg_factory(
-        name, init=False, start=False, credentials_from=credentials_from, **settings
-    )
-    scratch = scratch_dir("pitr")
-    try:
-        paths = download(step, store, base, scratch)
-        extract_base(step, paths, restored.data_dir)
-        step.processed(base.size)  # a physical backup is the cluster's size
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
-    (restored.data_dir / "recovery.signal").touch()
-    restored.adopt_data_dir()
-    until = ", ".join(map(str, targets)) or "end of archive"
-    step.call(f"start {restored.name} in recovery (target: {until})", restored.start, timeout)
-    step.call("wait until promoted (pg_is_in_recovery() = false)", wait_promoted, restored, timeout)
-    return restored
-
-
-def wait_promoted(pg: PostgresHandle, timeout: float = 120.0) -> None:
-    """Poll ``pg_is_in_recovery()`` on *pg* until recovery ended and the server accepts
-    writes (TimeoutError after *timeout* seconds)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        rows = pg.execute("SELECT pg_is_in_recovery()")
-        if rows and rows[0][0] is False:
-            return
-        if time.monotonic() >= deadline:
-            raise TimeoutError(f"{pg.name} still in recovery after {timeout:.0f} s")
-        time.sleep(0.02)
+def run_restore(
+    step: StepContext, argv: list[str], *, env: dict[str, str], input: bytes | None = None
+) -> bytes:
+    """Run a restore tool (``pg_restore``, ``psql``); a failure raises what its stderr
+    says (the shared classifier of ``drillbook verify``): BACKUP_CORRUPT for an archive
+    it could not read, ROLE_MISSING, EXTENSION_MISSING, else RESTORE_FAILED, each with
+    the decisive line. Returns its stdout."""
+    tool = argv[0].rsplit("/", 1)[-1]
+    res = step.run(argv, env=env, input=input, check=False)
+    stderr = (res.stderr or b"").decode("utf-8", "replace")
+    if res.returncode == 0:
+        return res.stdout or b""
+    found = classify_restore(stderr, res.returncode, tool).findings or [
+        Finding("RESTORE_FAILED", f"{tool} exited {res.returncode}: no error line")
+    ]
+    first, *more = found
+    for extra in more:
+        step.drill.finding(extra.code, extra.message)
+    if first.code == "BACKUP_CORRUPT":
+        raise BackupCorrupt(first.message)
+    raise RestoreFailed(first.message, code=first.code)
 
 
 def selective_restore(
@@ -218,11 +157,8 @@ def selective_restore(
                 [target.tool("pg_dump"), "-d", side, "-t", table, "--no-owner"],
                 env=target.env(),
             )
-            step.run(
-                [target.tool("psql"), "-v", "ON_ERROR_STOP=1", "-q", "-d", dbname],
-                env=target.env(),
-                input=dump.stdout,
-            )
+            psql = [target.tool("psql"), "-v", "ON_ERROR_STOP=1", "-q", "-d", dbname]
+            run_restore(step, psql, env=target.env(), input=dump.stdout)
         with target.connect(side) as side_conn:
             fks = side_conn.execute(
                 "SELECT conname, conrelid::regclass::text, pg_get_constraintdef(oid)"
@@ -282,6 +218,10 @@ def make_standby(
     )
     standby.adopt_data_dir()
     step.call(f"start standby {standby.name}", standby.start, timeout)
+    # What the standby holds at t0 must survive a failover to it (or any recovery).
+    step.drill.protect(
+        standby_capture(source=source_of(primary), standby=standby, synchronous=synchronous)
+    )
     if synchronous:
         with primary.connect() as conn:
             step.sql(conn, f"ALTER SYSTEM SET synchronous_standby_names = '{name}'")

@@ -17,9 +17,9 @@ from drillbook.drill import Drill
 from drillbook.fixtures.postgres import PostgresHandle, PostgresView
 from drillbook.fixtures.s3 import S3Handle
 from drillbook.record import Phase
-from drillbook.scenarios.common import declared_backup
+from drillbook.scenarios.common import declared_backup, source_of
 from drillbook.scenarios.postgres import backup as bk
-from drillbook.scenarios.postgres import schema
+from drillbook.scenarios.postgres import captures, schema
 from drillbook.scenarios.store import BackupStore
 
 __all__ = ["DEFAULT_ARCHIVE_TIMEOUT", "PgStack", "build"]
@@ -60,10 +60,11 @@ class PgStack:
         self.dumps.append(b)
         return b
 
-    def archive_now(self) -> str:
+    def archive_now(self, phase: Phase = Phase.EXECUTION) -> str:
         """Switch the WAL segment and wait until it is archived (the primary is alive):
-        an EXECUTION step, the runbook's "make sure the last WAL is in the archive"."""
-        with self.drill.step("pg_switch_wal and wait for the archive", Phase.EXECUTION) as s:
+        after t0 an EXECUTION step, the runbook's "make sure the last WAL is in the
+        archive"; before it (``Phase.SETUP``), what ``archive_timeout`` does on its own."""
+        with self.drill.step("pg_switch_wal and wait for the archive", phase) as s:
             seg = s.call(
                 "SELECT pg_switch_wal(); wait until archived",
                 self.archive.wait_archived,
@@ -140,6 +141,31 @@ def build(
             loader(primary.with_database(dbname))
         store = BackupStore(s3, "backups")
         store.ensure_bucket()
+        archive.segment_size = int(
+            primary.execute(
+                "SELECT setting::bigint FROM pg_settings WHERE name = 'wal_segment_size'"
+            )[0][0]
+        )
     drill.record.versions.setdefault("postgres", primary.version())
     drill.record.versions.setdefault("s3", s3.version())
-    return PgStack(drill, primary, archive, store, dbname, timeout)
+    st = PgStack(drill, primary, archive, store, dbname, timeout)
+    _protect(st)
+    return st
+
+
+def _protect(st: PgStack) -> None:
+    """The stack's protections, sampled at t0: the WAL archive (with the base backups)
+    and the dumps of the application database."""
+    source = source_of(st.primary)
+    st.drill.protect(
+        captures.wal_capture(
+            name=f"WAL archive {st.archive.store.url(st.archive.prefix)}",
+            source=source,
+            bases=lambda: st.bases,
+            catalog=st.archive.catalog,
+            segment_size=st.archive.segment_size,
+        )
+    )
+    st.drill.protect(
+        captures.dump_capture(source=source_of(st.primary, st.dbname), dumps=lambda: st.dumps)
+    )

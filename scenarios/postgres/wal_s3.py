@@ -9,9 +9,15 @@ Signature V4, so it works against moto, MinIO and real S3 alike.
     wal_s3.py push CONFIG %p %f     # archive_command
     wal_s3.py fetch CONFIG %f %p    # restore_command (exit 1 when the segment is absent)
 
-CONFIG is a JSON file {endpoint, bucket, prefix, access_key, secret_key, region},
-readable by the server user only. A PUT is atomic in S3: a killed archiver never leaves
-a partial segment behind; a fetch writes to a temporary name and renames.
+CONFIG is a JSON file {endpoint, bucket, prefix, access_key, secret_key, region,
+catalog}, readable by the server user only. A PUT is atomic in S3: a killed archiver
+never leaves a partial segment behind; a fetch writes to a temporary name and renames.
+
+``catalog`` (optional) is a local file, kept apart from the objects: each push that S3
+acknowledged appends ``<name> <sha256> <bytes> <epoch seconds>``, and a fetch refuses a
+segment whose content is not the catalog's (an object re-hashed in its own metadata
+passes a check against that metadata; it cannot pass this one). The catalog is also
+how the harness knows, at t0, the newest segment the archive had safely captured.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import hmac
 import json
 import os
 import sys
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -97,7 +104,25 @@ def push(cfg: dict[str, str], path: str, name: str) -> int:
     if status != 200:
         print(f"wal_s3 push {name}: HTTP {status}: {text[:300]!r}", file=sys.stderr)
         return 1
+    if cfg.get("catalog"):
+        # One short line in append mode: atomic, whatever else appends meanwhile.
+        with open(cfg["catalog"], "a") as f:
+            f.write(f"{name} {digest} {len(body)} {time.time():.6f}\n")
     return 0
+
+
+def catalogued(cfg: dict[str, str], name: str) -> str | None:
+    """The sha256 the catalog recorded for segment *name* at push, or None."""
+    path = cfg.get("catalog")
+    if not path or not os.path.exists(path):
+        return None
+    found = None
+    with open(path) as f:
+        for line in f:
+            parts = line.split()
+            if len(parts) >= 2 and parts[0] == name:
+                found = parts[1]  # the last push of a name wins
+    return found
 
 
 def fetch(cfg: dict[str, str], name: str, dest: str) -> int:
@@ -107,9 +132,18 @@ def fetch(cfg: dict[str, str], name: str, dest: str) -> int:
     if status != 200:
         print(f"wal_s3 fetch {name}: HTTP {status}: {body[:300]!r}", file=sys.stderr)
         return 2
+    actual = hashlib.sha256(body).hexdigest()
     expected = {k.lower(): v for k, v in headers.items()}.get("x-amz-meta-sha256")
-    if expected and hashlib.sha256(body).hexdigest() != expected:
+    if expected and actual != expected:
         print(f"wal_s3 fetch {name}: checksum mismatch, refusing the segment", file=sys.stderr)
+        return 3
+    recorded = catalogued(cfg, name)
+    if recorded and actual != recorded:
+        print(
+            f"wal_s3 fetch {name}: sha256 {actual[:12]} is not the {recorded[:12]} the "
+            "catalog recorded at push, refusing the segment",
+            file=sys.stderr,
+        )
         return 3
     tmp = dest + ".wal_s3.tmp"
     with open(tmp, "wb") as f:

@@ -24,9 +24,10 @@ import signal
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from drillbook.capture import destroyed
 from drillbook.fixtures.base import Capability
 from drillbook.fixtures.redis import RedisHandle
-from drillbook.scenarios.common import WipedDirectory, wipe_directory
+from drillbook.scenarios.common import WipedDirectory, source_of, wipe_directory
 from drillbook.scenarios.redis.aof import (
     AofLayout,
     RespCommand,
@@ -93,6 +94,9 @@ def flushall(handle: RedisHandle) -> Flushall:
     with handle.client() as c:
         before = int(c.dbsize())
         c.execute_command("FLUSHALL")
+    destroyed(
+        source_of(handle), ["aof"], "the AOF recorded the FLUSHALL: replaying it replays the loss"
+    )
     return Flushall(before, "FLUSHALL")
 
 
@@ -112,6 +116,7 @@ def lose_data_dir(handle: RedisHandle) -> DataDirLoss:
     """
     handle.require(Capability.KILL, Capability.DATA_DIR, Capability.DESTRUCTIVE)
     handle.kill(signal.SIGKILL)
+    destroyed(source_of(handle), ["aof"], "the AOF went with the data directory")
     return wipe_directory(handle.data_dir)
 
 
@@ -192,6 +197,7 @@ def truncate_aof(
     and keys removed.
     """
     layout, path, data, commands, torn = _last_writes(handle, records_back, kill)
+    destroyed(source_of(handle), ["aof"], f"the AOF's last file was cut ({path.name})")
     rng = rng or random.Random()
     # Somewhere strictly inside the record: at least its first byte stays, never all.
     cut = torn.start + rng.randint(1, max(1, torn.end - torn.start - 1))
@@ -287,6 +293,7 @@ def corrupt_aof(handle: RedisHandle, *, records_back: int = 10, kill: bool = Tru
     commands and keys from the damage on (what ``redis-check-aof --fix`` will cut).
     """
     layout, path, _data, commands, hit = _last_writes(handle, records_back, kill)
+    destroyed(source_of(handle), ["aof"], f"a record of the AOF was overwritten ({path.name})")
     # Inside a MULTI block the repair cuts from the MULTI: count from the block start.
     from_cmds = [c for c in commands if c.start >= hit.start]
     _overwrite(path, at=hit.start, data=b"!")

@@ -17,6 +17,7 @@ import hashlib
 from typing import Any
 
 from drillbook.fixtures.redis import RedisHandle
+from drillbook.scenarios.common import source_of
 
 __all__ = ["PREFIX", "RedisLedgerSink", "SessionSink"]
 
@@ -31,6 +32,9 @@ class _KeySink:
         self.read_handle = handle
         self.prefix = prefix
         self._client: Any = None
+        #: Where the writes go (what a protection's source covers: the server's
+        #: snapshots and AOF).
+        self.source = source_of(handle, str(getattr(handle, "db", 0)))
 
     def prepare(self) -> None:
         with self.handle.client() as c:

@@ -12,6 +12,7 @@ from drillbook.drill import Drill
 from drillbook.fixtures.redis import RedisHandle
 from drillbook.record import Phase
 from drillbook.scenarios.common import declared_backup
+from drillbook.scenarios.redis import captures
 from drillbook.scenarios.redis.backup import DEFAULT_DRILL_INTERVAL, RdbSchedule
 from drillbook.scenarios.store import BackupStore
 
@@ -168,4 +169,10 @@ def build(
     drill.record.versions.setdefault("s3", s3.version())
     drill.note("persistence", persistence.to_dict())
     schedule = RdbSchedule(drill, handle, store, interval=drill_interval, verify=verify)
-    return RedisStack(drill, handle, store, persistence, schedule)
+    st = RedisStack(drill, handle, store, persistence, schedule)
+    # What the snapshots and the AOF hold at t0 must survive the recovery.
+    drill.protect(captures.rdb_capture(st))
+    aof_log = captures.aof_capture(st)
+    if aof_log is not None:
+        drill.protect(aof_log)
+    return st

@@ -123,6 +123,15 @@ def parse_redis_config(text: str) -> dict[str, str]:
     return out
 
 
+def _refuse_unchecked(handles: Mapping[str, Any]) -> None:
+    """The commands are the runbook's shell, run with the servers' credentials: a backend
+    that checks what drills change (external) must allow that first (NOT RUN if not)."""
+    for handle in handles.values():
+        refuse = getattr(handle, "refuse_unchecked", None)
+        if refuse is not None:
+            refuse("runbook commands")
+
+
 def bind(
     handles: Mapping[str, Any],
     *,
@@ -131,6 +140,7 @@ def bind(
     extra: Mapping[str, str] | None = None,
 ) -> Binding:
     """The environment and path placeholders for *handles* (role -> handle)."""
+    _refuse_unchecked(handles)
     binding = Binding(handles=dict(handles))
     env = binding.env
     seen: set[str] = set()

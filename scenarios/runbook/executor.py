@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from drillbook.drill import Drill, StepContext
+from drillbook.errors import DrillFailure
 from drillbook.record import Finding, Phase
 from drillbook.redact import redact
 from drillbook.runbook.check import block_issues
@@ -49,17 +50,21 @@ from drillbook.runbook.model import (
     steps_of,
 )
 from drillbook.runbook.parser import load
+from drillbook.scenarios.runbook.selection import check_choices, check_skips, skipped
 from drillbook.scenarios.runbook.workspace import Workspace, open_workspace
 
 UNSET = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN")
 
 
-class RunbookFailed(RuntimeError):
-    """A runbook step failed: the code (RUNBOOK_STEP_FAILED, COMMAND_NOT_FOUND) and why."""
+class RunbookFailed(DrillFailure):
+    """A runbook step failed: the code (RUNBOOK_STEP_FAILED, COMMAND_NOT_FOUND) and why.
+
+    Like a StepTimeout, the drill FAILs with this code alone (already recorded with the
+    step's output), never with a DRILL_ERROR on top.
+    """
 
     def __init__(self, code: str, message: str) -> None:
-        super().__init__(f"{code}: {message}")
-        self.code = code
+        super().__init__(f"{code}: {message}", code=code)
 
 
 @dataclass
@@ -132,10 +137,13 @@ def prepare(block: Block, mapping: RunbookMapping, values: Mapping[str, str]) ->
 class _Run:
     """One section's run: the drill, the workspace, the findings, the results."""
 
-    def __init__(self, drill: Drill, ws: Workspace, mapping: RunbookMapping) -> None:
+    def __init__(
+        self, drill: Drill, ws: Workspace, mapping: RunbookMapping, choices: dict[int, str]
+    ) -> None:
         self.drill = drill
         self.ws = ws
         self.mapping = mapping
+        self.choices = choices  # step line -> the alternative it runs
         self.start = time.monotonic()
 
     def finding(self, code: str, message: str, severity: str = "fail") -> None:
@@ -165,7 +173,10 @@ class _Run:
             s.note("prose", node.prose)
         if node.checklist:
             s.note("checklist", [{"text": c.text, "checked": c.checked} for c in node.checklist])
-        runnable = node.runnable_blocks
+        choice = self.choices.get(node.line)
+        if choice is not None:
+            s.note("chosen", choice)
+        runnable = node.chosen_blocks(choice)
         if not runnable:
             result.outcome = "manual"
             self.finding("MANUAL_STEP", f"step {step.name!r} (line {node.line}) has no command")
@@ -255,23 +266,6 @@ def _service_rto(drill: Drill, targets: Any, service: str | None) -> float | Non
     return float(rto) if rto is not None else None
 
 
-def _check_skips(steps: list[Step], skip: Mapping[str, str]) -> None:
-    names = {n for s in steps for n in (s.name, s.node.label, s.node.name)}
-    for wanted in skip:
-        if wanted not in names:
-            raise RunbookError(f"skip: no step {wanted!r} in this section")
-    for s in steps:
-        if (s.name in skip or s.node.label in skip) and not s.node.conditional:
-            raise RunbookError(
-                f"skip: step {s.name!r} is not conditional (its title has no 'if needed'): "
-                "a drill runs every step the runbook requires"
-            )
-
-
-def _skipped(step: Step, skip: Mapping[str, str]) -> str | None:
-    return skip.get(step.name) or skip.get(step.node.label) or skip.get(step.node.name)
-
-
 def run_runbook(
     drill: Drill,
     path: str | os.PathLike[str],
@@ -282,13 +276,16 @@ def run_runbook(
     bucket: str | None = None,
     env: Mapping[str, str] | None = None,
     skip: Mapping[str, str] | None = None,
+    choose: Mapping[str, str] | None = None,
     mapping: RunbookMapping | None = None,
 ) -> RunbookResult:
     """Run *section* of the runbook at *path* (relative to the rootdir) as recorded steps.
 
     *handles*: role -> handle the commands are bound to (``{"postgres": pg, "s3": s3}``);
     *bucket*: ``$BACKUP_BUCKET``; *env*: more variables (the incident time ...); *skip*:
-    conditional step -> why it is skipped. Raises :class:`RunbookFailed` at the first
+    conditional step -> why it is skipped; *choose*: step -> the alternative it runs
+    (``{"2. Restore": "Option B"}``; a step offering "**Option A**" / "**Option B**" blocks
+    runs one, and must be told which). Raises :class:`RunbookFailed` at the first
     failed step, after recording its finding.
     """
     root, targets = pytest_context()
@@ -299,7 +296,8 @@ def run_runbook(
     if not steps:
         raise RunbookError(f"section {section!r} has no steps", path=str(file))
     skip = dict(skip or {})
-    _check_skips(steps, skip)
+    check_skips(steps, skip)
+    choices = check_choices(steps, dict(choose or {}))
     mapping = mapping or (targets.runbooks if targets is not None else None) or RunbookMapping()
     budget, _ = section_budget(node)
     rto = _service_rto(drill, targets, service)
@@ -316,7 +314,7 @@ def run_runbook(
         )
     ws = open_workspace(handles or {}, mapping, bucket=bucket, extra_env=env)
     try:
-        _run_steps(_Run(drill, ws, mapping), steps, skip, result)
+        _run_steps(_Run(drill, ws, mapping, choices), steps, skip, result)
     finally:
         ws.close()
         _groups(drill, node, result)
@@ -330,7 +328,7 @@ def _run_steps(
     result.steps = pending
     run.drill.note("runbook_aws", run.ws.aws)
     for step, step_result in zip(steps, pending, strict=True):
-        reason = _skipped(step, skip)
+        reason = skipped(step, skip)
         if reason:
             step_result.outcome = f"skipped: {reason}"
             continue

@@ -23,8 +23,10 @@ from typing import Any, Literal
 
 from botocore.exceptions import ClientError
 
+from drillbook.capture import Capture, CapturePoint
 from drillbook.drill import StepContext
 from drillbook.errors import DrillNotRun
+from drillbook.scenarios.common import source_of
 from drillbook.scenarios.s3.client import client, error_code, recorded
 
 __all__ = [
@@ -206,7 +208,21 @@ def create_bucket(
     state = protection_state(c, bucket)
     if step is not None:
         step.note(f"protection {bucket}", state)
+        if state.get("versioning") == "Enabled":
+            step.drill.protect(versioning_capture(c, bucket))
     return state
+
+
+def versioning_capture(c: Any, bucket: str) -> Capture:
+    """A versioned bucket as a protection: every acknowledged PUT is kept as a version,
+    so every write acknowledged before t0 must be back after a recovery from the
+    versions (unless the fault took the versions too: ``capture.destroyed``)."""
+    source = source_of(c, bucket)
+    name = f"versioning of s3://{bucket}"
+    point = CapturePoint(
+        "s3_versioning", name, source, "every write acknowledged before t0 (each a version)"
+    )
+    return Capture("s3_versioning", name, source, lambda: point, kinds=("s3_versioning",))
 
 
 def protection_state(c: Any, bucket: str) -> dict[str, Any]:

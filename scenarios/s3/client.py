@@ -9,12 +9,10 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeAlias, TypeVar
 
-import boto3
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from drillbook.drill import StepContext
-from drillbook.fixtures.s3 import S3Handle
+from drillbook.fixtures.s3 import S3Handle, endpoint_client
 
 __all__ = [
     "S3Factory",
@@ -167,22 +165,14 @@ def client(handle: Any, *, timeout: float = 30.0, pool: int = 16) -> Any:
     """A boto3 S3 client for *handle*'s endpoint with a connection pool for *pool* threads.
 
     Like ``S3Handle.client()`` (path-style, one attempt, never AWS) plus a pool sized
-    for parallel restores and the CopyObject Content-MD5 that object lock demands.
+    for parallel restores and the CopyObject Content-MD5 that object lock demands. A
+    handle's own client keeps its backend's checks (the external backend refuses changes
+    to buckets the run did not create).
     """
-    c = boto3.client(
-        "s3",
-        endpoint_url=handle.endpoint,
-        aws_access_key_id=handle.access_key,
-        aws_secret_access_key=handle.secret_key,
-        region_name=handle.region,
-        config=Config(
-            connect_timeout=min(timeout, 2.0),
-            read_timeout=timeout,
-            retries={"max_attempts": 1, "mode": "standard"},
-            s3={"addressing_style": "path"},
-            max_pool_connections=max(10, pool),
-        ),
-    )
+    if isinstance(handle, S3Handle):
+        c = handle.client(timeout=timeout, pool=pool)
+    else:  # an endpoint seen through a proxy (system drills): the same settings
+        c = endpoint_client(handle, timeout=timeout, pool=pool)
     c.meta.events.register("before-sign.s3.CopyObject", _content_md5)
     return c
 

@@ -20,7 +20,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
+from drillbook.capture import Capture, CapturePoint
 from drillbook.fixtures.s3 import S3Handle
+from drillbook.scenarios.common import source_of
 from drillbook.scenarios.s3.client import norm_etag
 
 if TYPE_CHECKING:
@@ -59,6 +61,9 @@ class S3LedgerSink:
         self.read_bucket = bucket
         self.prefix = prefix
         self._client: Any = None
+        #: Where the writes go (what a protection's source covers: the bucket's
+        #: versioning, its replica).
+        self.source = source_of(handle, bucket)
 
     def prepare(self) -> None:
         c = self.handle.client()
@@ -172,6 +177,32 @@ class ReplicatedLedgerSink(S3LedgerSink):
     def acks(self) -> dict[str, float]:
         with self._acks_lock:
             return dict(self.primary_acks)
+
+    def captures(self) -> list[Capture]:
+        """The replica as a protection of these writes (``drill.ledger`` registers it):
+        acknowledged only once replicated (*confirm*), every acknowledged write; else the
+        writes up to the last one whose object the replicator had copied, in seq order."""
+        name = f"replica s3://{self.replicator.replica_bucket} of s3://{self.bucket}"
+
+        def sample() -> CapturePoint:
+            if self.confirm:
+                return CapturePoint(
+                    "s3_replication", name, self.source,
+                    "every write acknowledged before t0 (each waited for the replica)",
+                )  # fmt: skip
+            acked = sorted(self.acks(), key=lambda k: int(k[len(self.prefix) :]))
+            through = 0
+            for key in acked:
+                if self.replicator.replicated_at(key) is None:
+                    break
+                through = int(key[len(self.prefix) :])
+            return CapturePoint(
+                "s3_replication", name, self.source,
+                f"every write through seq {through} (the last object replicated in order)",
+                seq_through=through,
+            )  # fmt: skip
+
+        return [Capture("s3_replication", name, self.source, sample, kinds=("s3_replication",))]
 
     def close(self) -> None:
         with contextlib.suppress(Exception):

@@ -65,6 +65,7 @@ def _refuse_writes(model: Any = None, **_: Any) -> None:
 
 def _client(endpoint: str | None, region: str | None) -> Any:
     import boto3
+    import botocore.session
     from botocore.config import Config
 
     config = Config(
@@ -73,7 +74,12 @@ def _client(endpoint: str | None, region: str | None) -> Any:
         retries={"max_attempts": 3, "mode": "standard"},
         s3={"addressing_style": "path"} if endpoint else {},
     )
-    session = boto3.session.Session()
+    core = botocore.session.get_session()
+    if endpoint:
+        # An S3 of the user's own (MinIO, Ceph...): the keys come from the environment
+        # or a profile. Never ask EC2's metadata address for AWS role keys it did not name.
+        core.get_component("credential_provider").remove("iam-role")
+    session = boto3.session.Session(botocore_session=core)
     client = session.client("s3", endpoint_url=endpoint, region_name=region, config=config)
     client.meta.events.register("before-call.s3", _refuse_writes)
     return client

@@ -64,7 +64,7 @@ from drillbook.fixtures.external import (
     parse_s3_url,
 )
 from drillbook.fixtures.local import LocalBackend
-from drillbook.fixtures.postgres import TEMPLATE_DB, ensure_template
+from drillbook.fixtures.postgres import ensure_template
 from drillbook.redact import redact
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -370,7 +370,13 @@ def subject(request: pytest.FixtureRequest) -> Iterator[Subject]:
         # From the run's options (docker: the --drill-docker-* images CI passes); NOT RUN
         # (DrillNotRun) when it cannot work here, e.g. no Docker engine: never a skip.
         backend = create_backend(request.config, variant.backend, **variant.options)
-    handle = start(backend, variant.service, "compliance")
+    server: Any = start(backend, variant.service, "compliance")
+    handle = server
+    if variant.backend == "external" and variant.service == "postgres":
+        # The URL's database is someone else's (read-only): write into one of the run's.
+        dbname = server.new_database_name("compliance")
+        server.create_database(dbname)
+        handle = server.with_database(dbname)
     if getattr(handle, "implementation", "").startswith("minio"):
         variant = replace(variant, capabilities=DOCKER_MINIO_S3)
     ops = OPS[variant.service]
@@ -381,7 +387,7 @@ def subject(request: pytest.FixtureRequest) -> Iterator[Subject]:
             with contextlib.suppress(Exception):
                 ops.cleanup(handle)
         finally:
-            handle.close()
+            server.close()
             if variant.backend != "local":  # local: close() would end the session's servers
                 backend.close()
 
@@ -617,10 +623,12 @@ def test_external_pg_fixture_flow(external_servers: ExternalServers) -> None:
     """What the ``pg`` fixture does: template, fresh database, a view on it, drop."""
     backend = external_servers.backend("postgres", allowlisted=False)
     h = backend.postgres("pg-session")
-    name = f"drill_{token()}"
+    name = h.new_database_name()
     try:
         ensure_template(h)
-        h.create_database(name, template=TEMPLATE_DB)
+        assert h.template_db.startswith("drill_template_") and h.record.tag in h.template_db
+        assert h.record.tag in name
+        h.create_database(name, template=h.template_db)
         view = h.with_database(name)
         view.execute("CREATE TABLE t (x int)")
         view.execute("INSERT INTO t VALUES (42)")
@@ -633,10 +641,10 @@ def test_external_pg_fixture_flow(external_servers: ExternalServers) -> None:
         h.recover_for_next_test()  # probe only
     finally:
         h.drop_database(name)
-        h.close()
+        h.close()  # drops what the run created: the template too
         backend.close()
     assert not external_servers.postgres.execute(
-        "SELECT 1 FROM pg_database WHERE datname = %s", (name,)
+        "SELECT 1 FROM pg_database WHERE datname IN (%s, %s)", (name, h.template_db)
     )
 
 
@@ -675,64 +683,87 @@ def test_external_unreachable_is_not_run_and_recover_never_starts() -> None:
     h.close()
 
 
-def test_external_redis_reset_only_empties_what_drillbook_owns(
+def test_external_redis_owns_only_an_empty_database(
     external_servers: ExternalServers,
 ) -> None:
-    # Database 7 holds a key someone else wrote; database 8 is empty.
-    other = redis_lib.Redis(
-        host="127.0.0.1",
-        port=external_servers.redis.port,
-        password=external_servers.redis.password,
-        db=7,
-    )
+    """A database holding someone's keys is refused at open (allow-listed: flushed, that
+    database only); an empty one is the run's, and reset deletes exactly the keys the run
+    wrote: a key someone else wrote there meanwhile stays, and the next drill is NOT RUN."""
+    port, password = external_servers.redis.port, external_servers.redis.password
+    other = redis_lib.Redis(host="127.0.0.1", port=port, password=password, db=7)
+    neighbour = redis_lib.Redis(host="127.0.0.1", port=port, password=password, db=6)
     other.set("someone-else", "1")
+    neighbour.set("next-door", "1")
     plain = external_servers.backend("redis", allowlisted=False, db=7)
     allowed = external_servers.backend("redis", allowlisted=True, db=7)
     scratch = external_servers.backend("redis", allowlisted=False, db=8)
     try:
-        h = plain.redis("redis-session")
         with pytest.raises(DrillNotRun) as info:
-            h.reset()
+            plain.redis("redis-session")
         assert "1 keys" in info.value.reason and "--drill-allow-destructive" in info.value.reason
         assert other.get("someone-else") == b"1"
-        h.close()
 
         s = scratch.redis("redis-session")
-        s.reset()  # empty: drillbook's scratch space from now on
+        s.reset()
         s.client().set("mine", "1")
+        with s.client().pipeline() as pipe:
+            pipe.set("mine-too", "2")
+            pipe.rpush("mine-list", "a")
+            pipe.execute()
         s.reset()
         assert s.client().dbsize() == 0
+        s.client().set("mine", "1")
+        intruder = redis_lib.Redis(host="127.0.0.1", port=port, password=password, db=8)
+        intruder.set("arrived-meanwhile", "x")
+        with pytest.raises(DrillNotRun) as info:
+            s.reset()
+        assert "1 keys in database 8" in info.value.reason
+        assert intruder.get("arrived-meanwhile") == b"x" and intruder.get("mine") is None
+        intruder.delete("arrived-meanwhile")
+        intruder.close()
         s.close()
 
         a = allowed.redis("redis-session")
         a.reset()  # allowlisted: may be emptied, but only its own database
-        assert other.dbsize() == 0
+        assert other.dbsize() == 0 and neighbour.get("next-door") == b"1"
         a.close()
     finally:
         other.flushdb()
-        other.close()
+        neighbour.flushdb()
+        for c in (other, neighbour):
+            c.close()
         for b in (plain, allowed, scratch):
             b.close()
 
 
-def test_external_s3_reset_refuses_foreign_buckets(external_servers: ExternalServers) -> None:
+def test_external_s3_reset_removes_only_the_runs_buckets(
+    external_servers: ExternalServers,
+) -> None:
+    """Reset and close delete the buckets the run created, never someone else's, not even
+    on an allow-listed host (the allowlist lets drills change them, not teardown)."""
     direct = external_servers.s3.client()
     direct.create_bucket(Bucket="someone-elses")
+    direct.put_object(Bucket="someone-elses", Key="k", Body=b"theirs")
     backend = external_servers.backend("s3", allowlisted=False)
     allowed = external_servers.backend("s3", allowlisted=True)
     try:
-        h = backend.s3("s3-session")
-        with pytest.raises(DrillNotRun) as info:
+        for b in (backend, allowed):
+            h = b.s3("s3-session")
             h.reset()
-        assert "someone-elses" in info.value.reason
-        assert h.secret_key not in info.value.reason
-        h.close()
-        a = allowed.s3("s3-session")
-        a.reset()
-        assert not direct.list_buckets()["Buckets"]
-        a.close()
+            h.client().create_bucket(Bucket="drill-own")
+            h.client().put_object(Bucket="drill-own", Key="k", Body=b"ours")
+            h.reset()
+            names = [x["Name"] for x in direct.list_buckets()["Buckets"]]
+            assert names == ["someone-elses"], names
+            h.client().create_bucket(Bucket="drill-own-2")
+            h.close()  # teardown removes it too
+            names = [x["Name"] for x in direct.list_buckets()["Buckets"]]
+            assert names == ["someone-elses"], names
+        body = direct.get_object(Bucket="someone-elses", Key="k")["Body"].read()
+        assert body == b"theirs"
     finally:
         with contextlib.suppress(ClientError):
+            direct.delete_object(Bucket="someone-elses", Key="k")
             direct.delete_bucket(Bucket="someone-elses")
         backend.close()
         allowed.close()
@@ -789,10 +820,9 @@ def test_external_backend_through_the_session_fixtures(
         external_servers.s3.secret_key,
     ):
         assert secret not in out
-    # The fixtures cleaned up after themselves on the server.
+    # The fixtures cleaned up after themselves on the server, the template included.
     assert not external_servers.postgres.execute(
-        "SELECT datname FROM pg_database WHERE datname LIKE 'drill\\_%%' AND datname <> %s",
-        (TEMPLATE_DB,),
+        "SELECT datname FROM pg_database WHERE datname LIKE 'drill\\_%%'"
     )
     buckets = external_servers.s3.client().list_buckets()["Buckets"]
     assert "drill-flow" not in [b["Name"] for b in buckets]

@@ -242,3 +242,56 @@ def test_runbook_variant_changes_one_line_or_refuses(tmp_path):
     assert "cp a c" in variant.read_text() and "cp a b" in source.read_text()
     with pytest.raises(ValueError, match="not in the runbook any more"):
         runbook_variant(source, "no such line", "x", tmp_path)
+
+
+ALTERNATIVES = f"""# Test runbook
+
+## Recovery
+
+### Restore Database (20 min)
+
+**Option A: Restore to Existing Database**
+
+{FENCE}bash
+echo A >> "$RUNBOOK_WORKDIR/ran"
+{FENCE}
+
+**Option B: Restore to New Database**
+
+{FENCE}bash
+echo B >> "$RUNBOOK_WORKDIR/ran"
+{FENCE}
+
+### Verify (5 min)
+
+{FENCE}bash
+cat "$RUNBOOK_WORKDIR/ran"
+{FENCE}
+"""
+
+
+def test_a_step_with_alternatives_runs_only_the_chosen_one(bare_drill, tmp_path):
+    path = tmp_path / "alt.md"
+    path.write_text(ALTERNATIVES)
+    run_runbook(bare_drill, path, section="Recovery", choose={"Restore Database": "option b"})
+    verify = next(s for s in bare_drill.record.steps if s.name.endswith("Verify"))
+    assert verify.commands[-1].output_tail.split() == ["B"], "both alternatives ran"
+    restore = next(s for s in bare_drill.record.steps if s.name.endswith("Restore Database"))
+    assert restore.notes["chosen"] == "option b"
+
+
+@pytest.mark.parametrize(
+    ("choose", "message"),
+    [
+        ({}, r"offers alternatives \(Option A: .*; Option B: .*\): choose one"),
+        ({"Restore Database": "Option C"}, r"offers alternatives"),
+        ({"Restore Database": "B", "Verify": "A"}, r"step .*Verify' offers no alternatives"),
+        ({"Restore Database": "B", "No such step": "A"}, r"no step 'No such step'"),
+    ],
+)
+def test_alternatives_must_be_chosen_before_anything_runs(bare_drill, tmp_path, choose, message):
+    path = tmp_path / "alt.md"
+    path.write_text(ALTERNATIVES)
+    with pytest.raises(RunbookError, match=message):
+        run_runbook(bare_drill, path, section="Recovery", choose=choose)
+    assert bare_drill.record.steps == [], "a step ran before the choice was checked"

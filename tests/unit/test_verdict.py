@@ -277,13 +277,21 @@ def test_rto_clock_from_detection_subtracts_the_detection_phase() -> None:
     assert "RTO_EXCEEDED" in codes(evaluate(r))
 
 
-def test_tail_loss_inside_the_rpo_target_is_no_finding() -> None:
-    """Losing the last writes is what an RPO measures: within target, the drill passes."""
+def test_tail_loss_inside_the_rpo_target_is_no_failure() -> None:
+    """Losing the last writes is what an RPO measures: within target, the drill passes.
+    Within the declared method's bound it is no finding at all; above it (here: sync
+    replication promises 0) a warning says the method lost more than it promises."""
     ws = writes(20)
     r = healthy()
     r.ledgers = {"pg": ledger_entry(ws, {w.seq: w.payload for w in ws[:-3]})}
     assert r.ledgers["pg"]["counts"]["lost"] == 3
     assert r.ledgers["pg"]["holes"] == 0
+    [warning] = evaluate(r)
+    assert (warning.code, warning.severity) == ("RPO_BOUND_EXCEEDED", "warn")
+    assert "the RPO target is still met" in warning.message
+    assert decide(evaluate(r)) is Verdict.PASS
+    r = healthy(rpo_bound=1.0, backups=[{"text": "async replication, lag 1s"}])
+    r.ledgers = {"pg": ledger_entry(ws, {w.seq: w.payload for w in ws[:-3]})}
     assert evaluate(r) == []
 
 

@@ -9,7 +9,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from drillbook.scenarios.common import summary_of
+from drillbook.capture import destroyed
+from drillbook.scenarios.common import source_of, summary_of
 from drillbook.scenarios.s3.client import error_code, pool_map, pool_split, sha256_hex
 from drillbook.scenarios.s3.manifest import list_current, list_versions
 
@@ -150,4 +151,8 @@ def purge_versions(
             out.succeeded += 1
             out.codes["deleted"] += 1
             out.deleted.append(f"{key}@{vid}")
+    if out.succeeded:
+        destroyed(
+            source_of(c, bucket), ["s3_versioning"], f"{out.succeeded} versions deleted for good"
+        )
     return out

@@ -9,8 +9,9 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from drillbook.capture import destroyed
 from drillbook.fixtures.base import Capability
-from drillbook.scenarios.common import summary_of, wipe_directory
+from drillbook.scenarios.common import source_of, summary_of, wipe_directory
 from drillbook.scenarios.s3.client import error_code
 from drillbook.scenarios.s3.manifest import list_current, list_versions
 
@@ -67,6 +68,7 @@ def delete_bucket(c: Any, bucket: str, *, bypass_governance: bool = True) -> Buc
     the replica keeps its copies: this is the loss replication protects against.
     """
     out = BucketLost(bucket)
+    destroyed(source_of(c, bucket), ["s3_versioning"], f"every version of s3://{bucket} deleted")
     # A write in flight at t0 can land between the listing and DeleteBucket
     # (BucketNotEmpty): list and delete again, a bounded number of times.
     for attempt in range(5):
@@ -130,6 +132,7 @@ def lose_region(handle: Any) -> RegionLost:
         handle.require(Capability.DATA_DIR)
     pid = getattr(handle, "pid", None)
     handle.kill()
+    destroyed(source_of(handle), ["s3_versioning"], f"the region's endpoint {handle.endpoint} lost")
     lost = RegionLost(handle.endpoint, pid, time.monotonic())
     if persistent:
         wipe_directory(handle.data_dir, names=False)
