@@ -2,8 +2,8 @@
 """S3 restore of many small objects: the drill's recovery function vs a plain boto3 loop.
 
 Issue 5's benchmark: "S3 restore of 10,000 objects: objects/s vs. a plain boto3 copy loop
-in the same run". One S3 endpoint (the local backend's moto server), one versioned
-bucket, N small objects uploaded; then, on the same endpoint:
+in the same run". One S3 endpoint (the local backend's: ``DRILLBOOK_S3``, default
+SeaweedFS), one versioned bucket, N small objects uploaded; then, on the same endpoint:
 
 1. ransomware: every object overwritten (a new version on top of each good one);
    ``scenarios.s3.recovery.restore_clean_versions`` restores them, timed whole: the
@@ -97,12 +97,12 @@ def main() -> int:
     from drillbook.fixtures import procs
     from drillbook.fixtures.local import LocalBackend
 
-    backend = LocalBackend()
+    backend = LocalBackend(s3=os.environ.get("DRILLBOOK_S3") or "auto")
     handle = None
     try:
         t = time.monotonic()
         handle = backend.s3("bench-s3")
-        log(f"moto server up in {time.monotonic() - t:.2f} s at {handle.endpoint}")
+        log(f"{handle.version()} up in {time.monotonic() - t:.2f} s at {handle.endpoint}")
         c = client(handle, timeout=600, pool=args.workers)
         backup.create_bucket(None, c, BUCKET, versioning=True)
 
@@ -163,7 +163,8 @@ def main() -> int:
             "drill_errors": result.errors[:5],
         }
         print(
-            f"S3 restore of {n} objects of {args.size} B on moto ({handle.endpoint}), "
+            f"S3 restore of {n} objects of {args.size} B on {handle.version()} "
+            f"({handle.endpoint}), "
             f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
         )
         print(f"  upload (16 threads)                {figures['upload_objects_per_s']:8} obj/s")

@@ -12,6 +12,7 @@ pytest_plugins = [
     "drillbook.plugin_collect",
     "drillbook.fixtures.backend",
     "drillbook.fixtures.services",
+    "drillbook.fixtures.versions",
     "drillbook.fixtures.app",
     "drillbook.reports.plugin",
     "drillbook.verify.plugin",

@@ -8,12 +8,15 @@ allows:
   deletion"): the versions are still there; the delete markers the fault made are
   removed, or the good versions copied back on top;
 - the whole media bucket lost ("provider outage" / "storage loss"): the primary
-  region's S3 endpoint killed (moto keeps objects in memory: all gone), or every version
+  region's S3 endpoint killed (all objects gone: moto forgets them, SeaweedFS's data
+  directory is wiped too), or every version
   and the bucket deleted; rebuilt from the replica endpoint (cross-region
   replication).
 
-moto accepts the replication configuration and copies nothing: the replica is filled by
-drillbook's replicator (drillbook.scenarios.s3.replicator), and the record says so. RPO 0
+Neither S3 server drillbook runs replicates: moto accepts the replication configuration
+and copies nothing, SeaweedFS does not implement it (PutBucketReplication is refused).
+The replica is filled by drillbook's replicator (drillbook.scenarios.s3.replicator), and
+the record's ``replication`` note says which of the two holds the rule. RPO 0
 across the loss of a region needs uploads acknowledged once the replica has them
 (``confirm=True``); with S3's default acknowledgement the objects still in flight to the
 replica are lost (tests/scenarios/test_s3_replica.py proves that direction).
@@ -94,6 +97,11 @@ def prefix_deletion_drill(
     checks.await_healthy(drill, probe, name="HEAD 8 sampled media objects")
     drill.executed()
     drill.note("restore", result.summary())
+    drill.note(
+        "delete markers",
+        "found through ListObjectVersions (IsLatest markers from t0's second on); HEAD's "
+        "x-amz-delete-marker is not relied on (SeaweedFS does not send it)",
+    )
 
     checks.validate(drill, c, MEDIA, manifest)
     site_keys = [e.key for e in manifest if e.key.startswith("site/")]
@@ -233,7 +241,7 @@ def bucket_loss_drill(
         with drill.step(
             "re-apply the replication configuration, resume replication", Phase.EXECUTION
         ) as s:
-            backup.configure_replication(s, pc, MEDIA, rule)
+            applied = backup.configure_replication(s, pc, MEDIA, rule)
             s.call("drillbook replicator: resume", replicator.resume)
         checks.await_healthy(
             drill,
@@ -252,10 +260,11 @@ def bucket_loss_drill(
             expected="Enabled",
             actual=state["versioning"],
         )
+        in_force, found = backup.replication_in_force(applied, pc, MEDIA)
         drill.check(
             "replication configuration re-applied",
-            bool(state["replication"]),
-            "present" if state["replication"] else "missing",
+            in_force and not replicator.paused,
+            f"{found}; drillbook replicator {'paused' if replicator.paused else 'running'}",
         )
         drill.verify_ledger(ledger)
         lag = replicator.lag(sink.acks(), t0=t0)
@@ -267,6 +276,7 @@ def bucket_loss_drill(
                 "uploads_acknowledged": "after the replica's ack"
                 if confirm
                 else "at the primary's 200 (asynchronous replication)",
+                "mechanism": applied["mechanism"],
             },
         )
     finally:

@@ -16,6 +16,12 @@ not even an administrator can delete a locked version before its retention ends)
 - the attacker deletes everything under ``media/`` after the same refused purge: the
   delete markers are removed and every version that existed before is still there.
 
+Before anything, the endpoint is held to every rule of object lock (a GOVERNANCE version
+refused without the bypass and deleted with it; COMPLIANCE refused even with the
+bypass, its retention not lowerable; a legal hold refused until released): the drill
+proves refusals only against a server that really enforces them (SeaweedFS here; moto
+lets a COMPLIANCE retention be lowered, so the drill is NOT RUN on it).
+
 COMPLIANCE-locked versions outlive any cleanup for a day, so each drill runs on its own
 S3 endpoint (``s3_factory``), thrown away with everything in it at the end.
 """
@@ -33,6 +39,7 @@ from drillbook.scenarios.s3 import backup, checks, faults, recovery, triage
 from drillbook.scenarios.s3.backup import ObjectLock
 from drillbook.scenarios.s3.client import S3Factory, client
 from drillbook.scenarios.s3.ledger import MEDIA_LEDGER_PREFIX, CatalogLedgerSink, S3LedgerSink
+from drillbook.scenarios.s3.lock import require_lock_enforcement
 from drillbook.scenarios.s3.manifest import Manifest, list_versions, wall_t0
 from drillbook.scenarios.s3.media import seed_media
 from drillbook.triage import Incident
@@ -48,15 +55,17 @@ def locked_media(
     drill: Drill, s3_factory: S3Factory, lock: ObjectLock = LOCK
 ) -> tuple[S3Handle, Any, Manifest]:
     """An endpoint of its own, an object-locked media bucket, media uploaded: (handle, client,
-    manifest). NOT RUN when the endpoint does not enforce object lock."""
+    manifest). NOT RUN when the endpoint does not enforce every rule of object lock
+    (GOVERNANCE, COMPLIANCE, legal hold: drillbook.scenarios.s3.lock), as moto does not."""
     media = s3_factory("media")
-    support = backup.require_object_lock(media)
     drill.record.versions["s3"] = media.version()
     c = client(media)
+    with drill.step("object lock enforced by the endpoint, rule by rule", Phase.SETUP) as s:
+        rules = require_lock_enforcement(s, media)
+    drill.note("object lock", {"relies_on": "the S3 server's object lock", **rules.summary()})
     with drill.step(
         f"object-locked media bucket ({lock.mode}, {lock.days} d) with media", Phase.SETUP
     ) as s:
-        s.note("object lock support", support.detail)
         backup.create_bucket(s, c, MEDIA, lock=lock)
         manifest = seed_media(s, c, MEDIA, count=MEDIA_OBJECTS, seed=5)
     drill.note("manifest", manifest.summary())

@@ -3,10 +3,11 @@
 Import the modules by their role; each one's ``__all__`` is its public API (listed in
 docs/reference.md)::
 
-    from drillbook.scenarios.s3 import backup, checks, client, faults, media, recovery, triage
+    from drillbook.scenarios.s3 import backup, checks, client, faults, lock, media, recovery, triage
     from drillbook.scenarios.s3.ledger import S3LedgerSink
 
 - :mod:`.backup`: the protections (versioning, object lock, replication configuration)
+- :mod:`.lock`: object lock proved rule by rule (GOVERNANCE, COMPLIANCE, legal hold)
 - :mod:`.media`: the media objects a drill protects, and their manifest
 - :mod:`.faults`: a prefix or a bucket deleted, a region lost, ransomware, a purge
 - :mod:`.recovery`: previous versions back, clean versions after ransomware, the replica
@@ -24,6 +25,7 @@ from drillbook.scenarios.s3 import (
     client,
     faults,
     ledger,
+    lock,
     manifest,
     media,
     recovery,
@@ -37,6 +39,7 @@ __all__ = [
     "client",
     "faults",
     "ledger",
+    "lock",
     "manifest",
     "media",
     "recovery",

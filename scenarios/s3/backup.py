@@ -9,8 +9,9 @@
   needs it on a backend without it is NOT RUN (BACKEND_UNSUPPORTED).
 - Cross-region replication: the replication configuration is put on the primary bucket
   exactly as the runbook's ``aws s3api put-bucket-replication`` does
-  (:func:`configure_replication`). The S3 servers drillbook runs accept it and copy
-  nothing, so the copying is done by drillbook's own
+  (:func:`configure_replication`). moto accepts it and copies nothing; SeaweedFS does
+  not implement it (the rule then lives in drillbook alone); the copying is done by
+  drillbook's own
   :class:`~drillbook.scenarios.s3.replicator.Replicator`.
 """
 
@@ -38,6 +39,7 @@ __all__ = [
     "create_bucket",
     "object_lock_support",
     "protection_state",
+    "replication_in_force",
     "require_object_lock",
     "versioning_capture",
 ]
@@ -145,6 +147,11 @@ def _drop_bucket(c: Any, bucket: str) -> None:
         c.delete_bucket(Bucket=bucket)
     except ClientError:
         pass  # the fixture's reset removes what is left (with the same bypass)
+
+
+# PutBucketReplication refused because the server has no bucket replication (SeaweedFS
+# answers as CreateBucket would); any other refusal is a real error.
+REPLICATION_NOT_IMPLEMENTED = ("BucketAlreadyOwnedByYou", "NotImplemented", "MethodNotAllowed")
 
 
 def bucket_exists(c: Any, bucket: str) -> bool:
@@ -292,24 +299,60 @@ def configure_replication(
     What the endpoint kept is recorded next to what was asked: moto, for one, drops the
     rule's Filter prefix and DeleteMarkerReplication. drillbook's replicator follows the
     rule as asked (:class:`ReplicationRule`), never the endpoint's echo.
+
+    SeaweedFS does not implement bucket replication: it routes PutBucketReplication as
+    CreateBucket (BucketAlreadyOwnedByYou on an existing bucket; it CREATES a missing
+    one, so *bucket* must exist). Such a refusal is no error: ``kept`` is None,
+    ``endpoint_stores`` False and ``mechanism`` says that the rule lives in drillbook's
+    replicator alone. A drill checks :func:`replication_in_force` on the result.
     """
-    recorded(
-        step,
-        f"PutBucketReplication {bucket} -> {rule.destination_arn} "
-        f"(prefix {rule.prefix!r}, RTC {rule.rtc_minutes} min)",
-        c.put_bucket_replication,
-        Bucket=bucket,
-        ReplicationConfiguration=rule.configuration(),
-    )
-    kept = c.get_bucket_replication(Bucket=bucket)["ReplicationConfiguration"]
-    asked = rule.configuration()["Rules"][0]
-    got = (kept.get("Rules") or [{}])[0]
-    differences = {
-        k: {"asked": asked.get(k), "kept": got.get(k)}
-        for k in ("Filter", "DeleteMarkerReplication", "Destination", "Status")
-        if asked.get(k) != got.get(k)
-    }
-    out = {"asked": asdict(rule), "kept": kept, "differences": differences}
+    try:
+        recorded(
+            step,
+            f"PutBucketReplication {bucket} -> {rule.destination_arn} "
+            f"(prefix {rule.prefix!r}, RTC {rule.rtc_minutes} min)",
+            c.put_bucket_replication,
+            Bucket=bucket,
+            ReplicationConfiguration=rule.configuration(),
+        )
+    except ClientError as exc:
+        if error_code(exc) not in REPLICATION_NOT_IMPLEMENTED:
+            raise
+        out = {
+            "asked": asdict(rule),
+            "kept": None,
+            "endpoint_stores": False,
+            "mechanism": f"the endpoint does not implement bucket replication "
+            f"(PutBucketReplication answered {error_code(exc)}): the rule is kept and "
+            "carried out by drillbook's replicator alone",
+        }
+    else:
+        kept = c.get_bucket_replication(Bucket=bucket)["ReplicationConfiguration"]
+        asked = rule.configuration()["Rules"][0]
+        got = (kept.get("Rules") or [{}])[0]
+        differences = {
+            k: {"asked": asked.get(k), "kept": got.get(k)}
+            for k in ("Filter", "DeleteMarkerReplication", "Destination", "Status")
+            if asked.get(k) != got.get(k)
+        }
+        out = {
+            "asked": asdict(rule),
+            "kept": kept,
+            "differences": differences,
+            "endpoint_stores": True,
+            "mechanism": "the endpoint keeps the replication configuration and copies "
+            "nothing: drillbook's replicator copies",
+        }
     if step is not None:
         step.note("replication configuration", out)
     return out
+
+
+def replication_in_force(configured: dict[str, Any], c: Any, bucket: str) -> tuple[bool, str]:
+    """Is the rule of :func:`configure_replication`'s result *configured* in force on
+    *bucket*: the endpoint lists it, or (an endpoint without bucket replication) the rule
+    is drillbook's own. ``(ok, what was found)`` for a drill's check."""
+    if not configured.get("endpoint_stores", True):
+        return True, str(configured["mechanism"])
+    state = protection_state(c, bucket)["replication"]
+    return bool(state), "present on the endpoint" if state else "missing on the endpoint"

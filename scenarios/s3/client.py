@@ -21,6 +21,7 @@ __all__ = [
     "get_verified",
     "is_delete_marker_error",
     "is_multipart_etag",
+    "latest_is_delete_marker",
     "md5_hex",
     "norm_etag",
     "pool_all",
@@ -66,11 +67,22 @@ def error_code(exc: BaseException) -> str:
 
 
 def is_delete_marker_error(exc: BaseException) -> bool:
-    """A 404 whose response says the current version is a delete marker."""
+    """A 404 whose response says the current version is a delete marker (AWS, moto;
+    SeaweedFS never sends ``x-amz-delete-marker``: see :func:`latest_is_delete_marker`)."""
     if not isinstance(exc, ClientError):
         return False
     headers = exc.response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
     return str(headers.get("x-amz-delete-marker", "")).lower() == "true"
+
+
+def latest_is_delete_marker(c: Any, bucket: str, key: str) -> bool:
+    """Whether *key*'s current version is a delete marker, from ListObjectVersions.
+
+    What a HEAD says on AWS and moto (``x-amz-delete-marker: true`` on its 404) but not on
+    SeaweedFS, whose 404 is the same for a marker and for a key deleted for good. The
+    listing is in key order, so *key*'s own entries come first under ``Prefix=key``."""
+    resp = c.list_object_versions(Bucket=bucket, Prefix=key)
+    return any(m["Key"] == key and m.get("IsLatest") for m in resp.get("DeleteMarkers", []))
 
 
 def recorded(

@@ -17,6 +17,7 @@ from drillbook.scenarios.s3.client import (
     error_code,
     get_verified,
     is_delete_marker_error,
+    latest_is_delete_marker,
     norm_etag,
     pool_map,
     put_copy,
@@ -125,6 +126,12 @@ class Copier:
         except Exception as exc:
             self._error("head", exc)
             return
+        if not marker:  # SeaweedFS's 404 does not say: its version listing does
+            try:
+                marker = latest_is_delete_marker(self._src, self.source_bucket, key)
+            except Exception as exc:
+                self._error("list versions", exc)
+                return
         if marker and self.delete_markers:
             try:
                 self._dst.delete_object(Bucket=self.replica_bucket, Key=key)

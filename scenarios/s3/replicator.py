@@ -1,8 +1,9 @@
-"""drillbook's replicator: cross-region replication that moto accepts but does not perform.
+"""drillbook's replicator: cross-region replication the S3 servers drillbook runs lack.
 
 The runbooks protect media with "S3 versioning + cross-region replication"
 (runbooks/object-storage.md) configured by ``put-bucket-replication``. moto's
-server stores that configuration and copies nothing, so a drill that wants a replica
+server stores that configuration and copies nothing, SeaweedFS does not implement it
+(:func:`~drillbook.scenarios.s3.backup.configure_replication`), so a drill that wants a replica
 runs this replicator: a background thread copying object versions from the primary
 endpoint's bucket to the replica endpoint's bucket. The drill record must say so
 (:meth:`Replicator.describe`): the copies are drillbook's, not the S3 server's.
@@ -16,7 +17,9 @@ How it replicates, close to S3's own replication:
   the replicator started: S3 Batch Replication);
 - deletes: a delete marker on the source becomes a delete marker on the replica when
   ``delete_markers`` is on (DeleteMarkerReplication); a version deleted for good (with
-  its VersionId) is never propagated, as in S3: that is what makes the replica a backup;
+  its VersionId) is never propagated, as in S3: that is what makes the replica a backup.
+  A marker is told from a permanent delete by HEAD's ``x-amz-delete-marker``, else (a
+  SeaweedFS source never sends it) by the source's version listing;
 - each copy's MD5 is checked against the source ETag.
 
 Lag is measured per object: from the primary's acknowledgement (the event's time) to
@@ -222,7 +225,10 @@ class Replicator(Copier):
             pending = len(self._pending)
         return {
             "performed_by": "drillbook replicator (drillbook.scenarios.s3.replicator): the S3 "
-            "server stores the replication configuration but copies nothing",
+            "server copies nothing (moto stores the replication configuration, SeaweedFS "
+            "does not implement it)",
+            "delete_markers_detected_by": "HEAD's x-amz-delete-marker, else "
+            "ListObjectVersions (SeaweedFS's HEAD does not send the header)",
             "source": f"{self.source.endpoint}/{self.source_bucket}/{self.prefix}",
             "replica": f"{self.replica.endpoint}/{self.replica_bucket}/",
             "mode": f"events + scan every {self.scan_interval:g} s, delay {self.delay:g} s, "
