@@ -6,9 +6,15 @@ Recovery: Point-in-Time Restore": every step a recorded step timed against its b
 ``systemctl start postgresql`` starting the drill's server, ``aws s3 cp`` fetching the
 base backup from the drill's S3. The drill's own checks and the ledger then judge it.
 
-The must-fail variant runs the same runbook with one line wrong (the restore_command
-points at an archive that does not exist): the server cannot reach a consistent state,
-``systemctl start postgresql`` fails, and the drill FAILs with RUNBOOK_STEP_FAILED.
+One segment with ledger writes is archived before t0 (what ``archive_timeout`` does on
+its own in production), so every write in it must come back: a runbook that does not
+replay the archive fails with CAPTURED_WRITE_LOST whatever the RPO target.
+
+The must-fail variants run the same runbook with one line wrong: the restore_command
+points at an archive that does not exist (the server cannot reach a consistent state,
+``systemctl start postgresql`` fails: RUNBOOK_STEP_FAILED), or the recovery stops at
+the base backup (``recovery_target = 'immediate'``: the server starts, but the writes
+the archive held are gone: CAPTURED_WRITE_LOST).
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from pathlib import Path
 
 import pytest
 
+from drillbook.record import Phase
 from drillbook.scenarios.postgres import checks, faults, stack, triage
 from drillbook.scenarios.postgres.ledger import PostgresLedgerSink
 from drillbook.scenarios.runbook import runbook_variant
@@ -33,6 +40,8 @@ def lose_and_recover(drill, pg_factory, s3, runbook: str | Path = RUNBOOK):
     snap = checks.snapshot(st.db.connect())
     ledger = drill.ledger(PostgresLedgerSink(st.db), name="auth")
     drill.wait_for_writes(ledger, 100)
+    st.archive_now(Phase.SETUP)  # what archive_timeout does on its own, every 60 s
+    drill.wait_for_writes(ledger, 150)
     st.freshness()
 
     with drill.fault("SIGKILL the auth database server and wipe its data directory"):
@@ -50,12 +59,24 @@ def lose_and_recover(drill, pg_factory, s3, runbook: str | Path = RUNBOOK):
     return st, snap, ledger
 
 
-@pytest.mark.drill(service="auth", scenario="total loss -> runbooks/auth-pitr.md (PITR)")
-def test_total_loss_runbook(drill, pg_factory, s3):
-    st, snap, ledger = lose_and_recover(drill, pg_factory, s3)
+def judge(drill, st, snap, ledger) -> None:
     drill.wait_healthy(st.db.probe, name="SELECT 1 on the restored auth database")
     checks.run_all(drill, st.primary, snap, dbname="auth", expect_counts="equal")
     drill.verify_ledger(ledger)
+
+
+@pytest.mark.drill(service="auth", scenario="total loss -> runbooks/auth-pitr.md (PITR)")
+def test_total_loss_runbook(drill, pg_factory, s3):
+    judge(drill, *lose_and_recover(drill, pg_factory, s3))
+
+
+@pytest.mark.drill(service="auth", scenario="runbook that replays no WAL must fail")
+@pytest.mark.drill_expect_fail("CAPTURED_WRITE_LOST", match="archive")
+def test_runbook_without_replay_fails(drill, pg_factory, s3, tmp_path):
+    old = "recovery_target_timeline = 'latest'"
+    new = "recovery_target_timeline = 'latest'\n   recovery_target = 'immediate'"
+    broken = runbook_variant(RUNBOOK, old, new, tmp_path)
+    judge(drill, *lose_and_recover(drill, pg_factory, s3, runbook=broken))
 
 
 @pytest.mark.drill(service="auth", scenario="runbook with a wrong restore_command must fail")
