@@ -15,7 +15,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -327,9 +326,7 @@ def test_pg_kill_is_sigkill_of_the_whole_server(docker_backend: dk.DockerBackend
         assert pg.supports(Capability.KILL, Capability.DATA_DIR)
         pg.execute("CREATE TABLE t (x int)")
         pg.execute("INSERT INTO t VALUES (1)")
-        t0 = time.monotonic()
         pg.kill(signal.SIGKILL)
-        assert time.monotonic() - t0 < 10
         wrapped = runner_of(pg).wrapped()
         wrapped.reload()
         assert wrapped.attrs["State"]["ExitCode"] == 137  # SIGKILL, no clean shutdown

@@ -503,10 +503,11 @@ def test_a_hung_step_ends_at_its_timeout_as_step_timeout(live: MakeDrill) -> Non
     drill = live(rto_target=30.0)
     with drill.fault("kill"):
         pass
-    start = time.monotonic()
+    finished = []  # the body's end is never reached: the timeout cut it off
     with pytest.raises(StepTimeout), drill.step("restore", Phase.EXECUTION, timeout=0.1):
         time.sleep(5)
-    assert time.monotonic() - start < 2
+        finished.append(True)
+    assert not finished
     assert [f.code for f in drill.record.findings] == ["STEP_TIMEOUT"]
     assert drill.record.steps[-1].outcome == "timeout"
 
@@ -515,10 +516,8 @@ def test_a_hung_command_is_killed_at_the_step_timeout(live: MakeDrill) -> None:
     drill = live(rto_target=30.0)
     with drill.fault("kill"):
         pass
-    start = time.monotonic()
     with pytest.raises(StepTimeout), drill.step("restore", timeout=0.2) as s:
         s.run(["sleep", "10"])
-    assert time.monotonic() - start < 3
     assert [f.code for f in drill.record.findings] == ["STEP_TIMEOUT"]
     [cmd] = drill.record.steps[-1].commands
     assert cmd.exit_status is not None and cmd.exit_status < 0  # killed by a signal
@@ -555,7 +554,7 @@ def test_the_drill_deadline_is_not_lost_in_code_that_catches_exception(live: Mak
     drill = live(rto_target=0.2)
     with drill.fault("kill"):
         pass
-    start = time.monotonic()
+    retried_to_the_end = []
     with pytest.raises(BaseException), drill.step("start, retrying", Phase.EXECUTION):  # noqa: B017
         deadline = time.monotonic() + 1.5
         while time.monotonic() < deadline:
@@ -564,8 +563,9 @@ def test_the_drill_deadline_is_not_lost_in_code_that_catches_exception(live: Mak
                 raise ConnectionRefusedError("not ready yet")
             except Exception:
                 continue
+        retried_to_the_end.append(True)
         raise TimeoutError("gave up retrying")
-    assert time.monotonic() - start < 1.0, "the drill ran on past its deadline"
+    assert not retried_to_the_end, "the drill ran on past its deadline"
     assert "RTO_EXCEEDED" in [f.code for f in drill.record.findings]
 
 
