@@ -154,6 +154,21 @@ def describe(label: str, recs: list[DrillRecord]) -> None:
             f" {med([m.nbytes / 1e6 for m in got], '{:.0f}')} MB,"
             f" {med([m.nbytes / m.seconds / 1e6 for m in got], '{:.0f}')} MB/s"
         )
+        commands(recs, name)
+
+
+def commands(recs: list[DrillRecord], step: str, top: int = 5) -> None:
+    """The step's longest recorded commands (what is fixed and what grows inside it)."""
+    spans: dict[str, list[float]] = {}
+    for r in recs:
+        for s in r.steps:
+            if s.name == step:
+                for c in s.commands:
+                    key = c.text[:60]
+                    spans.setdefault(key, []).append(c.duration or 0.0)
+    longest = sorted(spans.items(), key=lambda kv: -statistics.median(kv[1]))[:top]
+    for text, ds in longest:
+        print(f"      {med(ds)} s  {text}")
 
 
 def main() -> None:
@@ -193,7 +208,7 @@ def report(small: list[DrillRecord], large: list[DrillRecord]) -> None:
         old_err.append(old / measured - 1)
         got = phases(big)
         for p, v in per_phase.items():
-            if got.get(p):
+            if got.get(p, 0.0) >= 0.05:  # an error of a phase that took no time means nothing
                 phase_err[p].append(v / got[p] - 1)
         print(f"  RTO measured {measured:.2f} s, projected new {new:.2f} s, old {old:.2f} s")
         print("    per phase projected/measured s: " + ", ".join(
@@ -203,7 +218,8 @@ def report(small: list[DrillRecord], large: list[DrillRecord]) -> None:
     print(f"  RTO error new (every growing step scaled): {med(new_err, pct)}")
     print(f"  RTO error old (restore step only):        {med(old_err, pct)}")
     for p, errs in phase_err.items():
-        print(f"  {p:12} error: {med(errs, pct)}")
+        if errs:
+            print(f"  {p:12} error: {med(errs, pct)}")
 
 
 if __name__ == "__main__":
