@@ -44,8 +44,8 @@ from typing import Any
 from drillbook.record import Phase
 from drillbook.scenarios.common import first_line
 from drillbook.scenarios.postgres.checks import pool
+from drillbook.scenarios.postgres.checks.catalog import Db as _Db
 from drillbook.scenarios.postgres.checks.catalog import (
-    Db,
     SqlRecorder,
     list_foreign_keys,
     list_tables,
@@ -96,8 +96,10 @@ __all__ = [
     "ROW_COUNTS",
     "SEQUENCES",
     "CheckResult",
+    "Reads",
     "Snapshot",
     "SqlRecorder",
+    "TableRead",
     "amcheck",
     "check_all",
     "content",
@@ -202,7 +204,7 @@ def _largest_first(conn: Conn) -> list[tuple[str, str]]:
     tables = list_tables(conn)
     sizes = dict(
         (f"{s}.{n}", int(z))
-        for s, n, z in Db(conn).rows(
+        for s, n, z in _Db(conn).rows(
             "SELECT n.nspname, c.relname, pg_total_relation_size(c.oid) FROM pg_class c"
             " JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind = 'r'"
         )
