@@ -1,37 +1,91 @@
-"""RTO projection at production size: fixed overhead + size / measured throughput.
+"""RTO projection at production size: every step that grows with the data, scaled by
+its measured rate; the rest of the RTO held fixed.
 
-Drills restore small databases; a team's production one is 40 GB. When a restore step
-knows how many bytes it moved and the service declares ``production_size``, the record
-carries the projected restore time, clearly labelled as a projection (it assumes the
-throughput scales linearly, which a report must say).
+Drills restore small databases; a team's production one is 40 GB. A step that knows how
+many bytes it moved (``StepContext.processed``: the restore, the integrity checks that
+read the database, a download) has a measured rate; when the service declares
+``production_size``, that step is projected to take ``production_size / rate`` and every
+other second of the measured RTO (detection, decision, start-up, promotion, the parts of
+no step) stays as measured. Issue 14 found the old projection scaled the restore step
+alone and held the validation constant: at 5x the size the RTO came out 51 % short.
+
+It assumes each rate stays linear in the size, which a report must say; a step whose
+bytes include a fixed part (a server start inside a restore step) is scaled whole, which
+errs on the long side.
 """
 
 from __future__ import annotations
 
-from drillbook.record import DrillRecord, Phase, Projection
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from drillbook.record import DrillRecord, Phase, ProjectedStep, Projection, Step
+
+SCALED_PHASES = (Phase.EXECUTION.value, Phase.VALIDATION.value)
+
+
+@dataclass(frozen=True)
+class Measured:
+    """A step of the RTO with its measured bytes and seconds."""
+
+    name: str
+    phase: str
+    nbytes: int
+    seconds: float
+
+
+def scale(rto: float, measured: Iterable[Measured], size: int) -> tuple[float, list[ProjectedStep]]:
+    """(fixed seconds, each step projected to *size* bytes) for a measured *rto*.
+
+    Pure arithmetic: a step moving B bytes in d seconds runs at B/d and takes
+    ``size / (B/d)`` at *size*; what the steps do not cover, ``rto - sum(d)`` (never
+    below 0, should steps overlap), is fixed.
+    """
+    steps = [m for m in measured if m.nbytes > 0 and m.seconds > 0]
+    fixed = max(0.0, rto - sum(m.seconds for m in steps))
+    projected = [
+        ProjectedStep(
+            name=m.name,
+            phase=m.phase,
+            measured_bytes=m.nbytes,
+            measured_seconds=m.seconds,
+            throughput_bytes_per_s=m.nbytes / m.seconds,
+            projected_seconds=size * m.seconds / m.nbytes,
+        )
+        for m in steps
+    ]
+    return fixed, projected
+
+
+def measured_steps(steps: Iterable[Step]) -> list[Measured]:
+    """The recovery's and validation's steps that recorded their bytes."""
+    return [
+        Measured(s.name, s.phase, int(s.bytes_processed or 0), s.duration or 0.0)
+        for s in steps
+        if s.phase in SCALED_PHASES and s.throughput and s.duration
+    ]
 
 
 def project(record: DrillRecord) -> Projection | None:
-    """The projected restore time, or None without a production size or a measured step."""
+    """The projected RTO, or None without a production size, a measured RTO or a restore
+    step that recorded its bytes (a projection needs the recovery's own rate)."""
     size = record.target_snapshot.production_size
     rto = record.rto_seconds
     if not size or rto is None:
         return None
-    steps = [
-        s for s in record.steps if s.phase == Phase.EXECUTION.value and s.throughput and s.duration
-    ]
-    if not steps:
+    fixed, steps = scale(rto, measured_steps(record.steps), size)
+    restores = [s for s in steps if s.phase == Phase.EXECUTION.value]
+    if not restores:
         return None
-    step = max(steps, key=lambda s: s.bytes_processed or 0)
-    assert step.throughput is not None and step.duration is not None
-    overhead = max(0.0, rto - step.duration)
+    main = max(restores, key=lambda s: s.measured_bytes)
     return Projection(
-        step=step.name,
-        measured_bytes=int(step.bytes_processed or 0),
-        measured_seconds=step.duration,
-        throughput_bytes_per_s=step.throughput,
-        fixed_overhead_s=overhead,
+        step=main.name,
+        measured_bytes=main.measured_bytes,
+        measured_seconds=main.measured_seconds,
+        throughput_bytes_per_s=main.throughput_bytes_per_s,
+        fixed_overhead_s=fixed,
         production_size_bytes=size,
-        projected_seconds=overhead + size / step.throughput,
+        projected_seconds=fixed + sum(s.projected_seconds for s in steps),
         rto_target=record.target_snapshot.rto,
+        steps=steps,
     )

@@ -104,8 +104,23 @@ class Finding:
 
 
 @dataclass
+class ProjectedStep:
+    """One step of the RTO that grows with the data: its measured rate and its time at
+    the production size (see :mod:`drillbook.projection`)."""
+
+    name: str
+    phase: str
+    measured_bytes: int
+    measured_seconds: float
+    throughput_bytes_per_s: float
+    projected_seconds: float
+
+
+@dataclass
 class Projection:
-    """Restore time at production size, from a measured throughput. A projection, labelled."""
+    """The RTO at production size: every step that recorded its bytes (the restore, the
+    validation ...) at its measured rate, the rest of the RTO held fixed. The top-level
+    step fields are the largest such step (the restore). A projection, labelled."""
 
     step: str
     measured_bytes: int
@@ -115,6 +130,13 @@ class Projection:
     production_size_bytes: int
     projected_seconds: float
     rto_target: float | None
+    steps: list[ProjectedStep] = field(default_factory=list)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Projection:
+        data = dict(data)
+        steps = [ProjectedStep(**s) for s in data.pop("steps", [])]
+        return cls(**data, steps=steps)
 
 
 @dataclass(frozen=True)
@@ -353,7 +375,7 @@ class DrillRecord:
             steps=steps,
             checks=checks,
             findings=findings,
-            projection=Projection(**proj) if proj else None,
+            projection=Projection.from_dict(proj) if proj else None,
         )
 
     @classmethod

@@ -170,10 +170,17 @@ def projection_fits(f: Facts) -> Iterator[Finding]:
     proj = f.record.projection
     if proj is None or proj.rto_target is None or proj.projected_seconds <= proj.rto_target:
         return
+    rates = f"{proj.throughput_bytes_per_s / 1e6:.1f} MB/s"
+    if len(proj.steps) > 1:  # every step that grows with the data, at its own rate
+        rates = (
+            "rates ("
+            + ", ".join(f"{s.name} {s.throughput_bytes_per_s / 1e6:.1f} MB/s" for s in proj.steps)
+            + ")"
+        )
     yield Finding(
         "RTO_PROJECTED_EXCEEDED",
         f"projection: restoring {proj.production_size_bytes / 1e9:.1f} GB at the measured "
-        f"{proj.throughput_bytes_per_s / 1e6:.1f} MB/s takes {fmt(proj.projected_seconds)} "
+        f"{rates} takes {fmt(proj.projected_seconds)} "
         f"> RTO target {fmt(proj.rto_target)} (a projection, not a measurement)",
         severity="warn",
     )

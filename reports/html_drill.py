@@ -236,12 +236,22 @@ def projection(view: DrillView) -> str:
         )
         return f"<p class='muted'>No projection: {e(why)}.</p>"
     over = p.rto_target is not None and p.projected_seconds > p.rto_target
+    scaled = [
+        (s.name, s.measured_bytes, s.measured_seconds, s.throughput_bytes_per_s) for s in p.steps
+    ]
+    # A record from before issue 14 projected one step only.
+    scaled = scaled or [(p.step, p.measured_bytes, p.measured_seconds, p.throughput_bytes_per_s)]
+    moved = "; ".join(
+        f"step <i>{e(name)}</i> moved {e(fmt_bytes(nbytes))} in {e(fmt_s(secs))}"
+        f" ({e(fmt_bytes(rate))}/s)"
+        for name, nbytes, secs, rate in scaled
+    )
     return f"""<div class="projection"><b>Projection, not a measurement.</b>
- Step <i>{e(p.step)}</i> moved {e(fmt_bytes(p.measured_bytes))} in {e(fmt_s(p.measured_seconds))}
- ({e(fmt_bytes(p.throughput_bytes_per_s))}/s). At the production size of
- {e(fmt_bytes(p.production_size_bytes))}, with the drill's other {e(fmt_s(p.fixed_overhead_s))}
- as fixed overhead, a restore would take about <b class="{"sev-fail" if over else ""}">
- {e(fmt_s(p.projected_seconds))}</b> against an RTO target of {e(fmt_target(p.rto_target))}.
+ Measured: {moved}. At the production size of
+ {e(fmt_bytes(p.production_size_bytes))}, each of these steps at its measured rate, with the
+ drill's other {e(fmt_s(p.fixed_overhead_s))} as fixed overhead, the RTO would be about
+ <b class="{"sev-fail" if over else ""}">{e(fmt_s(p.projected_seconds))}</b> against a target
+ of {e(fmt_target(p.rto_target))}.
  <span class="muted">Assumes the throughput scales linearly with size.</span></div>"""
 
 

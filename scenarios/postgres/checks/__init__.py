@@ -24,6 +24,12 @@ same checks run on the application schema, on northwind and on a schema a team w
 - :func:`row_counts` and :func:`content`: exact counts and content digests against a
   :class:`Snapshot` taken before the fault (:func:`snapshot`).
 
+Issue 14 made validation scale: the digest is a sum of a 64-bit hash per row computed by
+the server in one sequential pass (no sort, no per-row md5), that pass is shared by the
+full read, the row counts and the content comparison (each table is read once), GROUP BYs
+sort instead of spilling a hash, and :func:`run_all` runs the checks on a small pool of
+connections (:mod:`.pool`, 2 by default).
+
 Each check works standalone on a psycopg connection and returns a list of
 :class:`CheckResult`; :func:`run_all` runs them all in one recorded validation step of a
 drill. A check that could not run (amcheck missing, a table unreadable) is a failed
@@ -37,6 +43,8 @@ from typing import Any
 
 from drillbook.record import Phase
 from drillbook.scenarios.common import first_line
+from drillbook.scenarios.postgres.checks import pool
+from drillbook.scenarios.postgres.checks.catalog import Db as _Db
 from drillbook.scenarios.postgres.checks.catalog import (
     SqlRecorder,
     list_foreign_keys,
@@ -52,6 +60,8 @@ from drillbook.scenarios.postgres.checks.model import (
     AMCHECK,
     AMCHECK_HEAP,
     CONTENT,
+    DIGEST_HASH_SUM,
+    DIGEST_MD5_SORTED,
     DUPLICATES,
     FOREIGN_KEYS,
     FULL_READ,
@@ -60,10 +70,12 @@ from drillbook.scenarios.postgres.checks.model import (
     SEQUENCES,
     CheckResult,
     ExpectCounts,
+    Reads,
     Snapshot,
+    TableRead,
     not_run,
 )
-from drillbook.scenarios.postgres.checks.storage import amcheck, full_read, verify_heap
+from drillbook.scenarios.postgres.checks.storage import amcheck, full_read, read_table, verify_heap
 from drillbook.scenarios.postgres.checks.structure import (
     duplicates,
     foreign_keys,
@@ -75,6 +87,8 @@ __all__ = [
     "AMCHECK",
     "AMCHECK_HEAP",
     "CONTENT",
+    "DIGEST_HASH_SUM",
+    "DIGEST_MD5_SORTED",
     "DUPLICATES",
     "FOREIGN_KEYS",
     "FULL_READ",
@@ -82,8 +96,10 @@ __all__ = [
     "ROW_COUNTS",
     "SEQUENCES",
     "CheckResult",
+    "Reads",
     "Snapshot",
     "SqlRecorder",
+    "TableRead",
     "amcheck",
     "check_all",
     "content",
@@ -95,6 +111,7 @@ __all__ = [
     "list_unique_keys",
     "not_run",
     "orphans",
+    "read_table",
     "row_counts",
     "run_all",
     "sequences",
@@ -106,6 +123,7 @@ __all__ = [
 ]
 
 Conn = Any  # a psycopg connection or a SqlRecorder
+DEFAULT_WORKERS = 2  # connections run_all validates with: a small pool, bounded
 
 
 def _guarded(name: str, fn: Callable[[], list[CheckResult]]) -> list[CheckResult]:
@@ -113,7 +131,7 @@ def _guarded(name: str, fn: Callable[[], list[CheckResult]]) -> list[CheckResult
     try:
         return fn()
     except Exception as exc:
-        return [not_run(name, f"check could not run: {type(exc).__name__}: {first_line(exc)}")]
+        return _outcome(name, exc)
 
 
 def check_all(
@@ -123,6 +141,8 @@ def check_all(
     expect_counts: ExpectCounts | None = "equal",
     compare_content: bool | None = None,
     heap: bool = True,
+    connect: Callable[[], Conn] | None = None,
+    workers: int = 1,
 ) -> list[CheckResult]:
     """Every check on *conn*, in the runbook's order; records nothing (see :func:`run_all`).
 
@@ -131,26 +151,84 @@ def check_all(
     allowed) or None (no count comparison). *compare_content* defaults to
     ``expect_counts == "equal"`` (with writes allowed after the snapshot, digests would
     differ by design). *heap*: also ``verify_heapam`` on every table.
+
+    Each table is read once (:func:`~.storage.read_table`): that pass is the full read and
+    gives the exact counts and the digests the comparisons use. With *connect* (a
+    function returning a new connection to the same database) up to *workers*
+    connections run the passes and the other checks side by side (:mod:`.pool`).
     """
     if compare_content is None:
         compare_content = expect_counts == "equal"
-    plan: list[tuple[str, Callable[[], list[CheckResult]]]] = [
-        (ORPHANS, lambda: orphans(conn)),
-        (DUPLICATES, lambda: duplicates(conn, snapshot)),
-        (FOREIGN_KEYS, lambda: foreign_keys(conn, snapshot)),
-        (SEQUENCES, lambda: sequences(conn)),
-        (AMCHECK, lambda: amcheck(conn, heap=heap)),
-        (FULL_READ, lambda: full_read(conn)),
+    method = snapshot.digest_method if snapshot is not None else DIGEST_HASH_SUM
+    try:
+        tables = _largest_first(conn)
+    except Exception:
+        tables = []  # each check below reports why it could not run
+    plan: list[tuple[str, Callable[[Conn], list[CheckResult]]]] = [
+        (ORPHANS, orphans),
+        (DUPLICATES, lambda c: duplicates(c, snapshot)),
+        (FOREIGN_KEYS, lambda c: foreign_keys(c, snapshot)),
+        (SEQUENCES, sequences),
+        (AMCHECK, lambda c: amcheck(c, heap=heap)),
     ]
-    if snapshot is not None and expect_counts is not None:
-        counts_mode: ExpectCounts = expect_counts
-        plan.append((ROW_COUNTS, lambda: row_counts(conn, snapshot, expect=counts_mode)))
-    if snapshot is not None and compare_content:
-        plan.append((CONTENT, lambda: content(conn, snapshot)))
+    passes = [(f"{schema}.{name}", _pass(schema, name, method)) for schema, name in tables]
+    checks = dict(plan)
+    # Longest first: the largest table's pass, then duplicates and amcheck, then the rest.
+    first, last = [DUPLICATES, AMCHECK], [ORPHANS, FOREIGN_KEYS, SEQUENCES]
+    jobs = [*passes[:1], *((n, checks[n]) for n in first), *passes[1:]]
+    jobs += [(n, checks[n]) for n in last]
+    done = pool.run_jobs(conn, [fn for _, fn in jobs], connect, workers)
+    outcome = {k: r for (k, _), r in zip(jobs, done, strict=True)}
+    # Table keys are "schema.table"; check names have no dot, so the two never collide.
+    reads: Reads = {k: r for k, r in outcome.items() if isinstance(r, TableRead)}
     results: list[CheckResult] = []
-    for name, fn in plan:
-        results += _guarded(name, fn)
+    for name, _ in plan:
+        results += _outcome(name, outcome[name])
+    results += _guarded(FULL_READ, lambda: full_read(conn, reads=reads))
+    if snapshot is not None and expect_counts is not None:
+        mode: ExpectCounts = expect_counts
+        results += _guarded(
+            ROW_COUNTS, lambda: row_counts(conn, snapshot, expect=mode, reads=reads)
+        )
+    if snapshot is not None and compare_content:
+        results += _guarded(CONTENT, lambda: content(conn, snapshot, reads=reads))
     return results
+
+
+def _pass(schema: str, name: str, method: str) -> Callable[[Conn], TableRead]:
+    return lambda c: read_table(c, schema, name, method)
+
+
+def _largest_first(conn: Conn) -> list[tuple[str, str]]:
+    """Every table (:func:`list_tables`), the largest on disk first."""
+    tables = list_tables(conn)
+    sizes = dict(
+        (f"{s}.{n}", int(z))
+        for s, n, z in _Db(conn).rows(
+            "SELECT n.nspname, c.relname, pg_total_relation_size(c.oid) FROM pg_class c"
+            " JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind = 'r'"
+        )
+    )
+    return sorted(tables, key=lambda t: -sizes.get(f"{t[0]}.{t[1]}", 0))
+
+
+def _outcome(name: str, result: Any) -> list[CheckResult]:
+    """A pool job's result; one that raised (lost connection ...) is NOT RUN with the error."""
+    if isinstance(result, Exception):
+        return [
+            not_run(name, f"check could not run: {type(result).__name__}: {first_line(result)}")
+        ]
+    return list(result)
+
+
+def _database_size(conn: Any, ctx: Any) -> None:
+    """The bytes the validation reads: ``pg_database_size``, recorded on the step."""
+    try:
+        (size,) = conn.execute("SELECT pg_database_size(current_database())").fetchone()
+    except Exception:
+        return  # the checks will say why the database cannot be read
+    ctx.processed(int(size))
+    ctx.note("database_bytes", int(size))
 
 
 def run_all(
@@ -164,6 +242,7 @@ def run_all(
     heap: bool = True,
     label: str | None = None,
     step_name: str = "integrity checks",
+    workers: int = DEFAULT_WORKERS,
 ) -> bool:
     """Every check of :func:`check_all` against the restored database, as the drill's
     validation: True when all passed.
@@ -171,11 +250,14 @@ def run_all(
     *handle*: the server the recovery produced (a restored server, a promoted standby);
     *dbname* defaults to the snapshot's database (the name restored into), else the
     handle's; *label* prefixes the check names (two databases in one drill); the other
-    parameters are :func:`check_all`'s.
+    parameters are :func:`check_all`'s; *workers*: connections running checks side by
+    side (1: one connection, one check after the other).
 
     Records one VALIDATION step named *step_name* holding every SQL statement the checks
-    ran, and one ``drill.check`` per result (a failed or NOT RUN check fails the drill).
-    A database it cannot connect to is a NOT RUN "connect" check.
+    ran, the database's size as the bytes it processed (so the RTO projection scales the
+    validation with the data, :mod:`drillbook.projection`), and one ``drill.check`` per
+    result (a failed or NOT RUN check fails the drill). A database it cannot connect to
+    is a NOT RUN "connect" check.
     """
     db = dbname or (snapshot.database if snapshot is not None else handle.dbname)
     prefix = f"{label}: " if label else ""
@@ -187,12 +269,15 @@ def run_all(
             results = [not_run("connect", f"cannot connect to database {db!r}: {first_line(exc)}")]
         else:
             with conn:
+                _database_size(conn, ctx)
                 results = check_all(
                     SqlRecorder(conn, ctx),
                     snapshot,
                     expect_counts=expect_counts,
                     compare_content=compare_content,
                     heap=heap,
+                    connect=lambda: SqlRecorder(handle.connect(db), ctx),
+                    workers=workers,
                 )
         for r in results:
             drill.check(prefix + r.name, r.passed, r.detail, expected=r.expected, actual=r.actual)

@@ -13,6 +13,9 @@ import psycopg
 from drillbook.scenarios.postgres.checks.model import (
     DEFAULT_DIGEST_ROW_LIMIT,
     DEFAULT_EXCLUDE,
+    DIGEST_HASH_SUM,
+    DIGEST_MD5_SORTED,
+    DIGEST_METHODS,
     ForeignKey,
     SequenceState,
     Snapshot,
@@ -241,6 +244,14 @@ def table_exists(conn: Conn, schema: str, name: str) -> bool:
     return bool(row and row[0])
 
 
+def estimated_rows(db: Db, schema: str, name: str) -> float:
+    """The planner's row estimate (``pg_class.reltuples``; -1 or 0 when never analyzed)."""
+    row = db.one(
+        "SELECT reltuples FROM pg_class WHERE oid = to_regclass(%s)", (qualified(schema, name),)
+    )
+    return float(row[0]) if row and row[0] is not None else 0.0
+
+
 def table_count(conn: Conn, schema: str, name: str) -> int:
     """Exact row count, read from the heap (no index-only scan)."""
     db = Db(conn)
@@ -249,15 +260,37 @@ def table_count(conn: Conn, schema: str, name: str) -> int:
     return int(n)
 
 
-def table_digest(conn: Conn, schema: str, name: str) -> tuple[int, str]:
-    """(rows, md5 of the rows' md5s in sorted order): equal for equal row sets, whatever
-    their physical order, so a restored table compares equal to its source."""
+def digest_query(rel: str, method: str) -> str:
+    """(rows, digest) of the table *rel* (quoted) by *method* in one statement that reads
+    every column of every row (TOAST included): the shared full-read pass.
+
+    hash-sum: ``sum(hashtextextended(row text))`` over a sequential scan, an exact numeric
+    sum of a 64-bit hash per row, so any changed, deleted, added or swapped row changes it
+    (except with probability ~2^-64), whatever the physical order; no sort and no per-row
+    md5, and PostgreSQL may run it as a parallel scan. md5-sorted: the pre-issue-14 digest,
+    kept to compare with snapshots taken by earlier versions.
+    """
+    if method == DIGEST_HASH_SUM:
+        return (
+            "SELECT count(*), count(*)::text || ':' ||"
+            f' coalesce(sum(hashtextextended(t::text COLLATE "C", 0)), 0)::text FROM {rel} t'
+        )
+    if method == DIGEST_MD5_SORTED:
+        return (
+            "SELECT count(*), md5(coalesce(string_agg(h, '' ORDER BY h), ''))"
+            f' FROM (SELECT md5(t::text) COLLATE "C" AS h FROM {rel} t) s'
+        )
+    raise ValueError(f"unknown digest method {method!r}: one of {', '.join(DIGEST_METHODS)}")
+
+
+def table_digest(
+    conn: Conn, schema: str, name: str, *, method: str = DIGEST_HASH_SUM
+) -> tuple[int, str]:
+    """(rows, content digest by *method*): equal for equal row sets, whatever their
+    physical order, so a restored table compares equal to its source."""
     db = Db(conn)
     with db.tx(TEXT_SETTINGS, SEQSCAN_SETTINGS):
-        n, digest = db.one(
-            "SELECT count(*), md5(coalesce(string_agg(h, '' ORDER BY h), ''))"
-            f' FROM (SELECT md5(t::text) COLLATE "C" AS h FROM {qualified(schema, name)} t) s'
-        )
+        n, digest = db.one(digest_query(qualified(schema, name), method))
     return int(n), str(digest)
 
 
@@ -266,6 +299,7 @@ def snapshot(
     *,
     digest_row_limit: int = DEFAULT_DIGEST_ROW_LIMIT,
     exclude: Iterable[str] = DEFAULT_EXCLUDE,
+    digest: str = DIGEST_HASH_SUM,
 ) -> Snapshot:
     """What "intact" means for the database *conn* is connected to: exact row counts,
     content digests (tables up to *digest_row_limit* rows), keys and sequences.
@@ -273,7 +307,8 @@ def snapshot(
     Take it right before the fault (after the backup it will be restored from, when the
     application tables stay unchanged in between, as in a drill) and pass it to the
     checks. *exclude*: tables left out (the RPO ledger, verified on its own). Records
-    nothing; the :class:`Snapshot` is JSON-able (``to_dict``/``from_dict``).
+    nothing; the :class:`Snapshot` is JSON-able (``to_dict``/``from_dict``). *digest*: the
+    content digest method (``model.DIGEST_METHODS``); the comparison uses the same one.
     """
     db = Db(conn)
     exclude = list(exclude)
@@ -284,13 +319,19 @@ def snapshot(
         server_version=str(version),
         digest_row_limit=digest_row_limit,
         excluded=exclude,
+        digest_method=digest,
     )
     for schema, name in list_tables(conn, exclude=exclude):
-        rows = table_count(conn, schema, name)
-        digest = None
-        if rows <= digest_row_limit:
-            rows, digest = table_digest(conn, schema, name)
-        state = TableState(schema, name, rows, digest)
+        big = estimated_rows(db, schema, name) > digest_row_limit
+        if digest == DIGEST_HASH_SUM and not big:  # one cheap pass: count and digest together
+            rows, text = table_digest(conn, schema, name, method=digest)
+            state = TableState(schema, name, rows, text if rows <= digest_row_limit else None)
+        else:
+            rows = table_count(conn, schema, name)
+            text = None
+            if rows <= digest_row_limit:
+                rows, text = table_digest(conn, schema, name, method=digest)
+            state = TableState(schema, name, rows, text)
         snap.tables[state.key] = state
     snap.foreign_keys = [
         fk for fk in list_foreign_keys(conn) if not excluded(fk.schema, fk.table, exclude)

@@ -18,28 +18,48 @@ from drillbook.scenarios.postgres.checks.model import (
     ROW_COUNTS,
     CheckResult,
     ExpectCounts,
+    Reads,
     Snapshot,
+    TableRead,
     not_run,
 )
 
 
+def _done(reads: Reads | None, key: str, method: str | None = None) -> TableRead | None:
+    """The pass already made over *key* (by *method*, if given), unless it failed: a
+    failed pass is redone by the check itself, so its own error is what it reports."""
+    r = (reads or {}).get(key)
+    if r is None or r.error is not None or (method is not None and r.method != method):
+        return None
+    return r
+
+
 def row_counts(
-    conn: Conn, snapshot: Snapshot, *, expect: ExpectCounts = "equal"
+    conn: Conn,
+    snapshot: Snapshot,
+    *,
+    expect: ExpectCounts = "equal",
+    reads: Reads | None = None,
 ) -> list[CheckResult]:
     """Exact row counts on *conn* against *snapshot*: *expect* ``equal``, or ``at_least``
     (writes after the snapshot are allowed). A table of the snapshot that is gone counts
-    as 0 rows; tables the snapshot does not know are named in the detail."""
+    as 0 rows; tables the snapshot does not know are named in the detail. *reads*: passes
+    already made over the tables (``check_all``), whose exact counts are used."""
     expected: dict[str, int] = {}
     actual: dict[str, int | None] = {}
     problems: list[str] = []
     for key, t in snapshot.tables.items():
         expected[key] = t.rows
+        done = _done(reads, key)
         try:
-            if not table_exists(conn, t.schema, t.name):
+            if done is not None:
+                n = done.rows
+            elif not table_exists(conn, t.schema, t.name):
                 actual[key] = None
                 problems.append(f"{key}: table missing ({t.rows} rows expected)")
                 continue
-            n = table_count(conn, t.schema, t.name)
+            else:
+                n = table_count(conn, t.schema, t.name)
         except psycopg.Error as exc:
             actual[key] = None
             problems.append(f"{key}: could not count ({first_line(exc)})")
@@ -61,10 +81,11 @@ def row_counts(
     return [CheckResult(ROW_COUNTS, not problems, detail, expected=expected, actual=actual)]
 
 
-def content(conn: Conn, snapshot: Snapshot) -> list[CheckResult]:
+def content(conn: Conn, snapshot: Snapshot, *, reads: Reads | None = None) -> list[CheckResult]:
     """Each table's content digest on *conn* equals *snapshot*'s (tables the snapshot has
     a digest for; larger ones are listed as not compared, and a snapshot without any
-    digest makes the check NOT RUN)."""
+    digest makes the check NOT RUN), computed by the snapshot's digest method. *reads*:
+    passes already made (``check_all``); their digests are used when of that method."""
     problems: list[str] = []
     compared = 0
     skipped = [k for k, t in snapshot.tables.items() if t.digest is None]
@@ -72,12 +93,16 @@ def content(conn: Conn, snapshot: Snapshot) -> list[CheckResult]:
     for key, t in snapshot.tables.items():
         if t.digest is None:
             continue
+        done = _done(reads, key, snapshot.digest_method)
         try:
-            if not table_exists(conn, t.schema, t.name):
+            if done is not None:
+                n, digest = done.rows, done.digest
+            elif not table_exists(conn, t.schema, t.name):
                 problems.append(f"{key}: table missing")
                 differs.append(key)
                 continue
-            n, digest = table_digest(conn, t.schema, t.name)
+            else:
+                n, digest = table_digest(conn, t.schema, t.name, method=snapshot.digest_method)
         except psycopg.Error as exc:
             problems.append(f"{key}: could not read ({first_line(exc)})")
             differs.append(key)

@@ -11,6 +11,16 @@ from typing import Any, Literal
 DEFAULT_EXCLUDE: tuple[str, ...] = ("drill_ledger",)
 DEFAULT_DIGEST_ROW_LIMIT = 1_000_000
 
+# Content digest methods (a snapshot records the one it used; the comparison recomputes
+# with the same). Both hash each row's text form (every column, TOAST included) and are
+# independent of the rows' physical order, so a table restored elsewhere compares equal.
+# - hash-sum-v1 (the default): count and two sums of hashtextextended(row text, seed 0/1),
+#   exact numeric sums: one pass, no sort, parallel-safe (PostgreSQL 11+).
+# - md5-sorted: md5 of the rows' md5s in sorted order (snapshots before issue 14).
+DIGEST_HASH_SUM = "hash-sum-v1"
+DIGEST_MD5_SORTED = "md5-sorted"
+DIGEST_METHODS = (DIGEST_HASH_SUM, DIGEST_MD5_SORTED)
+
 # Check names (stable: reports and tests key on them).
 ORPHANS = "orphaned rows"
 DUPLICATES = "duplicate keys"
@@ -43,6 +53,21 @@ class CheckResult:
 def not_run(name: str, why: str, **values: Any) -> CheckResult:
     """A check that could not run: failed, ``ran`` False, its detail saying why."""
     return CheckResult(name, False, f"NOT RUN: {why}", ran=False, **values)
+
+
+@dataclass
+class TableRead:
+    """One pass over every column of every row of a table (:func:`.storage.read_table`):
+    its exact rows and content digest by *method*, or the server's error. Shared by the
+    full read, the row counts and the content comparison, so the data is read once."""
+
+    rows: int = 0
+    digest: str = ""
+    method: str = DIGEST_HASH_SUM
+    error: str | None = None
+
+
+Reads = dict[str, TableRead]  # "schema.table" -> its pass
 
 
 @dataclass
@@ -131,6 +156,7 @@ class Snapshot:
     sequences: list[SequenceState] = field(default_factory=list)
     digest_row_limit: int = DEFAULT_DIGEST_ROW_LIMIT
     excluded: list[str] = field(default_factory=list)
+    digest_method: str = DIGEST_HASH_SUM
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -138,6 +164,7 @@ class Snapshot:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Snapshot:
         data = dict(data)
+        data.setdefault("digest_method", DIGEST_MD5_SORTED)  # a snapshot from before issue 14
         data["tables"] = {k: TableState(**v) for k, v in data.get("tables", {}).items()}
         data["foreign_keys"] = [ForeignKey(**v) for v in data.get("foreign_keys", [])]
         data["unique_keys"] = [UniqueKey(**v) for v in data.get("unique_keys", [])]

@@ -9,7 +9,6 @@ import psycopg
 
 from drillbook.scenarios.common import first_line
 from drillbook.scenarios.postgres.checks.catalog import (
-    SEQSCAN_SETTINGS,
     USER_SCHEMA,
     Conn,
     Db,
@@ -17,12 +16,16 @@ from drillbook.scenarios.postgres.checks.catalog import (
     list_tables,
     literal,
     qualified,
+    table_digest,
 )
 from drillbook.scenarios.postgres.checks.model import (
     AMCHECK,
     AMCHECK_HEAP,
+    DIGEST_HASH_SUM,
     FULL_READ,
     CheckResult,
+    Reads,
+    TableRead,
     not_run,
 )
 
@@ -122,24 +125,38 @@ def verify_heap(conn: Conn, amcheck_schema: str) -> CheckResult:
     return _result(AMCHECK_HEAP, problems, f"{len(tables)} tables checked with verify_heapam")
 
 
-def full_read(conn: Conn, *, exclude: Iterable[str] = ()) -> list[CheckResult]:
+def read_table(conn: Conn, schema: str, name: str, method: str = DIGEST_HASH_SUM) -> TableRead:
+    """Every column of every row of *schema*.*name* read once, sequentially: its rows and
+    content digest (:func:`~.catalog.table_digest`), or the server's error text (a damaged
+    page: "invalid page in block N of relation ...")."""
+    try:
+        rows, digest = table_digest(conn, schema, name, method=method)
+    except psycopg.Error as exc:
+        return TableRead(method=method, error=first_line(exc))
+    return TableRead(rows, digest, method)
+
+
+def full_read(
+    conn: Conn, *, exclude: Iterable[str] = (), reads: Reads | None = None
+) -> list[CheckResult]:
     """Read every column of every row of every table (TOAST included), sequentially.
 
     With data checksums on, a damaged page fails the read with "invalid page in block N
     of relation ..."; that text is the check's detail. *exclude*: table names (or
-    ``schema.table``) left out.
+    ``schema.table``) left out. *reads*: passes already made (:func:`read_table`, as
+    ``check_all`` does to share them with the row counts and digests); a table without
+    one is read here.
     """
-    db = Db(conn)
     tables = list_tables(conn, exclude=exclude)
     rows_read = 0
-
-    def read(rel: str) -> str:
-        nonlocal rows_read
-        (n, _) = db.one(f"SELECT count(*), max(md5(t::text)) FROM {rel} t")
-        rows_read += int(n)
-        return ""
-
-    errors = _each_relation(db, tables, read, settings=(SEQSCAN_SETTINGS,))
+    errors: dict[str, str] = {}
+    for schema, name in tables:
+        key = f"{schema}.{name}"
+        done = (reads or {}).get(key) or read_table(conn, schema, name)
+        if done.error is not None:
+            errors[key] = done.error
+        else:
+            rows_read += done.rows
     return [_result(FULL_READ, errors, f"{len(tables)} tables, {rows_read} rows read")]
 
 

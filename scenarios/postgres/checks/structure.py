@@ -85,6 +85,11 @@ def orphans(conn: Conn) -> list[CheckResult]:
     ]
 
 
+# GROUP BY by sorting: a hash aggregate over every key of a large table overflows work_mem
+# and spills in batches (4x slower here on 900k keys); the groups found are the same.
+SORTED_GROUPS = "SET LOCAL enable_hashagg = off"
+
+
 def _duplicate_query(table: str, key: UniqueKey) -> str:
     exprs = [f"({e})" for e in key.expressions]
     where = [] if key.nulls_not_distinct else [f"{e} IS NOT NULL" for e in exprs]
@@ -135,7 +140,7 @@ def duplicates(conn: Conn, snapshot: Snapshot | None = None) -> list[CheckResult
     errors: dict[str, str] = {}
     for k in keys.values():
         try:
-            with db.tx(SEQSCAN_SETTINGS):
+            with db.tx(SEQSCAN_SETTINGS, SORTED_GROUPS):
                 rows = db.rows(_duplicate_query(qualified(k.schema, k.table), k))
         except psycopg.Error as exc:
             errors[k.key] = first_line(exc)
