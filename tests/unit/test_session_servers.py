@@ -13,7 +13,7 @@ from types import SimpleNamespace
 import pytest
 
 from drillbook.errors import DrillNotRun
-from drillbook.fixtures.session import SessionServers, needed
+from drillbook.fixtures.session import SessionServers, needed, start_together
 
 
 class Handle:
@@ -87,3 +87,32 @@ def test_needed_reads_the_fixture_closure_of_the_collected_items() -> None:
     names = ["pg_server", "redis_server", "s3_server"]
     assert needed(items, names) == ["pg_server", "s3_server"]
     assert needed([], names) == []
+
+
+def test_start_together_runs_side_by_side_and_keeps_the_order() -> None:
+    barrier = threading.Barrier(2, timeout=10)  # both must be running at once
+
+    def start(name: str) -> Callable[[], str]:
+        def run() -> str:
+            barrier.wait()
+            return name
+
+        return run
+
+    assert start_together(start("primary"), start("replica")) == ["primary", "replica"]
+
+
+def test_start_together_lets_every_start_finish_then_raises_the_failure() -> None:
+    finished: list[str] = []
+
+    def fails() -> str:
+        raise DrillNotRun("no weed binary", code="BINARY_MISSING")
+
+    def slow() -> str:
+        threading.Event().wait(0.2)
+        finished.append("slow")
+        return "slow"
+
+    with pytest.raises(DrillNotRun, match="no weed"):
+        start_together(fails, slow)
+    assert finished == ["slow"]
