@@ -135,18 +135,22 @@ def run_drills(target: str, workers: int, keep: Path) -> dict[str, Any]:
     if workers:
         argv += ["-n", str(workers)]
     before = load()
-    start = time.perf_counter()
-    out = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
-    wall = time.perf_counter() - start
-    (keep / "output.txt").write_text(out.stdout + out.stderr)
+    with open(keep / "output.txt", "wb") as log:
+        start = time.perf_counter()
+        proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        _, status, usage = os.wait4(proc.pid, 0)  # CPU of pytest, its workers and servers
+        wall = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    output = (keep / "output.txt").read_text(errors="replace")
     doc = json.loads((keep / "reports" / "latest.json").read_text())
     return {
         "wall": wall,
-        "rc": out.returncode,
+        "cpu": usage.ru_utime + usage.ru_stime,
+        "rc": proc.returncode,
         "load": f"{before} -> {load()}",
         "times": json.loads(times.read_text()),
         "drills": doc["drills"],
-        "tail": out.stdout.strip().splitlines()[-1:],
+        "tail": output.strip().splitlines()[-1:],
     }
 
 
@@ -176,7 +180,10 @@ def split(run: dict[str, Any]) -> tuple[dict[str, float], list[tuple[str, dict[s
 def show_split(name: str, run: dict[str, Any], workers: int, per_drill: bool) -> None:
     total, rows = split(run)
     tests = total["tests"] or 1.0
-    print(f"== {name}: wall {run['wall']:.1f} s, exit {run['rc']}, load {run['load']}")
+    print(
+        f"== {name}: wall {run['wall']:.1f} s, CPU {run['cpu']:.1f} s (pytest, workers and "
+        f"every server it started), exit {run['rc']}, load {run['load']}"
+    )
     print(f"  {run['tail'][0] if run['tail'] else ''}")
     labels = {
         "pre_t0": "set-up before t0",
