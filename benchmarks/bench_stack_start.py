@@ -157,7 +157,7 @@ def worker_drillbook(
     backend = None
     try:
         t_stack = now()
-        backend = local.LocalBackend(postgres=opts.postgres)
+        backend = local.LocalBackend(postgres=opts.postgres, s3=opts.s3)
         out["backend_init"] = now() - t_stack
 
         def start(service: str) -> None:
@@ -484,6 +484,7 @@ def run_worker(variant: str, opts: argparse.Namespace, ctx: dict[str, Any]) -> d
         str(Path(__file__).resolve()),
         "--worker", variant,
         "--postgres", opts.postgres,
+        "--s3", opts.s3,
         "--pg-bindir", ctx["pg_bindir"],
         "--pg-uid", str(ctx["pg_uid"]),
         "--pg-gid", str(ctx["pg_gid"]),
@@ -562,6 +563,11 @@ def main() -> int:
         default=",".join(ALL_SERVICES),
         help="subset to start, e.g. s3 to study one service (default postgres,redis,s3)",
     )
+    ap.add_argument(
+        "--s3",
+        default="moto",
+        help="drillbook's S3 (--drill-s3): moto (default: like the bare side) | seaweedfs | auto",
+    )
     ap.add_argument("--json", type=Path, help="also write every raw measurement here")
     # worker-only options
     ap.add_argument("--worker", help=argparse.SUPPRESS)
@@ -595,7 +601,7 @@ def main() -> int:
           f"  load={os.getloadavg()[0]:.2f}  rounds={opts.rounds}")  # fmt: skip
     print(f"# postgres {pg.version} ({pg.source}) {pg.bindir}  run as {user.name}")
     print(f"# {rd.flavour} {rd.version} ({rd.source}) {rd.server}")
-    print("# s3: python -m moto.server;  bare poll interval "
+    print(f"# s3: drillbook --drill-s3={opts.s3}, bare python -m moto.server;  bare poll interval "
           f"{opts.bare_interval * 1000:.0f} ms, drillbook 20 ms")  # fmt: skip
 
     rounds: list[dict[str, Any]] = []

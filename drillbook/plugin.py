@@ -17,14 +17,16 @@ from __future__ import annotations
 import signal
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from drillbook import plugin_options
-from drillbook.drill import Drill
 from drillbook.errors import DrillNotRun
 from drillbook.record import DrillRecord
+
+if TYPE_CHECKING:  # the engine (ledgers, capture, watchdog) loads with the first drill
+    from drillbook.drill import Drill
 
 NOT_RUN_KEY = pytest.StashKey[str]()
 DRILL_KEY = pytest.StashKey[Any]()  # the Drill of an item using the `drill` fixture
@@ -148,6 +150,8 @@ def drill(request: pytest.FixtureRequest) -> Iterator[Drill]:
         # With the clock starting at detection, allow the detection phase on top.
         rto_target = target.rto + (30.0 if target.rto_clock == "detection" else 0.0)
     deadline = plugin_options.engine_options(request.config).deadline
+    from drillbook.drill import Drill
+
     live = Drill(record, rto_target=rto_target, deadline=deadline)
     item.stash[DRILL_KEY] = live
     try:

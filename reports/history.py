@@ -21,8 +21,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from filelock import FileLock
-
 from drillbook.record import DrillRecord
 from drillbook.reports.files import ensure_folder
 from drillbook.reports.model import RunInfo, outcome_fields, resolution, rpo_is_lower_bound, tier
@@ -137,6 +135,8 @@ def append_history(
     payload = "".join(
         json.dumps(r, sort_keys=True, default=str, allow_nan=False) + "\n" for r in rows
     ).encode("utf-8")
+    from filelock import FileLock  # imported when a history is written, not at start-up
+
     ensure_folder(path.parent)
     with FileLock(str(path) + ".lock", timeout=timeout):
         # Unbuffered: nothing is left in a buffer to be flushed after the cut-back.

@@ -34,6 +34,7 @@ import pytest
 from drillbook.drill import Drill
 from drillbook.fixtures.base import Capability
 from drillbook.fixtures.s3 import S3Handle
+from drillbook.fixtures.session import start_together
 from drillbook.record import Phase
 from drillbook.scenarios.s3 import backup, checks, faults, recovery, triage
 from drillbook.scenarios.s3.client import S3Factory, client
@@ -144,8 +145,7 @@ def bucket_loss_drill(
     and let that many more writes be acknowledged before the fault. *warmup*: ledger
     writes acknowledged before anything else happens.
     """
-    primary = s3_factory("primary")
-    replica = s3_factory("replica")
+    primary, replica = start_together(lambda: s3_factory("primary"), lambda: s3_factory("replica"))
     if fault == "region":
         primary.require(Capability.KILL, Capability.STOP_START)
     else:

@@ -21,6 +21,7 @@ from typing import Any
 
 from drillbook.drill import Drill
 from drillbook.fixtures.app import AppProcess, SystemFixtures, service_env
+from drillbook.fixtures.session import start_together
 from drillbook.ledger import LedgerWriter
 from drillbook.record import Phase
 from drillbook.scenarios.postgres import checks as pg_checks
@@ -104,7 +105,7 @@ def build(drill: Drill, fx: SystemFixtures, *, media_confirm: bool = True) -> Fu
     must-fail case, with a replication outage before the fault: :func:`warm_up`).
     """
     lanes = _lanes(drill, fx.service_target)
-    dr, media = fx.s3_factory("dr"), fx.s3_factory("media")
+    dr, media = start_together(lambda: fx.s3_factory("dr"), lambda: fx.s3_factory("media"))
     pg = pg_stack.build(
         drill, fx.pg_factory, dr, dbname=DB, archive_timeout=ARCHIVE_TIMEOUT, loader=_schema
     )

@@ -22,6 +22,7 @@ from typing import Any
 from drillbook.drill import Drill
 from drillbook.errors import DrillNotRun
 from drillbook.fixtures.app import AppProcess, SystemFixtures, service_env
+from drillbook.fixtures.session import start_together
 from drillbook.ledger import LedgerWriter
 from drillbook.record import Phase
 from drillbook.scenarios.postgres import checks as pg_checks
@@ -104,7 +105,9 @@ def _database(drill: Drill, r: dict[str, Any], pg_factory: Any, proxy: FaultProx
 
 def _media(drill: Drill, r: dict[str, Any], s3_factory: Any, proxy: FaultProxy,
            *, latency: float) -> None:  # fmt: skip
-    a_s3, b_s3 = s3_factory("region-a-s3"), s3_factory("region-b-s3")
+    a_s3, b_s3 = start_together(
+        lambda: s3_factory("region-a-s3"), lambda: s3_factory("region-b-s3")
+    )
     link = proxy.link("A->B s3 (replication)", (b_s3.host, b_s3.port), latency=latency)
     replicator, manifest = replicated_media(drill, a_s3, b_s3, route=RoutedS3(b_s3, link), seed=5)
     r["links"]["s3"] = link
@@ -126,7 +129,9 @@ def build(
     r: dict[str, Any] = {}
     _database(drill, r, fx.pg_factory, fx.fault_proxy, synchronous=synchronous, latency=latency)
     _media(drill, r, fx.s3_factory, fx.fault_proxy, latency=latency)
-    a_redis, b_redis = fx.redis_factory("region-a-redis"), fx.redis_factory("region-b-redis")
+    a_redis, b_redis = start_together(
+        lambda: fx.redis_factory("region-a-redis"), lambda: fx.redis_factory("region-b-redis")
+    )
     drill.record.versions.setdefault("redis", a_redis.version())
     app = fx.app_factory("reference-app")
     env = service_env(database=r["a_pg"], dbname=DB, redis=a_redis, s3=r["a_s3"], bucket=MEDIA,
