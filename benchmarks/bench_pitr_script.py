@@ -87,6 +87,7 @@ class Sample:
     ok: bool = False
     detail: str = ""
     load1: float = 0.0
+    facts: dict[str, float] = field(default_factory=dict)  # counts and rates, not durations
 
 
 class Bench:
@@ -113,6 +114,7 @@ class Bench:
         drill = Drill(DrillRecord(drill_id=f"bench-{tag}", name="bench total-loss PITR"))
         started = time.monotonic()
         counts: Any = None
+        replayed = 0
         try:
             st = stack.build(drill, factory, s3, dbname=DB, loader=self._loader, archive_timeout=60)
             base = st.base_backup()
@@ -138,6 +140,7 @@ class Bench:
                 )
             drill.wait_healthy(restored.probe, name="SELECT 1 on the restored server")
             counts = tuple(restored.execute(COUNTS, dbname=DB)[0])
+            replayed = restored.log_tail(20000).count("restored log file")
             drill.check("row counts", counts == self.expected, f"{counts}")
             if full and snap is not None and ledger is not None:
                 checks.run_all(drill, restored, snap, dbname=DB, expect_counts="equal")
@@ -148,26 +151,35 @@ class Bench:
             for handle in reversed(handles):
                 handle.close()
         total = time.monotonic() - started
-        return self._drill_sample(drill, full, rnd, total, time.monotonic() - closing, counts)
+        sample = self._drill_sample(drill, full, rnd, total, time.monotonic() - closing, counts)
+        sample.facts["segments replayed"] = replayed
+        return sample
 
     def _drill_sample(
         self, drill: Drill, full: bool, rnd: int, total: float, close: float, counts: Any
     ) -> Sample:
         rec = drill.record
         parts: dict[str, float] = {}
+        facts: dict[str, float] = {}
         for step in rec.steps:
             key = re.sub(r"\s+", " ", step.name)[:48]
             parts[key] = parts.get(key, 0.0) + (step.duration or 0.0)
             if step.name.startswith("PITR"):
                 for cmd in step.commands:
-                    sub = "  pitr: " + re.sub(r"\S*/", "", cmd.text.split(" (")[0])[:40]
+                    text = re.sub(r"-[fs]\d+\b", "", re.sub(r"\S*/", "", cmd.text))
+                    sub = "  pitr: " + text.split(" (")[0][:44]
                     parts[sub] = parts.get(sub, 0.0) + (cmd.duration or 0.0)
+                fetch = step.notes.get("wal_fetch") or {}
+                facts["wal prefetcher s/segment"] = fetch.get("seconds_per_segment") or 0.0
+                facts["wal segments fetched"] = fetch.get("segments_fetched") or 0
+                facts["asked before spooled"] = fetch.get("asked_before_spooled") or 0
         parts["close servers"] = close
         parts["outside steps"] = total - close - sum(s.duration or 0.0 for s in rec.steps)
         failed = [f"{f.code}: {f.message[:120]}" for f in rec.findings if f.severity == "fail"]
         failed += [f"check {c.name}: {c.detail[:80]}" for c in rec.checks if not c.passed]
         side = "drill" if full else "drill-same-checks"
-        return Sample(side, rnd, total, parts, not failed, "; ".join(failed) or f"{counts}")
+        ok = not failed
+        return Sample(side, rnd, total, parts, ok, "; ".join(failed) or f"{counts}", facts=facts)
 
     # -- the script side ------------------------------------------------------------------
     def script(self, rnd: int, s3: Any) -> Sample:
@@ -196,6 +208,8 @@ class Bench:
             )
         finally:
             total = time.monotonic() - started
+            pglog = work / "postgres.log"
+            replayed = pglog.read_text().count("restored log file") if pglog.exists() else 0
             shutil.rmtree(work, ignore_errors=True)
         parts: dict[str, float] = {}
         last = 0.0
@@ -209,7 +223,9 @@ class Bench:
                 counts = tuple(int(x) for x in line.split()[1:])
         ok = res.returncode == 0 and counts == self.expected
         detail = f"{counts}" if ok else f"rc {res.returncode} counts {counts}: {res.stderr[-300:]}"
-        return Sample("script", rnd, total, parts, ok, detail)
+        return Sample(
+            "script", rnd, total, parts, ok, detail, facts={"segments replayed": replayed}
+        )
 
     # -- one measurement --------------------------------------------------------------------
     def measure(self, side: str, rnd: int) -> Sample:
@@ -252,6 +268,12 @@ def report(samples: list[Sample], rounds: int) -> None:
         for name in names:
             vals = [s.parts[name] for s in samples if s.side == side and name in s.parts]
             print(f"  {name:50} {med(vals)}")
+        facts: list[str] = []
+        for s in samples:
+            facts += [n for n in s.facts if s.side == side and n not in facts]
+        for name in facts:
+            vals = [float(s.facts[name]) for s in samples if s.side == side and name in s.facts]
+            print(f"  ({name}) {med(vals)}")
     bad = [s for s in samples if not s.ok]
     print("\nchecks: " + ("every side restored every row" if not bad else ""))
     for s in bad:

@@ -31,6 +31,7 @@ from drillbook.fixtures.s3 import S3Handle
 from drillbook.scenarios.common import scratch_dir
 from drillbook.scenarios.postgres import wal
 from drillbook.scenarios.postgres.basestream import extract_tar, parse_label, stream_base_backup
+from drillbook.scenarios.postgres.wal_push import push_command, write_push
 from drillbook.scenarios.store import BackupStore, StoredObject
 
 __all__ = [
@@ -86,19 +87,17 @@ class WalArchive:
         user = OsUser.unprivileged()
         config = home / "wal_s3.json"
         catalog = home / "catalog.txt"
-        config.write_text(
-            json.dumps(
-                {
-                    "endpoint": s3.endpoint,
-                    "bucket": bucket,
-                    "prefix": prefix,
-                    "access_key": s3.access_key,
-                    "secret_key": s3.secret_key,
-                    "region": s3.region,
-                    "catalog": str(catalog),
-                }
-            )
-        )
+        cfg = {
+            "endpoint": s3.endpoint,
+            "bucket": bucket,
+            "prefix": prefix,
+            "access_key": s3.access_key,
+            "secret_key": s3.secret_key,
+            "region": s3.region,
+            "catalog": str(catalog),
+        }
+        config.write_text(json.dumps(cfg))
+        write_push(home, cfg)
         config.chmod(0o600)
         script = home / "wal_s3.py"
         shutil.copy(WAL_SCRIPT, script)
@@ -108,6 +107,11 @@ class WalArchive:
 
     @property
     def archive_command(self) -> str:
+        """``sha256sum`` + ``curl --aws-sigv4`` where curl can sign (``wal_push.py``),
+        else ``wal_s3.py push``: the same object, metadata and catalog line."""
+        shell = push_command(self.config_path.parent)
+        if shell is not None:
+            return shell
         return f"{_q(self.python)} {_q(str(self.script))} push {_q(str(self.config_path))} %p %f"
 
     @property

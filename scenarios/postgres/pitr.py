@@ -3,11 +3,17 @@
 :func:`pitr` restores a base backup into a new server and replays the archive to a
 target (a time, a restore point, an LSN) or to its end, ``recovery_target_action =
 promote``. The restored server runs with ``archive_mode = off`` so it can never archive
-into the archive it restores from. A PostgreSQL that promotes is not proof that it
-replayed what it should have, so:
+into the archive it restores from. The base backup is streamed from S3 into ``tar -x``
+(``basestream.py``); the WAL is spooled ahead of replay by one prefetcher thread
+(``wal_fetch.py``), started before the base is unpacked and stopped when the restore
+ends, however it ends, so the server's ``restore_command`` is a shell ``mv``, not a
+process per segment. A PostgreSQL that promotes is not proof that it replayed what it
+should have, so:
 
 - before the restore, the archive's range from the base backup's start is checked for
   missing segments (WAL_ARCHIVE_GAP: replay would stop at the first one and promote);
+- a segment whose content is not the one the catalog recorded at push is refused (replay
+  stops before it) and is BACKUP_CORRUPT;
 - a server that exits instead of starting says why: a target it cannot reach
   (PITR_TARGET_UNREACHED, with where replay ended) or a data directory that does not
   start (SERVER_START_FAILED, with the decisive log line);

@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import shlex
 import threading
 import time
 from collections.abc import Iterator
@@ -263,11 +264,8 @@ class Spool:
     def restore_command(self, deadline: int = WAIT) -> str:
         """The cheap ``restore_command``: a shell moving ``spool/%f`` into place, waiting
         at most *deadline* seconds for the fetcher's answer."""
-        return f"/bin/sh {_q(str(self.script))} {_q(str(self.path))} {int(deadline)} %f %p"
-
-
-def _q(value: str) -> str:
-    return "'" + value.replace("'", "'\\''") + "'"
+        script, spool = shlex.quote(str(self.script)), shlex.quote(str(self.path))
+        return f"/bin/sh {script} {spool} {int(deadline)} %f %p"
 
 
 def make_spool(parent: Path, user: OsUser) -> Spool:

@@ -23,7 +23,7 @@ from drillbook.drill import Drill
 from drillbook.fixtures.runner import OsUser
 from drillbook.record import DrillRecord, Phase
 from drillbook.scenarios.common import scratch_dir
-from drillbook.scenarios.postgres import wal, wal_fetch
+from drillbook.scenarios.postgres import wal, wal_fetch, wal_push
 from drillbook.scenarios.postgres.backup import WalArchive, base_backup
 from drillbook.scenarios.postgres.basestream import restore_base
 from drillbook.scenarios.store import BackupCorrupt, BackupStore
@@ -200,3 +200,41 @@ def test_a_streamed_base_backup_restores_and_its_checksum_matches(
             restore_base(s, store, base.name, base.objects, tmp_path / "again")
     finally:
         drill.close()
+
+
+def test_the_archive_push_records_what_s3_acknowledged(
+    archived: tuple[WalArchive, list[str]], tmp_path: Path
+) -> None:
+    archive, names = archived
+    if wal_push.curl_signs() is not None:  # else wal_s3.py push, the same contract
+        assert archive.archive_command.startswith("/bin/sh ")
+    store = archive.store
+    catalog = {e.name: e for e in archive.catalog()}
+    for name in names:
+        obj = store.client.get_object(Bucket=store.bucket, Key=archive.prefix + name)
+        body = obj["Body"].read()
+        digest = hashlib.sha256(body).hexdigest()
+        assert catalog[name].sha256 == digest == obj["Metadata"]["sha256"], name
+        assert catalog[name].size == len(body) and catalog[name].at > 0
+
+
+def test_a_push_s3_did_not_acknowledge_is_not_catalogued(
+    pg_factory: Any, s3_factory: Any, tmp_path: Path
+) -> None:
+    if wal_push.curl_signs() is None:
+        pytest.skip("no curl with --aws-sigv4: the archive pushes with wal_s3.py")
+    s3 = s3_factory("push-dies")
+    archive = WalArchive.create(s3, "wal-push-dies")
+
+    def push(name: str) -> subprocess.CompletedProcess[bytes]:
+        segment = tmp_path / name
+        segment.write_bytes(b"\1" * 8192)
+        command = archive.archive_command.replace("%p", str(segment)).replace("%f", name)
+        return subprocess.run(command, shell=True, capture_output=True, timeout=120)
+
+    assert push("000000010000000000000042").returncode == 0
+    assert [e.name for e in archive.catalog()] == ["000000010000000000000042"]
+    s3.kill()
+    res = push("000000010000000000000043")
+    assert res.returncode != 0 and b"PUT failed" in res.stderr
+    assert [e.name for e in archive.catalog()] == ["000000010000000000000042"]
