@@ -41,6 +41,7 @@ __all__ = ["FETCH_SH", "FetchStats", "Spool", "WalPrefetcher", "make_spool", "pr
 
 DEPTH = 12  # segments spooled ahead of replay (pgBackRest's archive-get-queue-max: 128 MB)
 POLL = 0.005  # seconds between looks at the spool for requests
+KEEP_TAKEN = 2  # segments kept (hard links) after the server took them
 WAIT = 120  # seconds the restore command waits for an answer before failing recovery
 FAILED = "FETCHER_FAILED"  # a marker file: the fetcher is gone, recovery must not go on
 
@@ -50,7 +51,10 @@ FETCH_SH = r"""#!/bin/sh
 spool=$1; deadline=$2; f=$3; p=$4
 n=0; limit=$((deadline * 100)); asked=""
 while :; do
-  if [ -f "$spool/$f" ]; then mv -f "$spool/$f" "$p" && exit 0; fi
+  if [ -f "$spool/$f" ]; then
+    ln -f "$spool/$f" "$spool/$f.taken" 2>/dev/null  # kept: the end of recovery rereads it
+    mv -f "$spool/$f" "$p" && exit 0
+  fi
   if [ -f "$spool/$f.missing" ]; then exit 1; fi
   if [ -f "$spool/FETCHER_FAILED" ]; then
     echo "drillbook wal fetch $f: $(cat "$spool/FETCHER_FAILED")" >&2; exit 127
@@ -72,6 +76,7 @@ class FetchStats:
 
     fetched: list[str] = field(default_factory=list)  # in download order
     requested: list[str] = field(default_factory=list)  # asked for before it was spooled
+    reread: list[str] = field(default_factory=list)  # asked again after it was taken
     missing: list[str] = field(default_factory=list)
     refused: dict[str, str] = field(default_factory=dict)  # name -> why (checksum)
     seconds: float = 0.0  # inside downloads
@@ -84,6 +89,8 @@ class FetchStats:
         return {
             "segments_fetched": n,
             "asked_before_spooled": len(self.requested),
+            "asked": self.requested[:10],
+            "asked_again": self.reread[:10],
             "missing": self.missing[:20],
             "refused": self.refused,
             "seconds_per_segment": round(self.seconds / n, 4) if n else None,
@@ -169,9 +176,18 @@ class WalPrefetcher:
 
     # -- requests from the restore command --------------------------------------------------
     def _answer_requests(self) -> bool:
-        wants = [e.name[:-5] for e in os.scandir(self.spool) if e.name.endswith(".want")]
+        names = [e.name for e in os.scandir(self.spool)]
+        wants = [n[: -len(".want")] for n in names if n.endswith(".want")]
+        taken = sorted(n for n in names if n.endswith(".taken"))
+        for old in taken[:-KEEP_TAKEN]:  # the last ones only: a reread asks for those
+            with contextlib.suppress(FileNotFoundError):
+                (self.spool / old).unlink()
         for name in wants:
-            if not (self.spool / name).exists():
+            again = self.spool / f"{name}.taken"
+            if not (self.spool / name).exists() and again.exists():
+                self.stats.reread.append(name)
+                os.replace(again, self.spool / name)  # taken before, asked again: no GET
+            elif not (self.spool / name).exists():
                 if name not in self._names:
                     self._relist()  # a primary still archiving, or a timeline switch
                 if name not in self._names:

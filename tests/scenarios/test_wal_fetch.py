@@ -94,6 +94,10 @@ def test_every_segment_in_order_prefetched_depth_ahead(
         assert hashlib.sha256((tmp_path / name).read_bytes()).hexdigest() == catalog[name]
     assert fetcher.stats.fetched == names  # in order, each once
     assert fetcher.stats.max_ahead <= 2 and not fetcher.stats.refused
+    # The end of recovery reads the last segment again: served from what was kept.
+    assert restore(spool, names[-1], tmp_path / "again") == 0
+    assert (tmp_path / "again").read_bytes() == (tmp_path / names[-1]).read_bytes()
+    assert fetcher.stats.reread == [names[-1]] and fetcher.stats.fetched == names
     # Past the end of the archive, and a history file that does not exist: exit 1, so
     # recovery ends (recovery_target_timeline = latest asks for the next timeline's).
     seg = wal.segment_of(names[-1])
