@@ -105,8 +105,8 @@ class WalPrefetcher:
 
     *archive*: the :class:`~.backup.WalArchive`; *spool*: a directory the server user
     may write (the restore command moves files out of it); *timeline*, *first_segno*:
-    where replay starts (the base backup's start). *owner_uid/gid*: who spooled files
-    belong to (the server user), None to leave them.
+    where replay starts (the base backup's start). *owner*: (uid, gid) spooled files
+    are given to (the server user), None to leave them as they are.
     """
 
     def __init__(
