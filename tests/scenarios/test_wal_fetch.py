@@ -242,3 +242,21 @@ def test_a_push_s3_did_not_acknowledge_is_not_catalogued(
     res = push("000000010000000000000043")
     assert res.returncode != 0 and b"PUT failed" in res.stderr
     assert [e.name for e in archive.catalog()] == ["000000010000000000000042"]
+
+
+def test_a_history_file_in_the_archive_is_fetched_on_request(
+    archived: tuple[WalArchive, list[str]],
+    spool: wal_fetch.Spool,
+    fetcher: wal_fetch.WalPrefetcher,
+    tmp_path: Path,
+) -> None:
+    """recovery_target_timeline = latest asks for NNNNNNNN.history files: not queued,
+    fetched when asked (and checked against the catalog like a segment)."""
+    archive, _ = archived
+    history = tmp_path / "00000002.history"
+    history.write_text("1\t0/5000000\tno recovery target specified\n")
+    command = archive.archive_command.replace("%p", str(history)).replace("%f", history.name)
+    assert subprocess.run(command, shell=True, capture_output=True, timeout=120).returncode == 0
+    assert restore(spool, history.name, tmp_path / "got") == 0
+    assert (tmp_path / "got").read_bytes() == history.read_bytes()
+    assert history.name in fetcher.stats.requested and not fetcher.stats.refused
