@@ -269,22 +269,41 @@ def base_backup(
     (runbooks/projects-corruption.md: "back up the current state first"), pass
     ``include_wal=True`` (``-X fetch``: self-contained) and ``verify_checksums=False``
     (``--no-verify-checksums``: pg_dump would stop at the first bad page). Records the
-    bytes uploaded on the step.
+    bytes uploaded on the step. A cluster with tablespaces (one tar each, which stdout
+    cannot carry) is written to a scratch directory first and uploaded file by file.
     """
     name = f"{prefix}/{store.stamp()}"
-    argv = [pg.tool("pg_basebackup"), "-D", "-", "-Ft", "-c", "fast", "-v", "-l", label]
+    argv = [pg.tool("pg_basebackup"), "-Ft", "-c", "fast", "-v", "-l", label]
     argv += ["-X", "fetch" if include_wal else "none"]
     if not verify_checksums:
         argv.append("--no-verify-checksums")
     backup = Backup(kind="base", name=name, label=label, started_mono=time.monotonic())
+    spaces = pg.execute("SELECT count(*) FROM pg_tablespace WHERE spcname !~ '^pg_'")
+    if spaces[0][0]:
+        return _base_backup_via_disk(step, pg, store, backup, argv)
     obj, backup.start_lsn, backup.timeline = stream_base_backup(
-        step, argv, pg.env(), store, f"{name}/base.tar"
+        step, [*argv, "-D", "-"], pg.env(), store, f"{name}/base.tar"
     )
     step.note("start_wal_location", wal.format_lsn(backup.start_lsn or 0))
     backup.objects.append(obj)
     backup.size += obj.size
     step.processed(backup.size)
     return backup
+
+
+def _base_backup_via_disk(
+    step: StepContext, pg: PostgresHandle, store: BackupStore, backup: Backup, argv: list[str]
+) -> Backup:
+    """``pg_basebackup -D scratch``, then each tar (and the manifest) uploaded."""
+    scratch = scratch_dir("basebackup")
+    try:
+        step.run([*argv, "-D", str(scratch / "b"), "--no-sync"], env=pg.env())
+        files = [(p, f"{backup.name}/{p.name}") for p in sorted((scratch / "b").iterdir())]
+        backup.start_lsn, backup.timeline = backup_start(scratch / "b" / "base.tar")
+        step.note("start_wal_location", wal.format_lsn(backup.start_lsn or 0))
+        return _upload(step, store, backup, files)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def backup_start(base_tar: Path) -> tuple[int | None, int | None]:

@@ -260,3 +260,30 @@ def test_a_history_file_in_the_archive_is_fetched_on_request(
     assert restore(spool, history.name, tmp_path / "got") == 0
     assert (tmp_path / "got").read_bytes() == history.read_bytes()
     assert history.name in fetcher.stats.requested and not fetcher.stats.refused
+
+
+def test_a_cluster_with_a_tablespace_is_backed_up_through_disk(
+    pg_factory: Any, s3: Any, tmp_path: Path
+) -> None:
+    """stdout carries one tar: with a tablespace, pg_basebackup writes a tar per
+    tablespace to a scratch directory, each uploaded and restored in its place."""
+    src = pg_factory("tablespace-src")
+    location = scratch_dir("tablespace")
+    OsUser.unprivileged().own_dir(location)
+    src.execute(f"CREATE TABLESPACE extra LOCATION '{location}'")
+    src.execute("CREATE TABLE t TABLESPACE extra AS SELECT g FROM generate_series(1, 100) g")
+    oid = src.execute("SELECT oid FROM pg_tablespace WHERE spcname = 'extra'")[0][0]
+    store = BackupStore(s3, "tablespace-base")
+    store.ensure_bucket()
+    drill = Drill(DrillRecord(drill_id="t", name="t"))
+    try:
+        with drill.step("base backup", Phase.SETUP) as s:
+            base = base_backup(s, src, store)
+        names = sorted(o.key.rsplit("/", 1)[1] for o in base.objects)
+        assert names == sorted(["backup_manifest", "base.tar", f"{oid}.tar"]) and base.start_lsn
+        with drill.step("restore", Phase.EXECUTION) as s:
+            restore_base(s, store, base.name, base.objects, tmp_path / "data")
+        assert (tmp_path / "data" / "PG_VERSION").exists()
+        assert any((tmp_path / "data" / "pg_tblspc" / str(oid)).glob("PG_*/*/*"))
+    finally:
+        drill.close()
