@@ -28,6 +28,7 @@ __all__ = [
     "BackupCorrupt",
     "BackupMissing",
     "BackupStore",
+    "Readable",
     "StoredObject",
     "sha256_file",
 ]

@@ -40,6 +40,7 @@ __all__ = [
     "pitr",
     "promote",
     "restore_dump",
+    "run_restore",
     "selective_restore",
     "wait_promoted",
     "wait_sync",

@@ -41,6 +41,7 @@ __all__ = [
     "protection_state",
     "replication_in_force",
     "require_object_lock",
+    "versioning_capture",
 ]
 
 LockMode = Literal["GOVERNANCE", "COMPLIANCE"]
