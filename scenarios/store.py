@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from drillbook.errors import DrillFailure
 from drillbook.fixtures.s3 import S3Handle
@@ -27,11 +28,19 @@ __all__ = [
     "BackupCorrupt",
     "BackupMissing",
     "BackupStore",
+    "Readable",
     "StoredObject",
     "sha256_file",
 ]
 
 CHUNK = 8 * 1024 * 1024
+PART = 16 * 1024 * 1024  # a multipart upload's part (S3: at least 5 MiB but the last)
+
+
+class Readable(Protocol):
+    """What :meth:`BackupStore.put_stream` reads from: a pipe, a file, a wrapper."""
+
+    def read(self, n: int = -1, /) -> bytes: ...
 
 
 class BackupCorrupt(DrillFailure):
@@ -116,6 +125,49 @@ class BackupStore:
         self.catalog[obj.key] = obj
         return obj
 
+    def put_stream(self, stream: Readable, key: str, *, workers: int = 3) -> StoredObject:
+        """Upload what *stream* yields (a pipe: ``pg_basebackup -D -``) as *key* while it
+        is produced: a multipart upload, parts sent by *workers* threads, the SHA-256
+        computed on the stream; recorded in the catalog, then set in the object's
+        metadata (a copy onto itself, metadata only). No copy on local disk."""
+        full, digest, size, created = self.prefix + key, hashlib.sha256(), 0, time.time()
+        up = self.client.create_multipart_upload(Bucket=self.bucket, Key=full)["UploadId"]
+        try:
+            with ThreadPoolExecutor(workers, thread_name_prefix="s3-put") as pool:
+                sent: list[Future[Any]] = []
+                while chunk := stream.read(PART):
+                    digest.update(chunk)
+                    size += len(chunk)
+                    if len(sent) >= workers * 2:  # bounded: at most this many parts in memory
+                        sent[-workers * 2].result()
+                    sent.append(pool.submit(self._part, full, up, len(sent) + 1, chunk))
+                parts = [{"PartNumber": i + 1, "ETag": f.result()} for i, f in enumerate(sent)]
+            if not parts:  # an empty stream: S3 needs one (empty) part
+                parts = [{"PartNumber": 1, "ETag": self._part(full, up, 1, b"")}]
+            self.client.complete_multipart_upload(
+                Bucket=self.bucket, Key=full, UploadId=up, MultipartUpload={"Parts": parts}
+            )
+        except BaseException:
+            self.client.abort_multipart_upload(Bucket=self.bucket, Key=full, UploadId=up)
+            raise
+        meta = {"sha256": digest.hexdigest(), "created": f"{created:.6f}"}
+        self.client.copy_object(
+            Bucket=self.bucket,
+            Key=full,
+            CopySource={"Bucket": self.bucket, "Key": full},
+            MetadataDirective="REPLACE",
+            Metadata=meta,
+        )
+        obj = StoredObject(full, size, meta["sha256"], created)
+        self.catalog[full] = obj
+        return obj
+
+    def _part(self, full_key: str, upload_id: str, number: int, body: bytes) -> str:
+        res = self.client.upload_part(
+            Bucket=self.bucket, Key=full_key, UploadId=upload_id, PartNumber=number, Body=body
+        )
+        return str(res["ETag"])
+
     def head(self, full_key: str) -> StoredObject:
         """The stored object's size, recorded SHA-256 and upload time."""
         meta = self.client.head_object(Bucket=self.bucket, Key=full_key)
@@ -130,6 +182,19 @@ class BackupStore:
         default; the object's own metadata when the catalog has none); raises
         BackupCorrupt (and removes the file) on a mismatch, BackupMissing when the
         object is gone."""
+        try:
+            with open(dest, "wb") as out:
+                return self.get_stream(full_key, out.write, expected)
+        except BackupCorrupt:
+            dest.unlink(missing_ok=True)
+            raise
+
+    def get_stream(
+        self, full_key: str, write: Callable[[bytes], Any], expected: StoredObject | None = None
+    ) -> StoredObject:
+        """Stream *full_key* into *write* (a file, a ``tar -x`` pipe), hashed on the way,
+        and verify it as :meth:`get_file` does, once the last byte has gone through: the
+        consumer must not use what it got before this returns."""
         try:
             meta = self.head(full_key)
         except Exception as exc:
@@ -148,13 +213,11 @@ class BackupStore:
         # second pass over the file only to hash it would double the disk reads.
         digest = hashlib.sha256()
         body = self.client.get_object(Bucket=self.bucket, Key=full_key)["Body"]
-        with open(dest, "wb") as out:
-            for chunk in body.iter_chunks(CHUNK):
-                digest.update(chunk)
-                out.write(chunk)
+        for chunk in body.iter_chunks(CHUNK):
+            digest.update(chunk)
+            write(chunk)
         actual = digest.hexdigest()
         if actual != obj.sha256:
-            dest.unlink(missing_ok=True)
             rehashed = (
                 "; its S3 metadata was rewritten to match the new content"
                 if meta.sha256 == actual and obj is not meta

@@ -2,7 +2,8 @@
 
 - Logical: ``pg_dump`` in custom (``-Fc``) or directory (``-Fd -j N``) format, uploaded
   with a SHA-256 each (directory format: one object per file plus a manifest).
-- Physical: ``pg_basebackup -Ft -X none -c fast`` uploaded the same way, plus continuous
+- Physical: ``pg_basebackup -D - -Ft -X none -c fast`` streamed to S3 while it is taken
+  (``basestream.py``: no copy on local disk, SHA-256 computed on the stream), plus continuous
   WAL archiving to S3 (``archive_command`` / ``restore_command`` run
   ``drillbook/scenarios/postgres/wal_s3.py``), with ``archive_timeout`` from drills.toml.
 - Freshness: the age of the newest backup and the archive lag (the runbooks alert on a
@@ -29,6 +30,8 @@ from drillbook.fixtures.postgres import PostgresHandle
 from drillbook.fixtures.s3 import S3Handle
 from drillbook.scenarios.common import scratch_dir
 from drillbook.scenarios.postgres import wal
+from drillbook.scenarios.postgres.basestream import extract_tar, parse_label, stream_base_backup
+from drillbook.scenarios.postgres.wal_push import push_command, write_push
 from drillbook.scenarios.store import BackupStore, StoredObject
 
 __all__ = [
@@ -84,19 +87,17 @@ class WalArchive:
         user = OsUser.unprivileged()
         config = home / "wal_s3.json"
         catalog = home / "catalog.txt"
-        config.write_text(
-            json.dumps(
-                {
-                    "endpoint": s3.endpoint,
-                    "bucket": bucket,
-                    "prefix": prefix,
-                    "access_key": s3.access_key,
-                    "secret_key": s3.secret_key,
-                    "region": s3.region,
-                    "catalog": str(catalog),
-                }
-            )
-        )
+        cfg = {
+            "endpoint": s3.endpoint,
+            "bucket": bucket,
+            "prefix": prefix,
+            "access_key": s3.access_key,
+            "secret_key": s3.secret_key,
+            "region": s3.region,
+            "catalog": str(catalog),
+        }
+        config.write_text(json.dumps(cfg))
+        write_push(home, cfg)
         config.chmod(0o600)
         script = home / "wal_s3.py"
         shutil.copy(WAL_SCRIPT, script)
@@ -106,6 +107,11 @@ class WalArchive:
 
     @property
     def archive_command(self) -> str:
+        """``sha256sum`` + ``curl --aws-sigv4`` where curl can sign (``wal_push.py``),
+        else ``wal_s3.py push``: the same object, metadata and catalog line."""
+        shell = push_command(self.config_path.parent)
+        if shell is not None:
+            return shell
         return f"{_q(self.python)} {_q(str(self.script))} push {_q(str(self.config_path))} %p %f"
 
     @property
@@ -253,27 +259,46 @@ def base_backup(
     include_wal: bool = False,
     verify_checksums: bool = True,
 ) -> Backup:
-    """``pg_basebackup -Ft -c fast`` of the whole cluster, uploaded with checksums.
+    """``pg_basebackup -Ft -c fast`` of the whole cluster, streamed to S3 as it is taken.
 
     *step*: the drill step the commands are recorded in; *pg*: the server; *store*: where
-    it goes, under *prefix*/. By default without WAL (``-X none``: the WAL archive has
-    it), the base of a PITR. To keep the evidence of a corrupted cluster before restoring
-    over it (runbooks/projects-corruption.md: "back up the current state first"), pass
+    it goes, as *prefix*/<stamp>/base.tar (one object, the ``backup_manifest`` inside;
+    its SHA-256 computed on the stream and kept in the store's catalog). By default
+    without WAL (``-X none``: the WAL archive has it), the base of a PITR. To keep the
+    evidence of a corrupted cluster before restoring over it
+    (runbooks/projects-corruption.md: "back up the current state first"), pass
     ``include_wal=True`` (``-X fetch``: self-contained) and ``verify_checksums=False``
     (``--no-verify-checksums``: pg_dump would stop at the first bad page). Records the
-    bytes uploaded on the step.
+    bytes uploaded on the step. A cluster with tablespaces (one tar each, which stdout
+    cannot carry) is written to a scratch directory first and uploaded file by file.
     """
     name = f"{prefix}/{store.stamp()}"
-    scratch = scratch_dir("basebackup")
-    argv = [pg.tool("pg_basebackup"), "-D", str(scratch / "b"), "-Ft", "-c", "fast"]
-    argv += ["-X", "fetch" if include_wal else "none", "-l", label, "--no-sync"]
+    argv = [pg.tool("pg_basebackup"), "-Ft", "-c", "fast", "-v", "-l", label]
+    argv += ["-X", "fetch" if include_wal else "none"]
     if not verify_checksums:
         argv.append("--no-verify-checksums")
+    backup = Backup(kind="base", name=name, label=label, started_mono=time.monotonic())
+    spaces = pg.execute("SELECT count(*) FROM pg_tablespace WHERE spcname !~ '^pg_'")
+    if spaces[0][0]:
+        return _base_backup_via_disk(step, pg, store, backup, argv)
+    obj, backup.start_lsn, backup.timeline = stream_base_backup(
+        step, [*argv, "-D", "-"], pg.env(), store, f"{name}/base.tar"
+    )
+    step.note("start_wal_location", wal.format_lsn(backup.start_lsn or 0))
+    backup.objects.append(obj)
+    backup.size += obj.size
+    step.processed(backup.size)
+    return backup
+
+
+def _base_backup_via_disk(
+    step: StepContext, pg: PostgresHandle, store: BackupStore, backup: Backup, argv: list[str]
+) -> Backup:
+    """``pg_basebackup -D scratch``, then each tar (and the manifest) uploaded."""
+    scratch = scratch_dir("basebackup")
     try:
-        started = time.monotonic()
-        step.run(argv, env=pg.env())
-        files = [(p, f"{name}/{p.name}") for p in sorted((scratch / "b").iterdir())]
-        backup = Backup(kind="base", name=name, label=label, started_mono=started)
+        step.run([*argv, "-D", str(scratch / "b"), "--no-sync"], env=pg.env())
+        files = [(p, f"{backup.name}/{p.name}") for p in sorted((scratch / "b").iterdir())]
         backup.start_lsn, backup.timeline = backup_start(scratch / "b" / "base.tar")
         step.note("start_wal_location", wal.format_lsn(backup.start_lsn or 0))
         return _upload(step, store, backup, files)
@@ -289,13 +314,7 @@ def backup_start(base_tar: Path) -> tuple[int | None, int | None]:
             text = member.read().decode() if member else ""
     except (OSError, KeyError, tarfile.TarError):
         return None, None
-    lsn = timeline = None
-    for line in text.splitlines():
-        if line.startswith("START WAL LOCATION:"):
-            lsn = wal.parse_lsn(line.split(":", 1)[1].split()[0])
-        elif line.startswith("START TIMELINE:"):
-            timeline = int(line.split(":", 1)[1])
-    return lsn, timeline
+    return parse_label(text)
 
 
 def download(step: StepContext, store: BackupStore, backup: Backup, dest: Path) -> list[Path]:
@@ -323,14 +342,7 @@ def extract_base(step: StepContext, tar_paths: list[Path], data_dir: Path) -> No
         if not tar.name.endswith(".tar"):
             continue
         target = data_dir if tar.name == "base.tar" else data_dir / "pg_tblspc" / tar.stem
-        cmd_text = f"tar -xf {tar} -C {target}"
-        step.call(cmd_text, _untar, tar, target)
-
-
-def _untar(tar: Path, target: Path) -> None:
-    target.mkdir(parents=True, exist_ok=True)
-    with tarfile.open(tar) as tf:
-        tf.extractall(target, filter="fully_trusted")
+        step.call(f"tar -xf {tar} -C {target}", extract_tar, tar, target)
 
 
 def newest_backup_age(backups: list[Backup]) -> float | None:

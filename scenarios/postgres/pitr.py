@@ -3,11 +3,17 @@
 :func:`pitr` restores a base backup into a new server and replays the archive to a
 target (a time, a restore point, an LSN) or to its end, ``recovery_target_action =
 promote``. The restored server runs with ``archive_mode = off`` so it can never archive
-into the archive it restores from. A PostgreSQL that promotes is not proof that it
-replayed what it should have, so:
+into the archive it restores from. The base backup is streamed from S3 into ``tar -x``
+(``basestream.py``); the WAL is spooled ahead of replay by one prefetcher thread
+(``wal_fetch.py``), started before the base is unpacked and stopped when the restore
+ends, however it ends, so the server's ``restore_command`` is a shell ``mv``, not a
+process per segment. A PostgreSQL that promotes is not proof that it replayed what it
+should have, so:
 
 - before the restore, the archive's range from the base backup's start is checked for
   missing segments (WAL_ARCHIVE_GAP: replay would stop at the first one and promote);
+- a segment whose content is not the one the catalog recorded at push is refused (replay
+  stops before it) and is BACKUP_CORRUPT;
 - a server that exits instead of starting says why: a target it cannot reach
   (PITR_TARGET_UNREACHED, with where replay ended) or a data directory that does not
   start (SERVER_START_FAILED, with the decisive log line);
@@ -23,16 +29,18 @@ import contextlib
 import re
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any
 
 from drillbook.drill import StepContext
 from drillbook.errors import DrillFailure, StepTimeout
 from drillbook.fixtures.postgres import PostgresHandle
+from drillbook.fixtures.runner import OsUser
 from drillbook.scenarios.common import scratch_dir
-from drillbook.scenarios.postgres import wal
-from drillbook.scenarios.postgres.backup import Backup, WalArchive, download, extract_base
+from drillbook.scenarios.postgres import wal, wal_fetch
+from drillbook.scenarios.postgres.backup import Backup, WalArchive
+from drillbook.scenarios.postgres.basestream import restore_base
 from drillbook.scenarios.postgres.captures import replay_lsn
 from drillbook.scenarios.store import BackupStore
 from drillbook.verify.classify import classify_start, target_unreached
@@ -63,14 +71,16 @@ def _recovery_settings(
     target_time: datetime | None,
     target_name: str | None,
     target_lsn: str | None,
+    restore_command: str | None = None,
 ) -> dict[str, Any]:
-    """The restored server's settings: replay from *archive* to at most one target."""
+    """The restored server's settings: replay from *archive* (through *restore_command*,
+    by default the archive's own, one process per segment) to at most one target."""
     if sum(t is not None for t in (target_time, target_name, target_lsn)) > 1:
         raise ValueError("give one recovery target: time, name or lsn")
     settings: dict[str, Any] = {
         # Never archive into the archive this server restores from.
         "archive_mode": "off",
-        "restore_command": archive.restore_command,
+        "restore_command": restore_command or archive.restore_command,
         "recovery_target_action": "promote",
         # No read-only connections during replay: "ready" then means recovered and
         # promoted, never a half-replayed hot standby.
@@ -116,20 +126,52 @@ def pitr(
     """
     targets = [str(t) for t in (target_time, target_name, target_lsn) if t is not None]
     until = ", ".join(targets) or "end of archive"
-    settings = _recovery_settings(archive, target_time, target_name, target_lsn)
-    restored = pg_factory(
-        name, init=False, start=False, credentials_from=credentials_from, **settings
-    )
-    span = check_archive(step, archive, base)
     scratch = scratch_dir("pitr")
     try:
-        paths = download(step, store, base, scratch)
-        extract_base(step, paths, restored.data_dir)
-        step.processed(base.size)  # a physical backup is the cluster's size
+        spool = wal_fetch.make_spool(scratch, OsUser.unprivileged())
+        command = spool.restore_command() if base.start_lsn is not None else None
+        settings = _recovery_settings(archive, target_time, target_name, target_lsn, command)
+        restored = pg_factory(
+            name, init=False, start=False, credentials_from=credentials_from, **settings
+        )
+        span = check_archive(step, archive, base)
+        with _fetcher(archive, spool, base, command) as fetcher:
+            restore_base(step, store, base.name, base.objects, restored.data_dir)
+            step.processed(base.size)  # a physical backup is the cluster's size
+            (restored.data_dir / "recovery.signal").touch()
+            restored.adopt_data_dir()
+            _start(step, restored, until, span, timeout)
+            if fetcher is not None:
+                _fetched(step, fetcher)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    (restored.data_dir / "recovery.signal").touch()
-    restored.adopt_data_dir()
+    check_reached(step, restored, span, until if targets else None)
+    return restored
+
+
+@contextlib.contextmanager
+def _fetcher(
+    archive: WalArchive, spool: wal_fetch.Spool, base: Backup, command: str | None
+) -> Iterator[wal_fetch.WalPrefetcher | None]:
+    """The WAL prefetcher from the base backup's first segment on, while the block runs
+    (none when the base's start is unknown: the archive's per-segment command then)."""
+    if command is None or base.start_lsn is None or base.timeline is None:
+        yield None
+        return
+    first = base.start_lsn // archive.segment_size
+    with wal_fetch.prefetching(archive, spool, timeline=base.timeline, first_segno=first) as f:
+        yield f
+
+
+def _start(
+    step: StepContext,
+    restored: PostgresHandle,
+    until: str,
+    span: wal.ArchiveRange | None,
+    timeout: float,
+) -> None:
+    """Start *restored* in recovery and wait until it is promoted; a server that exits
+    instead says why (PITR_TARGET_UNREACHED, SERVER_START_FAILED)."""
     try:
         step.call(f"start {restored.name} in recovery (target: {until})", restored.start, timeout)
     except StepTimeout:
@@ -137,8 +179,17 @@ def pitr(
     except Exception as exc:
         raise start_failure(_log(restored), until, span) from exc
     step.call("wait until promoted (pg_is_in_recovery() = false)", wait_promoted, restored, timeout)
-    check_reached(step, restored, span, until if targets else None)
-    return restored
+
+
+def _fetched(step: StepContext, fetcher: wal_fetch.WalPrefetcher) -> None:
+    """The prefetcher's figures on the step; a segment it refused (its checksum is not
+    the one recorded at push) is BACKUP_CORRUPT: replay stopped before it."""
+    stats = fetcher.stats
+    step.note("wal_fetch", stats.to_dict())
+    for name, why in stats.refused.items():
+        step.drill.finding("BACKUP_CORRUPT", f"WAL segment {name}: {why}; replay stopped before it")
+    if stats.error:
+        step.drill.finding("RESTORE_FAILED", f"the WAL prefetcher failed: {stats.error}")
 
 
 def _log(pg: PostgresHandle) -> str:

@@ -13,6 +13,7 @@ after the gap. This module knows
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -73,8 +74,9 @@ def read_catalog(path: Path) -> list[CatalogEntry]:
     out = []
     for line in path.read_text().splitlines():
         parts = line.split()
-        if len(parts) == 4:
-            out.append(CatalogEntry(parts[0], parts[1], int(parts[2]), float(parts[3])))
+        if len(parts) == 4 and parts[2].isdigit():
+            with contextlib.suppress(ValueError):  # a line cut short by a kill
+                out.append(CatalogEntry(parts[0], parts[1], int(parts[2]), float(parts[3])))
     return out
 
 
