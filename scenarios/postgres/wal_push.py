@@ -25,11 +25,13 @@ __all__ = ["PUSH_SH", "curl_signs", "push_command", "write_push"]
 PUSH_SH = r"""#!/bin/sh
 # drillbook archive_command: PUT one WAL segment to S3, then record it in the catalog.
 # Usage: wal-push.sh HOME %p %f     (HOME holds curl.conf, url, region, catalog)
+# No proxy from the server's environment: the segment goes to the endpoint, nowhere else.
 home=$1; p=$2; f=$3
 sha=$(sha256sum "$p") || exit 1
 sha=${sha%% *}
 size=$(stat -c %s "$p") || exit 1
-curl -sS -f --max-time 60 -K "$home/curl.conf" --aws-sigv4 "aws:amz:$(cat "$home/region"):s3" \
+curl -sS -f --noproxy "*" --max-time 60 -K "$home/curl.conf" \
+  --aws-sigv4 "aws:amz:$(cat "$home/region"):s3" \
   -H "x-amz-meta-sha256: $sha" -H "content-type: application/octet-stream" \
   -T "$p" "$(cat "$home/url")$f" || { echo "wal-push $f: PUT failed" >&2; exit 1; }
 printf '%s %s %s %s\n' "$f" "$sha" "$size" "$(date +%s.%N)" >> "$(cat "$home/catalog")"

@@ -10,6 +10,7 @@ recorded), and that the thread is gone after the block that owns it, also on fai
 from __future__ import annotations
 
 import hashlib
+import os
 import subprocess
 import threading
 import time
@@ -287,3 +288,21 @@ def test_a_cluster_with_a_tablespace_is_backed_up_through_disk(
         assert any((tmp_path / "data" / "pg_tblspc" / str(oid)).glob("PG_*/*/*"))
     finally:
         drill.close()
+
+
+def test_the_archive_push_ignores_a_proxy_in_the_environment(
+    s3_factory: Any, tmp_path: Path
+) -> None:
+    """A server inherits its starter's environment; curl would send every segment to an
+    ``http_proxy`` from it (another host) instead of the endpoint."""
+    if wal_push.curl_signs() is None:
+        pytest.skip("no curl with --aws-sigv4: the archive pushes with wal_s3.py")
+    archive = WalArchive.create(s3_factory("push-proxy"), "wal-push-proxy")
+    segment = tmp_path / "000000010000000000000044"
+    segment.write_bytes(b"\2" * 8192)
+    command = archive.archive_command.replace("%p", str(segment)).replace("%f", segment.name)
+    dead = "http://127.0.0.1:9"  # discard port: a proxy there would refuse the request
+    env = {**os.environ, "http_proxy": dead, "HTTP_PROXY": dead, "ALL_PROXY": dead}
+    res = subprocess.run(command, shell=True, capture_output=True, timeout=120, env=env)
+    assert res.returncode == 0, res.stderr
+    assert [e.name for e in archive.catalog()] == [segment.name]
