@@ -9,9 +9,11 @@ other second of the measured RTO (detection, decision, start-up, promotion, the 
 no step) stays as measured. Issue 14 found the old projection scaled the restore step
 alone and held the validation constant: at 5x the size the RTO came out 51 % short.
 
-It assumes each rate stays linear in the size, which a report must say; a step whose
-bytes include a fixed part (a server start inside a restore step) is scaled whole, which
-errs on the long side.
+It assumes each rate stays linear in the size, which a report must say. A step whose
+time includes a part that does not grow with the data (the server's start, WAL replay and
+promotion inside a PITR step) marks it (``StepContext.fixed``): only the rest is scaled,
+at the rate of the rest. An unmarked fixed part is scaled with the step, which errs on
+the long side.
 """
 
 from __future__ import annotations
@@ -32,25 +34,32 @@ class Measured:
     phase: str
     nbytes: int
     seconds: float
+    fixed: float = 0.0  # of *seconds*, the part marked as not growing with the data
+
+    @property
+    def sized(self) -> float:
+        """The seconds that moved the bytes."""
+        return max(0.0, self.seconds - self.fixed)
 
 
 def scale(rto: float, measured: Iterable[Measured], size: int) -> tuple[float, list[ProjectedStep]]:
     """(fixed seconds, each step projected to *size* bytes) for a measured *rto*.
 
-    Pure arithmetic: a step moving B bytes in d seconds runs at B/d and takes
-    ``size / (B/d)`` at *size*; what the steps do not cover, ``rto - sum(d)`` (never
-    below 0, should steps overlap), is fixed.
+    Pure arithmetic: a step moving B bytes in d seconds, f of them marked fixed, runs at
+    B/(d-f) and takes ``size / (B/(d-f))`` at *size*; its f seconds and what the steps do
+    not cover, ``rto - sum(d-f)`` (never below 0, should steps overlap), are fixed.
     """
-    steps = [m for m in measured if m.nbytes > 0 and m.seconds > 0]
-    fixed = max(0.0, rto - sum(m.seconds for m in steps))
+    steps = [m for m in measured if m.nbytes > 0 and m.sized > 0]
+    fixed = max(0.0, rto - sum(m.sized for m in steps))
     projected = [
         ProjectedStep(
             name=m.name,
             phase=m.phase,
             measured_bytes=m.nbytes,
-            measured_seconds=m.seconds,
-            throughput_bytes_per_s=m.nbytes / m.seconds,
-            projected_seconds=size * m.seconds / m.nbytes,
+            measured_seconds=m.sized,
+            throughput_bytes_per_s=m.nbytes / m.sized,
+            projected_seconds=size * m.sized / m.nbytes,
+            fixed_seconds=m.seconds - m.sized,
         )
         for m in steps
     ]
@@ -60,7 +69,9 @@ def scale(rto: float, measured: Iterable[Measured], size: int) -> tuple[float, l
 def measured_steps(steps: Iterable[Step]) -> list[Measured]:
     """The recovery's and validation's steps that recorded their bytes."""
     return [
-        Measured(s.name, s.phase, int(s.bytes_processed or 0), s.duration or 0.0)
+        Measured(
+            s.name, s.phase, int(s.bytes_processed or 0), s.duration or 0.0, s.fixed_seconds or 0.0
+        )
         for s in steps
         if s.phase in SCALED_PHASES and s.throughput and s.duration
     ]

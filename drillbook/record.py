@@ -68,15 +68,24 @@ class Step:
     commands: list[Command] = field(default_factory=list)
     bytes_processed: int | None = None
     notes: dict[str, Any] = field(default_factory=dict)
+    # Seconds of the step that do not grow with the data (a server's start, a promotion),
+    # marked by the step itself (``StepContext.fixed``): the projection holds them fixed.
+    fixed_seconds: float | None = None
 
     @property
     def duration(self) -> float | None:
         return None if self.end_mono is None else self.end_mono - self.start_mono
 
     @property
-    def throughput(self) -> float | None:
-        """Bytes per second, where the step knows its bytes."""
+    def sized_seconds(self) -> float | None:
+        """The part of the step's time that moved its bytes: all of it but the fixed part."""
         d = self.duration
+        return None if d is None else max(0.0, d - (self.fixed_seconds or 0.0))
+
+    @property
+    def throughput(self) -> float | None:
+        """Bytes per second of the part that moved them, where the step knows its bytes."""
+        d = self.sized_seconds
         if not self.bytes_processed or not d or d <= 0:
             return None
         return self.bytes_processed / d
@@ -114,6 +123,9 @@ class ProjectedStep:
     measured_seconds: float
     throughput_bytes_per_s: float
     projected_seconds: float
+    # The step's seconds marked as not growing with the data, outside measured_seconds
+    # and held fixed (in the projection's fixed_overhead_s).
+    fixed_seconds: float = 0.0
 
 
 @dataclass

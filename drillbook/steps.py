@@ -13,7 +13,7 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from drillbook import trace
@@ -175,6 +175,17 @@ class StepContext:
             raise
         _finish(cmd, 0, repr(result)[:500])
         return result
+
+    @contextlib.contextmanager
+    def fixed(self) -> Iterator[None]:
+        """Mark the block's time as not growing with the data (a server's start, a
+        promotion): an RTO projection scales the rest of the step by its bytes and holds
+        this part as measured."""
+        start = time.monotonic()
+        try:
+            yield
+        finally:
+            self.step.fixed_seconds = (self.step.fixed_seconds or 0.0) + time.monotonic() - start
 
     def processed(self, nbytes: int) -> None:
         """Bytes this step moved (a restore's input size), so throughput is known."""

@@ -237,14 +237,19 @@ def projection(view: DrillView) -> str:
         return f"<p class='muted'>No projection: {e(why)}.</p>"
     over = p.rto_target is not None and p.projected_seconds > p.rto_target
     scaled = [
-        (s.name, s.measured_bytes, s.measured_seconds, s.throughput_bytes_per_s) for s in p.steps
+        (s.name, s.measured_bytes, s.measured_seconds, s.throughput_bytes_per_s, s.fixed_seconds)
+        for s in p.steps
     ]
     # A record from before issue 14 projected one step only.
-    scaled = scaled or [(p.step, p.measured_bytes, p.measured_seconds, p.throughput_bytes_per_s)]
+    scaled = scaled or [
+        (p.step, p.measured_bytes, p.measured_seconds, p.throughput_bytes_per_s, 0.0)
+    ]
     moved = "; ".join(
         f"step <i>{e(name)}</i> moved {e(fmt_bytes(nbytes))} in {e(fmt_s(secs))}"
-        f" ({e(fmt_bytes(rate))}/s)"
-        for name, nbytes, secs, rate in scaled
+        f" ({e(fmt_bytes(rate))}/s"
+        + (f"; its other {e(fmt_s(fixed))} do not grow with the data" if fixed else "")
+        + ")"
+        for name, nbytes, secs, rate, fixed in scaled
     )
     return f"""<div class="projection"><b>Projection, not a measurement.</b>
  Measured: {moved}. At the production size of

@@ -140,7 +140,11 @@ def pitr(
             step.processed(base.size)  # a physical backup is the cluster's size
             (restored.data_dir / "recovery.signal").touch()
             restored.adopt_data_dir()
-            _start(step, restored, until, span, timeout)
+            # Start, replay and promotion do not grow with the database (the replayed WAL
+            # is the archive's, the restored files are already on disk): a projection to
+            # production size holds them as measured and scales the unpacking alone.
+            with step.fixed():
+                _start(step, restored, until, span, timeout)
             if fetcher is not None:
                 _fetched(step, fetcher)
     finally:

@@ -98,3 +98,35 @@ def test_no_projection_without_size_rto_or_a_measured_restore() -> None:
     # Only the validation knows its bytes: no restore rate to project from.
     assert project(record([s for s in steps() if s.name != "restore"])) is None
     assert [m.name for m in measured_steps(steps())] == ["restore", "checks"]
+
+
+def test_the_part_a_step_marks_fixed_is_held_and_only_the_rest_scales() -> None:
+    # A PITR step of 3 s: 1 s unpacking 100 MB, 2 s start + replay + promotion marked fixed.
+    pitr = Measured("pitr", "execution", 100 * MB, 3.0, fixed=2.0)
+    fixed, [step] = scale(4.0, [pitr], 500 * MB)
+    assert step.throughput_bytes_per_s == pytest.approx(100 * MB)  # 100 MB in 1 s, not 3
+    assert step.projected_seconds == pytest.approx(5.0)
+    assert step.fixed_seconds == pytest.approx(2.0)
+    assert fixed == pytest.approx(3.0)  # the 2 s marked + the 1 s outside the step
+    # Unmarked, the same step would be scaled whole: 15 s instead of 5 s.
+    _, [whole] = scale(4.0, [Measured("pitr", "execution", 100 * MB, 3.0)], 500 * MB)
+    assert whole.projected_seconds == pytest.approx(15.0)
+
+
+def test_a_step_that_is_all_fixed_is_not_scaled() -> None:
+    fixed, steps = scale(3.0, [Measured("start", "execution", MB, 2.0, fixed=2.0)], 10 * MB)
+    assert steps == []
+    assert fixed == pytest.approx(3.0)
+
+
+def test_the_record_s_fixed_seconds_reach_the_projection() -> None:
+    s = steps()
+    s[2].fixed_seconds = 1.0  # of the restore's 2 s
+    p = project(record(s))
+    assert p is not None
+    assert s[2].throughput == pytest.approx(100 * MB)  # the sized second only
+    restore = p.steps[0]
+    assert (restore.measured_seconds, restore.fixed_seconds) == (pytest.approx(1.0), 1.0)
+    assert restore.projected_seconds == pytest.approx(5.0)
+    assert p.fixed_overhead_s == pytest.approx(4.0)
+    assert p.projected_seconds == pytest.approx(14.0)  # 4 fixed + 5 restore + 5 checks

@@ -68,6 +68,7 @@ steps = st.builds(
     commands=st.lists(commands, max_size=3),
     bytes_processed=st.none() | st.integers(0, 2**62),
     notes=json_dict,
+    fixed_seconds=st.none() | finite,
 )
 checks = st.builds(
     Check,
@@ -237,7 +238,8 @@ def test_a_record_made_by_a_live_drill_round_trips() -> None:
             expected=Incident.TOTAL_LOSS,
         )
         with drill.step("restore", Phase.EXECUTION) as s:
-            s.run(["sh", "-c", "echo restored; echo warn >&2"])
+            with s.fixed():  # e.g. the server's start inside a restore step
+                s.run(["sh", "-c", "echo restored; echo warn >&2"])
             s.processed(4096)
             s.note("files", ["a", "b"])
             broken["yes"] = False
@@ -253,6 +255,10 @@ def test_a_record_made_by_a_live_drill_round_trips() -> None:
     assert back == record
     assert back.summary() == record.summary()
     assert back.steps[-3].commands[0].output_tail  # the restore step's output tail
+    restore = record.steps[-3]
+    assert restore.fixed_seconds is not None
+    assert restore.fixed_seconds >= restore.commands[0].duration  # type: ignore[operator]
+    assert record.projection.steps[0].fixed_seconds == restore.fixed_seconds
 
 
 # -- clock ----------------------------------------------------------------------------
