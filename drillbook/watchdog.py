@@ -171,7 +171,8 @@ class Watchdog:
                     os.kill(pid, signal.SIGKILL)
                 self.killed.append((pid, start))
         for pid, _start in tree:
-            procs.wait_gone(pid, timeout=2.0)
+            # Not reaped here: the step's Popen must see its command's SIGKILL status.
+            procs.wait_gone(pid, timeout=2.0, reap=False)
 
     def _emergency(self, reason: str) -> None:
         sys.stderr.write(
