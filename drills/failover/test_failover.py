@@ -37,7 +37,7 @@ def failover_drill(drill, pg_factory, *, synchronous: bool, recover=promote_stan
     db = primary.with_database("orders")
     snap = checks.snapshot(db.connect())
     ledger = drill.ledger(PostgresLedgerSink(db), name="orders")
-    drill.wait_for_writes(ledger, 100)
+    drill.wait_for_writes(ledger, 30)
 
     with drill.fault("SIGKILL the primary and wipe its data directory (region lost)"):
         faults.total_loss(primary)

@@ -34,10 +34,10 @@ def total_loss_pitr(drill, pg_factory, s3, *, segments: int = 1, before_recovery
     base = st.base_backup()
     snap = checks.snapshot(st.db.connect())
     ledger = drill.ledger(PostgresLedgerSink(st.db), name="auth")
-    drill.wait_for_writes(ledger, 100)
+    drill.wait_for_writes(ledger, 40)
     for i in range(segments):  # what archive_timeout does on its own, every 60 s
         st.archive_now(Phase.SETUP)
-        drill.wait_for_writes(ledger, 150 + 50 * i)
+        drill.wait_for_writes(ledger, 60 + 20 * i)
     st.freshness()
 
     with drill.fault("SIGKILL the auth database server and wipe its data directory"):

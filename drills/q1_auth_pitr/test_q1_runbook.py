@@ -39,9 +39,9 @@ def lose_and_recover(drill, pg_factory, s3, runbook: str | Path = RUNBOOK):
     st.base_backup()
     snap = checks.snapshot(st.db.connect())
     ledger = drill.ledger(PostgresLedgerSink(st.db), name="auth")
-    drill.wait_for_writes(ledger, 100)
+    drill.wait_for_writes(ledger, 40)
     st.archive_now(Phase.SETUP)  # what archive_timeout does on its own, every 60 s
-    drill.wait_for_writes(ledger, 150)
+    drill.wait_for_writes(ledger, 60)
     st.freshness()
 
     with drill.fault("SIGKILL the auth database server and wipe its data directory"):

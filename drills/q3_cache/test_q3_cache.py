@@ -44,7 +44,7 @@ PRODUCTS = 10_000
 WARM_KEYS = 2_000
 THRESHOLD = 0.70
 WARMUP_DEADLINE = 20.0  # drill seconds from t0 for the hit rate to be back above 70 %
-SNAPSHOT_EVERY = 1.0  # drill seconds standing for "RDB snapshots every 6 hours"
+SNAPSHOT_EVERY = 0.5  # drill seconds standing for "RDB snapshots every 6 hours"
 BASELINE = 1.0
 
 

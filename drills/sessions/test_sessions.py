@@ -35,14 +35,14 @@ from drillbook.scenarios.redis.stack import RedisStack
 from drillbook.scenarios.redis.triage import Procedure
 
 USERS = 400
-SNAPSHOT_EVERY = 1.0  # drill seconds standing for the hourly snapshot
+SNAPSHOT_EVERY = 0.5  # drill seconds standing for the hourly snapshot
 
 
 def sessions_stack(drill, redis_factory, s3):
     st = stack.build(drill, redis_factory, s3, name="sessions", drill_interval=SNAPSHOT_EVERY)
     sink = SessionSink(st.handle, users=USERS)
     ledger = drill.ledger(sink, name="sessions", cadence=0.005)
-    drill.wait_for_writes(ledger, 100)
+    drill.wait_for_writes(ledger, 30)
     st.start_schedule()
     st.schedule.wait_for(2)
     return st, sink, ledger

@@ -32,7 +32,7 @@ def warm_up(g: Regions, *, inject_latency: float | None = None) -> None:
     g.client.start()
     for writer in g.ledgers.values():
         g.drill.wait_for_writes(writer, 20)
-    g.client.wait_runs(5)
+    g.client.wait_runs(3)
     if inject_latency is not None:
         link = g.links["repl"]
         with g.drill.step(f"inject {inject_latency:g} s latency on {link.name}", Phase.SETUP):
@@ -180,7 +180,7 @@ def heal_and_fence(g: Regions) -> dict[str, Any]:
 
 
 def finish(g: Regions) -> dict[str, Any]:
-    g.client.wait_runs(max(_runs(g)) + 5)
+    g.client.wait_runs(max(_runs(g)) + 3)
     app = g.client.record(g.drill)
     g.drill.check(
         "every journey succeeded before t0 (the baseline)",

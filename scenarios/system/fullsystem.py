@@ -51,7 +51,7 @@ from drillbook.scenarios.system.media import MEDIA, replicated_media
 
 DB = "app"
 ARCHIVE_TIMEOUT = 1.0  # drill seconds (compressed; drills.toml gives the production bound)
-SNAPSHOT_EVERY = 1.0  # drill seconds standing for the sessions' hourly RDB snapshot
+SNAPSHOT_EVERY = 0.5  # drill seconds standing for the sessions' hourly RDB snapshot
 
 
 @dataclass
@@ -147,7 +147,7 @@ def warm_up(fs: FullSystem, *, media_outage_writes: int = 0) -> None:
     fs.redis.start_schedule()
     for writer in fs.ledgers.values():
         fs.drill.wait_for_writes(writer, 20)
-    fs.client.wait_runs(5)
+    fs.client.wait_runs(3)
     fs.redis.schedule.wait_for(2)
     fs.pg.freshness()
     if media_outage_writes:
@@ -258,7 +258,7 @@ def repoint_app(fs: FullSystem) -> None:
     drill.wait_healthy(fs.app.probe, name="GET /health of the application")
     drill.executed()
     fs.client.wait_all_ok(after=switched, timeout=30)
-    fs.client.wait_runs(max(_runs(fs.client)) + 5)  # enough runs after it to call it stable
+    fs.client.wait_runs(max(_runs(fs.client)) + 3)  # enough runs after it to call it stable
 
 
 def _runs(client: SyntheticClient) -> list[int]:
