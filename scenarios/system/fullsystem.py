@@ -106,14 +106,21 @@ def build(drill: Drill, fx: SystemFixtures, *, media_confirm: bool = True) -> Fu
     """
     lanes = _lanes(drill, fx.service_target)
     dr, media = start_together(lambda: fx.s3_factory("dr"), lambda: fx.s3_factory("media"))
-    pg = pg_stack.build(
-        drill, fx.pg_factory, dr, dbname=DB, archive_timeout=ARCHIVE_TIMEOUT, loader=_schema
-    )
+    # Set-up only (before t0, before any ledger): the database boots while the media
+    # catalogue uploads.
+    built: dict[str, Any] = {}
+    start_together(
+        lambda: built.update(pg=pg_stack.build(
+            drill, fx.pg_factory, dr, dbname=DB, archive_timeout=ARCHIVE_TIMEOUT, loader=_schema
+        )),
+        lambda: built.update(media=replicated_media(drill, media, dr)),
+    )  # fmt: skip
+    pg: pg_stack.PgStack = built["pg"]
+    replicator, manifest = built["media"]
     redis = build_stack(
         drill, fx.redis_factory, dr, name="sessions", drill_interval=SNAPSHOT_EVERY,
         aof="everysec", bucket="redis-backups",
     )  # fmt: skip
-    replicator, manifest = replicated_media(drill, media, dr)
     env = service_env(database=pg.primary, dbname=DB, redis=redis.handle, s3=media, bucket=MEDIA)
     app = fx.app_factory("reference-app")
     with drill.step("start the application (waitress) against region A", Phase.SETUP) as s:

@@ -110,8 +110,7 @@ def _media(drill: Drill, r: dict[str, Any], s3_factory: Any, proxy: FaultProxy,
     )
     link = proxy.link("A->B s3 (replication)", (b_s3.host, b_s3.port), latency=latency)
     replicator, manifest = replicated_media(drill, a_s3, b_s3, route=RoutedS3(b_s3, link), seed=5)
-    r["links"]["s3"] = link
-    r.update(a_s3=a_s3, b_s3=b_s3, replicator=replicator, manifest=manifest)
+    r.update(a_s3=a_s3, b_s3=b_s3, replicator=replicator, manifest=manifest, s3_link=link)
     drill.record.versions.setdefault("s3", a_s3.version())
 
 
@@ -127,8 +126,14 @@ def build(
     lanes.add("cache", kind="redis", role="sessions and the project cache (Redis)",
               procedure="region B's empty Redis, the project cache rebuilt")  # fmt: skip
     r: dict[str, Any] = {}
-    _database(drill, r, fx.pg_factory, fx.fault_proxy, synchronous=synchronous, latency=latency)
-    _media(drill, r, fx.s3_factory, fx.fault_proxy, latency=latency)
+    # Set-up only (before t0, before any ledger): the database pair and the media pair
+    # boot side by side instead of one after the other.
+    start_together(
+        lambda: _database(drill, r, fx.pg_factory, fx.fault_proxy, synchronous=synchronous,
+                          latency=latency),
+        lambda: _media(drill, r, fx.s3_factory, fx.fault_proxy, latency=latency),
+    )  # fmt: skip
+    r["links"]["s3"] = r.pop("s3_link")
     a_redis, b_redis = start_together(
         lambda: fx.redis_factory("region-a-redis"), lambda: fx.redis_factory("region-b-redis")
     )
