@@ -188,17 +188,40 @@ def _get_into(store: BackupStore, obj: StoredObject, target: Path) -> None:
             [tar, "-xf", "-", "-C", str(target)], stdin=subprocess.PIPE, stderr=err
         )
         assert proc.stdin is not None
+        pipe = _Pipe(proc.stdin)
         try:
-            with proc.stdin:
-                store.get_stream(obj.key, proc.stdin.write, obj)
-        except BrokenPipeError:
-            pass  # tar stopped reading: its exit status and stderr say why
+            # Every byte is hashed, also after tar stopped reading (at its end-of-archive
+            # blocks, or at a header it gave up on): the checksum, not tar, says whether
+            # the stream is the backup, so bytes after the archive cannot pass unverified.
+            store.get_stream(obj.key, pipe.write, obj)
         finally:
+            pipe.close()
             _wait(proc)
         err.seek(0)
         errors = " | ".join(err.read().decode("utf-8", "replace").strip().splitlines()[-3:])
     if proc.returncode != 0:
         raise RuntimeError(f"tar -x of {store.url(obj.key)} exited {proc.returncode}: {errors}")
+
+
+class _Pipe:
+    """A pipe into a process that may stop reading: what comes after is dropped (the
+    caller still hashes it) and the process's exit status says why it stopped."""
+
+    def __init__(self, raw: IO[bytes]) -> None:
+        self.raw = raw
+        self.broken = False
+
+    def write(self, chunk: bytes) -> None:
+        if self.broken:
+            return
+        try:
+            self.raw.write(chunk)
+        except BrokenPipeError:
+            self.broken = True
+
+    def close(self) -> None:
+        with contextlib.suppress(BrokenPipeError):
+            self.raw.close()
 
 
 def _wait(proc: subprocess.Popen[bytes], timeout: float = 600) -> None:

@@ -207,6 +207,46 @@ def test_a_streamed_base_backup_restores_and_its_checksum_matches(
         drill.close()
 
 
+@pytest.mark.parametrize(
+    "damage",
+    [
+        # tar stops at its end-of-archive blocks and exits 0: what follows was never hashed
+        pytest.param(lambda body: body + b"appended after the archive" * 4096, id="appended"),
+        # tar gives up at once ("Archive is compressed"), exit 2, with most bytes unread
+        pytest.param(lambda body: b"\x1f\x8b" + body[2:], id="header-tar-gives-up-on"),
+        # a flipped byte in the first header: tar skips it and reads on, exit 2
+        pytest.param(lambda body: bytes([body[0] ^ 0xFF]) + body[1:], id="first-header"),
+    ],
+)
+def test_a_damaged_base_tar_is_refused_by_its_checksum_wherever_tar_stops(
+    s3: Any, tmp_path: Path, damage: Callable[[bytes], bytes]
+) -> None:
+    """Whatever tar makes of the altered stream (done early with success, stopped with an
+    error, read to the end), the verdict is the checksum's: BackupCorrupt, never tar's
+    error or a success on the bytes tar happened to read."""
+    src = tmp_path / "src"
+    src.mkdir()
+    for name in ("PG_VERSION", "a", "b"):
+        (src / name).write_bytes(os.urandom(300_000))
+    tar_path = tmp_path / "base.tar"
+    subprocess.run(["tar", "-cf", str(tar_path), "-C", str(src), "."], check=True)
+    store = BackupStore(s3, "damaged-tar")
+    store.ensure_bucket()
+    obj = store.put_file(tar_path, "b1/base.tar")
+    drill = Drill(DrillRecord(drill_id="t", name="t"))
+    try:
+        with drill.step("restore", Phase.EXECUTION) as s:  # the untouched tar restores
+            restore_base(s, store, "b1", [obj], tmp_path / "data")
+        assert (tmp_path / "data" / "a").read_bytes() == (src / "a").read_bytes()
+        body = damage(tar_path.read_bytes())
+        store.client.put_object(Bucket=store.bucket, Key=obj.key, Body=body)
+        refused = pytest.raises(BackupCorrupt, match="checksum mismatch")
+        with refused, drill.step("restore again", Phase.EXECUTION) as s:
+            restore_base(s, store, "b1", [obj], tmp_path / "again")
+    finally:
+        drill.close()
+
+
 def test_the_archive_push_records_what_s3_acknowledged(
     archived: tuple[WalArchive, list[str]], tmp_path: Path
 ) -> None:
