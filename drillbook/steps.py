@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from drillbook.drill import Drill
 
 OUTPUT_TAIL = 4000
+DEADLINE_MARGIN = 1.0  # a command's wait outlasts the deadline's SIGALRM by this much
 
 
 def tail(text: str | bytes | None, limit: int = OUTPUT_TAIL) -> str:
@@ -124,11 +125,15 @@ class StepContext:
 
         Which limit ends the command decides the finding (STEP_TIMEOUT vs RTO_EXCEEDED).
         """
-        nearest = self.drill.deadlines.nearest()
-        limit = min_opt(timeout, nearest[0] if nearest else None)
+        deadlines = self.drill.deadlines
+        nearest = deadlines.nearest()
         if nearest and (timeout is None or nearest[0] < timeout):
-            return limit, nearest[1]
-        return limit, f"command timed out after {timeout} s: {text}"
+            # The deadline's own SIGALRM ends the command (the watchdog is its clock); a
+            # wait timed out at the same instant would race it, and the StepTimeout could
+            # land while the killed command is being collected, leaving it unrecorded.
+            margin = DEADLINE_MARGIN if deadlines.enabled else 0.0
+            return max(nearest[0], 0.0) + margin, nearest[1]
+        return timeout, f"command timed out after {timeout} s: {text}"
 
     @staticmethod
     def _communicate(
@@ -141,13 +146,14 @@ class StepContext:
         try:
             out, err = proc.communicate(input=input, timeout=limit)
         except (subprocess.TimeoutExpired, StepTimeout) as exc:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            out, err = proc.communicate()
-            _finish(cmd, proc.returncode, (out or b"") + (err or b""))
-            if isinstance(exc, StepTimeout):
+            raised = exc if isinstance(exc, StepTimeout) else StepTimeout(binding)
+            k_out, k_err, late = _collect_killed(proc)
+            _finish(cmd, proc.returncode, (k_out or b"") + (k_err or b""))
+            if late is not None and raised is not exc:
+                raise late from exc  # the deadline's own StepTimeout: its reason is exact
+            if raised is exc:
                 raise
-            raise StepTimeout(binding) from exc
+            raise raised from exc
         _finish(cmd, proc.returncode, (out or b"") + (err or b""))
         return out, err
 
@@ -193,6 +199,24 @@ class StepContext:
 
     def note(self, key: str, value: Any) -> None:
         self.step.notes[key] = redact_value(value)
+
+
+def _collect_killed(
+    proc: subprocess.Popen[bytes],
+) -> tuple[bytes | None, bytes | None, StepTimeout | None]:
+    """SIGKILL *proc*'s group and collect its output and status; a StepTimeout that
+    arrives meanwhile (the deadline's SIGALRM) does not cut that short: it is returned."""
+    late: StepTimeout | None = None
+    for _ in range(5):
+        try:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            out, err = proc.communicate()
+            return out, err, late
+        except StepTimeout as exc:
+            late = exc
+    proc.wait()
+    return None, None, late
 
 
 def _finish(cmd: Command, status: int | None, output: str | bytes) -> None:
