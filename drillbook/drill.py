@@ -134,6 +134,34 @@ class Drill(Ledgers):
             if timeout is not None:
                 self.deadlines.pop()
 
+    @contextlib.contextmanager
+    def backup(
+        self, name: str, *, method: str, of: Any, timeout: float | None = None
+    ) -> Iterator[StepContext]:
+        """A backup the drill takes its own way (a SETUP step named *name*): once it
+        succeeded it protects the ledger *of* (a ledger writer, or a source string such
+        as ``postgres://127.0.0.1:5432/app``), holding every write acknowledged before the
+        step began, as a dump, a snapshot or a copy of a stopped server does. A recovery
+        that loses one of them is CAPTURED_WRITE_LOST, whatever the RPO target.
+
+        *method*: its kind as drills.toml declares the service's backup (``pg_dump``,
+        ``rdb``, ``basebackup`` ...); an undeclared one is recorded, not judged.
+        """
+        source = of if isinstance(of, str) else getattr(getattr(of, "sink", None), "source", None)
+        if not source:
+            raise ValueError(f"drill.backup({name!r}): 'of' names no ledger source: {of!r}")
+        with self.step(name, Phase.SETUP, timeout=timeout) as step_ctx:
+            started = step_ctx.step.start_mono
+            yield step_ctx
+        point = capture.CapturePoint(
+            method,
+            name,
+            source,
+            f"every write acknowledged before {name!r} began",
+            acked_before_mono=started,
+        )
+        self.protect(capture.Capture(method, name, source, lambda: point, kinds=(method,)))
+
     def _on_timeout(self, message: str, step: Step) -> None:
         if self._timed_out:
             return

@@ -96,6 +96,18 @@ def bound(
 
 
 def integrity(name: str, led: LedgerResult, target: float | None) -> Iterator[Finding]:
+    if led.rpo_is_lower_bound and led.lost:
+        # No acknowledged write survived from the first one on: the recovery point is
+        # older than the ledger, and "RPO ≥ x" cannot show any target met (the restore
+        # may have brought back nothing at all, or a backup of last year).
+        yield Finding(
+            "DATA_LOST",
+            f"ledger {name}: none of the {led.acked_before_t0} writes acknowledged before t0 "
+            f"is back from the first one on ({led.lost} lost): the recovery point is older "
+            f"than the ledger, so its RPO ({fmt_rpo(led)}) is only a lower bound and meets "
+            "no target; a recovery that restores the backup keeps the writes made before "
+            "it (start the ledger before the backup is taken)",
+        )
     if led.holes:
         yield Finding(
             "DATA_LOST",

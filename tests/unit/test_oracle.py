@@ -215,6 +215,54 @@ def test_a_recovery_that_keeps_the_promise_has_no_capture_finding(drill: Drill) 
     assert record.findings == []
 
 
+def backed_up(drill: Drill, sink: MemorySink, keep: int | None) -> DrillRecord:
+    """40 writes, ``drill.backup`` (a pg_dump as the service declares it), 20 more."""
+    drill.record.target = {
+        **(drill.record.target or {}),
+        "backups": [{"kind": "pg_dump", "text": "pg_dump every 1h"}],
+    }
+    ledger = drill.ledger(sink, name="auth", cadence=0.002)
+    drill.wait_for_writes(ledger, 40)
+    with drill.backup("my dump script", method="pg_dump", of=ledger):
+        pass
+    drill.wait_for_writes(ledger, 60)
+    with drill.fault("kill"):
+        pass
+    drill.observe_detection("probe")
+    drill.decide("restore the dump")
+    with drill.step("restore", Phase.EXECUTION):
+        sink.keep = keep
+    drill.verify_ledger(ledger)
+    drill.check("restored", True)
+    return drill.record
+
+
+def test_a_backup_of_the_drills_own_holds_what_was_acknowledged_before_it(drill: Drill) -> None:
+    sink = MemorySink()
+    record = backed_up(drill, sink, keep=None)
+    [step] = [s for s in record.steps if s.name == "my dump script"]
+    assert step.phase == Phase.SETUP.value
+    [point_] = record.recovery_points
+    assert point_["method"] == "pg_dump" and point_["acked_before_mono"] == step.start_mono
+    assert finalize(record) is Verdict.PASS, record.findings
+
+
+def test_a_recovery_losing_what_the_backup_held_fails(drill: Drill) -> None:
+    record = backed_up(drill, MemorySink(), keep=20)  # an older backup: 20 of its writes
+    assert finalize(record) is Verdict.FAIL
+    [lost] = [f for f in record.findings if f.code == "CAPTURED_WRITE_LOST"]
+    assert "'my dump script'" in lost.message and "seq 21, 22" in lost.message
+
+
+def test_a_backup_that_failed_or_names_no_ledger_protects_nothing(drill: Drill) -> None:
+    no_ledger = pytest.raises(ValueError, match="names no ledger")
+    with no_ledger, drill.backup("dump", method="pg_dump", of=object()):
+        pass
+    with pytest.raises(RuntimeError), drill.backup("dump", method="pg_dump", of=SRC):
+        raise RuntimeError("pg_dump: connection refused")
+    assert drill.captures == []
+
+
 def test_injection_is_its_own_span_and_detection_starts_after_it(drill: Drill) -> None:
     with drill.fault("kill, wipe"):
         time.sleep(0.05)

@@ -295,6 +295,27 @@ def test_tail_loss_inside_the_rpo_target_is_no_failure() -> None:
     assert evaluate(r) == []
 
 
+def test_nothing_back_is_a_loss_whatever_the_rpo_target() -> None:
+    """Every write lost, the oldest 0.5 s before t0, against a 1 h target: "RPO ≥ 0.5 s"
+    is only a lower bound (a schema-only restore, a wiped AOF dir), never a pass."""
+    ws = writes(50)
+    r = healthy(rpo=3600.0, rpo_bound=1.0, backups=[{"text": "aof everysec"}])
+    r.ledgers = {"pg": ledger_entry(ws, {})}
+    assert r.ledgers["pg"]["rpo_is_lower_bound"]
+    [f] = [f for f in evaluate(r) if f.code == "DATA_LOST"]
+    assert "none of the 50 writes" in f.message and "lower bound" in f.message
+    assert finalize(r) is Verdict.FAIL
+    # The first write lost, the rest back: also no recovery point (and a hole).
+    r = healthy(rpo=3600.0)
+    r.ledgers = {"pg": ledger_entry(ws, {w.seq: w.payload for w in ws[1:]})}
+    assert sum(f.code == "DATA_LOST" for f in evaluate(r)) == 2
+    # Every write back: no finding; the tail lost: the RPO is measured, no lower bound.
+    r = healthy(rpo=3600.0, rpo_bound=1.0, backups=[{"text": "aof everysec"}])
+    r.ledgers = {"pg": ledger_entry(ws, {w.seq: w.payload for w in ws[:1]})}
+    assert not r.ledgers["pg"]["rpo_is_lower_bound"]
+    assert evaluate(r) == []
+
+
 def test_rpo_equal_to_the_target_is_met() -> None:
     ws = writes(20)
     entry = ledger_entry(ws, {w.seq: w.payload for w in ws[:10]})
