@@ -187,10 +187,15 @@ def recovered(drill: Drill, sink: MemorySink, keep: int | None, through: int) ->
     )
     ledger = drill.ledger(sink, name="auth", cadence=0.002)
     drill.wait_for_writes(ledger, 40)
+    return fault_and_recover(drill, sink, ledger, keep)
+
+
+def fault_and_recover(drill: Drill, sink: MemorySink, ledger: Any, keep: int | None) -> DrillRecord:
+    """t0, detection, decision; the recovery brings back the seqs up to *keep*."""
     with drill.fault("kill"):
         pass
     drill.observe_detection("probe")
-    drill.decide("pitr")
+    drill.decide("restore")
     with drill.step("restore", Phase.EXECUTION):
         sink.keep = keep
     drill.verify_ledger(ledger)
@@ -226,15 +231,7 @@ def backed_up(drill: Drill, sink: MemorySink, keep: int | None) -> DrillRecord:
     with drill.backup("my dump script", method="pg_dump", of=ledger):
         pass
     drill.wait_for_writes(ledger, 60)
-    with drill.fault("kill"):
-        pass
-    drill.observe_detection("probe")
-    drill.decide("restore the dump")
-    with drill.step("restore", Phase.EXECUTION):
-        sink.keep = keep
-    drill.verify_ledger(ledger)
-    drill.check("restored", True)
-    return drill.record
+    return fault_and_recover(drill, sink, ledger, keep)
 
 
 def test_a_backup_of_the_drills_own_holds_what_was_acknowledged_before_it(drill: Drill) -> None:
