@@ -145,14 +145,23 @@ class Drill(Ledgers):
         that loses one of them is CAPTURED_WRITE_LOST, whatever the RPO target.
 
         *method*: its kind as drills.toml declares the service's backup (``pg_dump``,
-        ``rdb``, ``basebackup`` ...); an undeclared one is recorded, not judged.
+        ``rdb``, ``basebackup`` ...); an undeclared one is recorded, not judged. One taken
+        after t0 (the runbook's "dump what is left first") is an EXECUTION step that
+        protects nothing the fault broke.
         """
-        source = of if isinstance(of, str) else getattr(getattr(of, "sink", None), "source", None)
+        sink = getattr(of, "sink", of)  # a ledger writer, or its sink
+        source = of if isinstance(of, str) else getattr(sink, "source", None)
         if not source:
             raise ValueError(f"drill.backup({name!r}): 'of' names no ledger source: {of!r}")
-        with self.step(name, Phase.SETUP, timeout=timeout) as step_ctx:
+        after_t0 = self.record.t0_mono is not None
+        phase = Phase.EXECUTION if after_t0 else Phase.SETUP
+        with self.step(name, phase, timeout=timeout) as step_ctx:
             started = step_ctx.step.start_mono
+            if after_t0:
+                step_ctx.step.notes["protects"] = "nothing: taken after t0"
             yield step_ctx
+        if after_t0:
+            return
         point = capture.CapturePoint(
             method,
             name,

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
 OUTPUT_TAIL = 4000
 DEADLINE_MARGIN = 1.0  # a command's wait outlasts the deadline's SIGALRM by this much
+COLLECT_TIMEOUT = 10.0  # how long a killed command's output and status are waited for
 
 
 def tail(text: str | bytes | None, limit: int = OUTPUT_TAIL) -> str:
@@ -132,7 +133,7 @@ class StepContext:
             # wait timed out at the same instant would race it, and the StepTimeout could
             # land while the killed command is being collected, leaving it unrecorded.
             margin = DEADLINE_MARGIN if deadlines.enabled else 0.0
-            return max(nearest[0], 0.0) + margin, nearest[1]
+            return min_opt(timeout, max(nearest[0], 0.0) + margin), nearest[1]
         return timeout, f"command timed out after {timeout} s: {text}"
 
     @staticmethod
@@ -207,15 +208,24 @@ def _collect_killed(
     """SIGKILL *proc*'s group and collect its output and status; a StepTimeout that
     arrives meanwhile (the deadline's SIGALRM) does not cut that short: it is returned."""
     late: StepTimeout | None = None
-    for _ in range(5):
+    for _ in range(2):  # a deadline raises once: a second StepTimeout is another deadline
         try:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            out, err = proc.communicate()
+            if proc.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+            # Bounded: a grandchild in another session may hold the pipes open for good.
+            out, err = proc.communicate(timeout=COLLECT_TIMEOUT)
             return out, err, late
         except StepTimeout as exc:
             late = exc
-    proc.wait()
+        except subprocess.TimeoutExpired:
+            break
+    for pipe in (proc.stdout, proc.stderr):
+        if pipe is not None:
+            with contextlib.suppress(OSError):
+                pipe.close()
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=COLLECT_TIMEOUT)
     return None, None, late
 
 

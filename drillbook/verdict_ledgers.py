@@ -96,7 +96,7 @@ def bound(
 
 
 def integrity(name: str, led: LedgerResult, target: float | None) -> Iterator[Finding]:
-    if led.rpo_is_lower_bound and led.lost:
+    if led.rpo_is_lower_bound and led.lost and not led.holes:  # holes: a finding below
         # No acknowledged write survived from the first one on: the recovery point is
         # older than the ledger, and "RPO ≥ x" cannot show any target met (the restore
         # may have brought back nothing at all, or a backup of last year).

@@ -187,13 +187,14 @@ def _get_into(store: BackupStore, obj: StoredObject, target: Path) -> None:
         proc = subprocess.Popen(
             [tar, "-xf", "-", "-C", str(target)], stdin=subprocess.PIPE, stderr=err
         )
-        assert proc.stdin is not None
-        pipe = _Pipe(proc.stdin)
+        pipe = _Pipe(proc)
         try:
             # Every byte is hashed, also after tar stopped reading (at its end-of-archive
             # blocks, or at a header it gave up on): the checksum, not tar, says whether
             # the stream is the backup, so bytes after the archive cannot pass unverified.
             store.get_stream(obj.key, pipe.write, obj)
+        except BrokenPipeError:
+            pass  # tar was killed: its status says so below
         finally:
             pipe.close()
             _wait(proc)
@@ -205,10 +206,13 @@ def _get_into(store: BackupStore, obj: StoredObject, target: Path) -> None:
 
 class _Pipe:
     """A pipe into a process that may stop reading: what comes after is dropped (the
-    caller still hashes it) and the process's exit status says why it stopped."""
+    caller still hashes it) and the process's exit status says why it stopped. Killed
+    by a signal (out of memory, the watchdog), it is not waited for: the download ends."""
 
-    def __init__(self, raw: IO[bytes]) -> None:
-        self.raw = raw
+    def __init__(self, proc: subprocess.Popen[bytes]) -> None:
+        assert proc.stdin is not None
+        self.proc = proc
+        self.raw = proc.stdin
         self.broken = False
 
     def write(self, chunk: bytes) -> None:
@@ -217,6 +221,10 @@ class _Pipe:
         try:
             self.raw.write(chunk)
         except BrokenPipeError:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(timeout=1)
+            if self.proc.returncode is not None and self.proc.returncode < 0:
+                raise
             self.broken = True
 
     def close(self) -> None:

@@ -258,6 +258,13 @@ def test_a_backup_that_failed_or_names_no_ledger_protects_nothing(drill: Drill) 
     with pytest.raises(RuntimeError), drill.backup("dump", method="pg_dump", of=SRC):
         raise RuntimeError("pg_dump: connection refused")
     assert drill.captures == []
+    with drill.fault("kill"):
+        pass
+    with drill.backup("dump what is left", method="pg_dump", of=MemorySink()):  # a bare sink
+        pass
+    assert drill.captures == []  # after t0: it protects nothing the fault broke
+    step = drill.record.steps[-1]
+    assert step.phase == Phase.EXECUTION.value and "after t0" in step.notes["protects"]
 
 
 def test_injection_is_its_own_span_and_detection_starts_after_it(drill: Drill) -> None:
