@@ -241,6 +241,7 @@ def test_a_taken_port_makes_it_start_on_others(monkeypatch: pytest.MonkeyPatch, 
             return taken if len(calls) == nth else real(host)
 
         monkeypatch.setattr(procs, "free_port", first_taken)
+        before = set(Path("/tmp").glob("seaweedfs-*.sock"))
         handle = LocalBackend(s3="seaweedfs").s3("sw-taken")
         try:
             assert taken not in {handle.port, *handle.ports.values()}
@@ -248,6 +249,32 @@ def test_a_taken_port_makes_it_start_on_others(monkeypatch: pytest.MonkeyPatch, 
             handle.probe()
         finally:
             handle.close()
+    # The failed attempt's sockets too (weed bound some ports before the taken one): only
+    # another live server's (xdist) may remain, and it answers on them.
+    made = set(Path("/tmp").glob("seaweedfs-*.sock")) - before
+    assert not [p for p in made if not seaweedfs._served(str(p))]
+
+
+def test_a_start_that_fails_mid_boot_leaves_no_socket(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Killed while booting (a deadline, a readiness that never comes): the sockets of
+    the ports weed had bound by then are removed, not only those of a ready server."""
+    from drillbook.fixtures.base import ServiceError
+    from drillbook.fixtures.recipes.s3 import S3Server
+
+    def never_ready(self: Any, timeout: float = 60.0) -> None:
+        master = next(p for p in seaweedfs.SeaweedFS().socket_paths(self) if "master" in p.name)
+        deadline = time.monotonic() + 30
+        while not master.exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert master.exists(), "weed made no master socket within 30 s"
+        raise ServiceError(f"seaweedfs {self.name}: not ready (the test says so)")
+
+    monkeypatch.setattr(S3Server, "wait_ready", never_ready)
+    before = set(Path("/tmp").glob("seaweedfs-*.sock"))
+    with pytest.raises(ServiceError, match="the test says so"):
+        LocalBackend(s3="seaweedfs").s3("sw-mid-boot")
+    made = set(Path("/tmp").glob("seaweedfs-*.sock")) - before
+    assert not [p for p in made if not seaweedfs._served(str(p))]
 
 
 # -- what weed leaves in /tmp ---------------------------------------------------------------------
