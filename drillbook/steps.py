@@ -147,14 +147,12 @@ class StepContext:
         try:
             out, err = proc.communicate(input=input, timeout=limit)
         except (subprocess.TimeoutExpired, StepTimeout) as exc:
-            raised = exc if isinstance(exc, StepTimeout) else StepTimeout(binding)
             k_out, k_err, late = _collect_killed(proc)
             _finish(cmd, proc.returncode, (k_out or b"") + (k_err or b""))
-            if late is not None and raised is not exc:
-                raise late from exc  # the deadline's own StepTimeout: its reason is exact
-            if raised is exc:
+            if isinstance(exc, StepTimeout):
                 raise
-            raise raised from exc
+            # The deadline's own StepTimeout, when it came meanwhile: its reason is exact.
+            raise late or StepTimeout(binding) from exc
         _finish(cmd, proc.returncode, (out or b"") + (err or b""))
         return out, err
 
